@@ -1,0 +1,26 @@
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { crc32c, crc32cUpdate, maskCrc, unmaskCrc } from "./crc32c.ts";
+
+Deno.test("crc32c matches the standard check value and RFC 3720 vectors", () => {
+  strictEqual(crc32c(new TextEncoder().encode("123456789")), 0xe3069283);
+  strictEqual(crc32c(new Uint8Array(32)), 0x8a9136aa);
+  strictEqual(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  strictEqual(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
+  strictEqual(crc32c(new Uint8Array(0)), 0);
+});
+
+Deno.test("crc32cUpdate over pieces equals crc32c of the whole", () => {
+  const data = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31 + 7) & 0xff);
+  for (const cut of [0, 1, 7, 8, 9, 500, 999, 1000]) {
+    strictEqual(
+      crc32cUpdate(crc32cUpdate(0, data.subarray(0, cut)), data.subarray(cut)),
+      crc32c(data),
+    );
+  }
+});
+
+Deno.test("maskCrc round-trips and changes the value", () => {
+  const values = [0, 1, 0xe3069283, 0xffffffff];
+  deepStrictEqual(values.map((v) => unmaskCrc(maskCrc(v))), values);
+  strictEqual(maskCrc(0xe3069283) === 0xe3069283, false);
+});
