@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { fc } from "../../dev_deps.ts";
+import { Memtable } from "./memtable.ts";
+import {
+  compareInternalKeys,
+  encodeInternalKey,
+  lookupKey,
+  sequenceOf,
+  typeOf,
+  userKeyOf,
+  ValueType,
+} from "./internal_key.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+Deno.test("memtable get returns the newest entry at or below the snapshot", () => {
+  const mem = new Memtable();
+  mem.add(1, ValueType.Value, bytes("k"), bytes("v1"));
+  mem.add(5, ValueType.Value, bytes("k"), bytes("v5"));
+  mem.add(9, ValueType.Deletion, bytes("k"), new Uint8Array(0));
+  mem.add(3, ValueType.Value, bytes("j"), bytes("j3"));
+  assert.equal(mem.get(bytes("k"), 0), undefined);
+  assert.equal(text(mem.get(bytes("k"), 4)!.value), "v1");
+  assert.deepEqual(mem.get(bytes("k"), 5)!.sequence, 5);
+  assert.equal(text(mem.get(bytes("k"), 8)!.value), "v5");
+  assert.equal(mem.get(bytes("k"), 100)!.type, ValueType.Deletion);
+  assert.equal(mem.get(bytes("kk"), 100), undefined);
+  assert.equal(mem.get(bytes(""), 100), undefined);
+  assert.equal(mem.largestSequence, 9);
+  assert.equal(mem.entryCount, 4);
+  assert.ok(mem.sizeBytes > 0);
+});
+
+Deno.test("memtable copies keys and values and rejects a duplicate internal key", () => {
+  const mem = new Memtable();
+  const key = bytes("a");
+  const value = bytes("x");
+  mem.add(1, ValueType.Value, key, value);
+  key[0] = 0x62;
+  value[0] = 0x79;
+  assert.equal(text(mem.get(bytes("a"), 1)!.value), "x");
+  assert.throws(() => mem.add(1, ValueType.Value, bytes("a"), bytes("z")), /duplicate/);
+});
+
+Deno.test("memtable iterator matches a sorted model forward, backward and by seek", () => {
+  const entry = fc.record({
+    key: fc.uint8Array({ minLength: 0, maxLength: 4, max: 3 }),
+    type: fc.constantFrom(ValueType.Value, ValueType.Deletion),
+  });
+  fc.assert(
+    fc.property(fc.array(entry, { maxLength: 200 }), fc.array(fc.nat(300), { maxLength: 20 }), (
+      entries,
+      seek_points,
+    ) => {
+      const mem = new Memtable(entries.length + 1);
+      const model: Uint8Array[] = [];
+      entries.forEach(({ key, type }, i) => {
+        mem.add(i + 1, type, key, bytes(`v${i}`));
+        model.push(encodeInternalKey(key, i + 1, type));
+      });
+      model.sort(compareInternalKeys);
+      const it = mem.iterator();
+      const forward: Uint8Array[] = [];
+      for (it.seekToFirst(); it.valid(); it.next()) forward.push(it.key());
+      assert.deepEqual(forward, model);
+      const backward: Uint8Array[] = [];
+      for (it.seekToLast(); it.valid(); it.prev()) backward.push(it.key());
+      assert.deepEqual(backward, [...model].reverse());
+      for (const point of seek_points) {
+        if (model.length === 0) break;
+        const probe = model[point % model.length];
+        const target = lookupKey(userKeyOf(probe), sequenceOf(probe));
+        it.seek(target);
+        const expected = model.find((k) => compareInternalKeys(k, target) >= 0);
+        if (expected === undefined) assert.equal(it.valid(), false);
+        else {
+          assert.deepEqual(it.key(), expected);
+          assert.equal(text(it.value()), `v${sequenceOf(expected) - 1}`);
+          assert.equal(typeOf(it.key()), typeOf(expected));
+        }
+      }
+      it.close();
+    }),
+    { seed: 42, numRuns: 100 },
+  );
+});
+
+Deno.test("memtable iterator keeps walking while entries are added", () => {
+  const mem = new Memtable();
+  for (let i = 0; i < 10; i += 2) mem.add(i + 1, ValueType.Value, bytes(`k${i}`), bytes("v"));
+  const it = mem.iterator();
+  it.seekToFirst();
+  const seen: string[] = [];
+  for (let i = 1; it.valid(); it.next(), i += 2) {
+    seen.push(text(userKeyOf(it.key())));
+    if (i < 10) mem.add(100 + i, ValueType.Value, bytes(`k${i}`), bytes("v"));
+  }
+  assert.deepEqual(seen, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"]);
+});

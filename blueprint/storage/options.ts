@@ -1,0 +1,155 @@
+/**
+ * Options of a storage engine instance, their defaults, and their validation.
+ *
+ * Defaults keep one open database well under 256 MiB of memory: two memtables of 4 MiB
+ * (the active one and the one being flushed), a 32 MiB block cache, and table readers whose
+ * index and filter blocks are bounded by `max_open_tables`.
+ *
+ * @module
+ */
+import type { FileSystem } from "../../shared/fs/mod.ts";
+import { StorageError } from "./errors.ts";
+
+/** Where flushes and compactions run. */
+export type BackgroundMode =
+  /** In a dedicated Web Worker over the SharedArrayBuffer channel (real disk only). */
+  | "worker"
+  /** In the calling isolate, between writes (any FileSystem; crash tests use this). */
+  | "inline";
+
+/**
+ * Options accepted by `Storage.open`. Every field is optional; see {@link DEFAULT_OPTIONS}.
+ *
+ * @example
+ * ```ts
+ * const db = await Storage.open("/var/lib/draft/kv", { memtable_size_bytes: 8 << 20 });
+ * ```
+ */
+export interface StorageOptions {
+  /** File system to use; the real disk (`NodeFileSystem`) by default. Tests pass a FaultyFileSystem. */
+  fs?: FileSystem;
+  /**
+   * Where flushes and compactions run: "worker" (default on the real disk) or "inline"
+   * (default for any other FileSystem, since a worker cannot share an in-memory one).
+   */
+  background?: BackgroundMode;
+  /** Size at which the active memtable becomes immutable and is flushed (default 4 MiB). */
+  memtable_size_bytes?: number;
+  /** Capacity of the shared block cache (default 32 MiB). */
+  block_cache_bytes?: number;
+  /** Largest key accepted (default 16 KiB). Keys must also be non-empty. */
+  max_key_bytes?: number;
+  /** Largest value accepted (default 8 MiB). */
+  max_value_bytes?: number;
+  /** Target size of one table file written by flush or compaction (default 2 MiB). */
+  target_file_size_bytes?: number;
+  /** Uncompressed size of one data block in a table (default 4096). */
+  block_size_bytes?: number;
+  /** Keys between restart points in a block (default 16). */
+  restart_interval?: number;
+  /** Bloom filter bits per key (default 10; 0 disables the filter). */
+  bloom_bits_per_key?: number;
+  /** Level-0 file count that triggers compaction of L0 into L1 (default 4). */
+  l0_compaction_trigger?: number;
+  /** Level-0 file count at which each write is delayed (default 8). */
+  l0_slowdown_trigger?: number;
+  /** Level-0 file count at which writes wait for compaction (default 12). */
+  l0_stop_trigger?: number;
+  /** Longest a single write waits in a stop stall before failing with StorageError (default 60 s). */
+  max_stall_ms?: number;
+  /** Largest number of table readers kept open at once (default 500). */
+  max_open_tables?: number;
+}
+
+/** Options with every default filled in. */
+export type ResolvedOptions = Required<Omit<StorageOptions, "fs" | "background">> & {
+  /** File system in use. */
+  fs: FileSystem;
+  /** Where background jobs run. */
+  background: BackgroundMode;
+};
+
+/** Default values of the numeric options; see {@link StorageOptions} for what each means. */
+export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedOptions, "fs" | "background">> = {
+  memtable_size_bytes: 4 << 20,
+  block_cache_bytes: 32 << 20,
+  max_key_bytes: 16 << 10,
+  max_value_bytes: 8 << 20,
+  target_file_size_bytes: 2 << 20,
+  block_size_bytes: 4096,
+  restart_interval: 16,
+  bloom_bits_per_key: 10,
+  l0_compaction_trigger: 4,
+  l0_slowdown_trigger: 8,
+  l0_stop_trigger: 12,
+  max_stall_ms: 60_000,
+  max_open_tables: 500,
+};
+
+/** Allowed range of each numeric option (inclusive). */
+const OPTION_RANGES: Record<keyof typeof DEFAULT_OPTIONS, [number, number]> = {
+  memtable_size_bytes: [1 << 10, 1 << 30],
+  block_cache_bytes: [0, 16 << 30],
+  max_key_bytes: [1, 1 << 20],
+  max_value_bytes: [0, 1 << 30],
+  target_file_size_bytes: [1 << 10, 1 << 30],
+  block_size_bytes: [256, 1 << 20],
+  restart_interval: [1, 1 << 10],
+  bloom_bits_per_key: [0, 64],
+  l0_compaction_trigger: [1, 1 << 10],
+  l0_slowdown_trigger: [1, 1 << 10],
+  l0_stop_trigger: [1, 1 << 10],
+  max_stall_ms: [0, 24 * 3600_000],
+  max_open_tables: [16, 1 << 20],
+};
+
+/**
+ * Fills defaults and validates. `default_fs` is used when `options.fs` is absent; the
+ * background mode defaults to "worker" only for that default file system.
+ *
+ * @throws StorageError naming the bad option and its allowed range.
+ */
+export function resolveOptions(
+  options: StorageOptions | undefined,
+  default_fs: () => FileSystem,
+): ResolvedOptions {
+  const given = options ?? {};
+  if (typeof given !== "object") {
+    throw new StorageError(`options must be an object, got ${typeof given}`);
+  }
+  const resolved = { ...DEFAULT_OPTIONS } as Record<string, number>;
+  for (const name of Object.keys(given)) {
+    if (name === "fs" || name === "background") continue;
+    if (!(name in OPTION_RANGES)) {
+      const allowed = ["fs", "background", ...Object.keys(OPTION_RANGES)].join(", ");
+      throw new StorageError(`unknown storage option "${name}"; allowed: ${allowed}`);
+    }
+    const value = (given as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    const [min, max] = OPTION_RANGES[name as keyof typeof OPTION_RANGES];
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw new StorageError(
+        `storage option ${name} must be an integer in [${min}, ${max}], got ${String(value)}`,
+      );
+    }
+    resolved[name] = value;
+  }
+  const triggers = resolved as unknown as ResolvedOptions;
+  if (
+    !(triggers.l0_compaction_trigger <= triggers.l0_slowdown_trigger &&
+      triggers.l0_slowdown_trigger <= triggers.l0_stop_trigger)
+  ) {
+    throw new StorageError(
+      `storage options must satisfy l0_compaction_trigger <= l0_slowdown_trigger <= ` +
+        `l0_stop_trigger, got ${triggers.l0_compaction_trigger}, ` +
+        `${triggers.l0_slowdown_trigger}, ${triggers.l0_stop_trigger}`,
+    );
+  }
+  const background = given.background ?? (given.fs === undefined ? "worker" : "inline");
+  if (background !== "worker" && background !== "inline") {
+    throw new StorageError(
+      `storage option background must be "worker" or "inline", got ${String(background)}`,
+    );
+  }
+  return { ...triggers, fs: given.fs ?? default_fs(), background };
+}
