@@ -6,3 +6,4 @@
  */
 export * from "./file_system.ts";
 export { NodeFileSystem } from "./node_file_system.ts";
+export * from "./faulty_file_system.ts";
