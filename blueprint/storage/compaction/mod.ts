@@ -1,0 +1,19 @@
+/**
+ * Compaction of the storage engine: choosing what to compact (pure), throttling writers when
+ * level 0 grows too fast (pure), and the flush and compaction jobs themselves, run inline on
+ * any FileSystem or in a dedicated background Worker.
+ *
+ * @example
+ * ```ts
+ * const stall = writeStall(state.levels[0].length, DEFAULT_COMPACTION_OPTIONS);
+ * ```
+ *
+ * @module
+ */
+export {
+  type CompactionOptions,
+  DEFAULT_COMPACTION_OPTIONS,
+  maxBytesForLevel,
+  resolveCompactionOptions,
+} from "./compaction_options.ts";
+export { type WriteStall, writeStall } from "./write_stall.ts";

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { DEFAULT_COMPACTION_OPTIONS, resolveCompactionOptions } from "./compaction_options.ts";
+import { writeStall } from "./write_stall.ts";
+
+Deno.test("writeStall: go below 8 L0 files, delay from 8, stop from 12", () => {
+  const options = DEFAULT_COMPACTION_OPTIONS;
+  for (let count = 0; count < 8; count++) {
+    assert.deepEqual(writeStall(count, options), { delay_ms: 0 });
+  }
+  for (let count = 8; count < 12; count++) {
+    assert.deepEqual(writeStall(count, options), { delay_ms: 1 });
+  }
+  assert.equal(writeStall(12, options), "stop");
+  assert.equal(writeStall(500, options), "stop");
+});
+
+Deno.test("writeStall: follows custom triggers and rejects bad counts", () => {
+  const options = resolveCompactionOptions({
+    level0_compaction_trigger: 2,
+    level0_slowdown_trigger: 3,
+    level0_stop_trigger: 4,
+    slowdown_delay_ms: 5,
+  });
+  assert.deepEqual(writeStall(2, options), { delay_ms: 0 });
+  assert.deepEqual(writeStall(3, options), { delay_ms: 5 });
+  assert.equal(writeStall(4, options), "stop");
+  assert.throws(() => writeStall(-1, options), /non-negative integer/);
+  assert.throws(() => writeStall(1.5, options), /non-negative integer/);
+});
+
+Deno.test("resolveCompactionOptions: defaults, derived limits, and clear errors", () => {
+  const defaults = resolveCompactionOptions();
+  assert.equal(defaults.level0_compaction_trigger, 4);
+  assert.equal(defaults.level0_slowdown_trigger, 8);
+  assert.equal(defaults.level0_stop_trigger, 12);
+  assert.equal(defaults.max_bytes_for_level_base, 10 << 20);
+  assert.equal(defaults.level_multiplier, 10);
+  assert.equal(defaults.target_file_size_bytes, 2 << 20);
+  assert.equal(defaults.max_grandparent_overlap_bytes, 20 << 20);
+  const small = resolveCompactionOptions({ target_file_size_bytes: 64 << 10 });
+  assert.equal(small.max_grandparent_overlap_bytes, 640 << 10);
+  assert.equal(small.expanded_compaction_limit_bytes, 25 * (64 << 10));
+  assert.throws(
+    () => resolveCompactionOptions({ level0_stop_trigger: 2 }),
+    /level0_compaction_trigger <= level0_slowdown_trigger <= level0_stop_trigger/,
+  );
+  assert.throws(
+    () => resolveCompactionOptions({ level_multiplier: 1 }),
+    /level_multiplier must be an integer in \[2, 1000\], got 1/,
+  );
+  assert.throws(
+    () => resolveCompactionOptions({ bogus: 1 } as never),
+    /unknown compaction option "bogus"/,
+  );
+});
