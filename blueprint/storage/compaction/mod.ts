@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * const plan = pickCompaction(state, DEFAULT_COMPACTION_OPTIONS);
  * const stall = writeStall(state.levels[0].length, DEFAULT_COMPACTION_OPTIONS);
  * ```
  *
@@ -16,4 +17,14 @@ export {
   maxBytesForLevel,
   resolveCompactionOptions,
 } from "./compaction_options.ts";
+export {
+  type CompactionPlan,
+  compactionScores,
+  overlappingFiles,
+  pickCompaction,
+  planForLevel,
+  totalBytes,
+} from "./compaction_picker.ts";
 export { type WriteStall, writeStall } from "./write_stall.ts";
+export { GrandparentOverlap } from "./grandparent_overlap.ts";
+export type { BackgroundExecutor, CompactionJob } from "./background_executor.ts";
