@@ -2,8 +2,8 @@
  * Options of a storage engine instance, their defaults, and their validation.
  *
  * Defaults keep one open database well under 256 MiB of memory: two memtables of 4 MiB
- * (the active one and the one being flushed), a 32 MiB block cache, and table readers whose
- * index and filter blocks are bounded by `max_open_tables`.
+ * (the active one and the one being flushed) and a 32 MiB block cache. Each live table keeps
+ * its reader (index and bloom filter, about 1.5% of the table's size) open.
  *
  * @module
  */
@@ -57,8 +57,8 @@ export interface StorageOptions {
   l0_stop_trigger?: number;
   /** Longest a single write waits in a stop stall before failing with StorageError (default 60 s). */
   max_stall_ms?: number;
-  /** Largest number of table readers kept open at once (default 500). */
-  max_open_tables?: number;
+  /** Size budget of level 1; each deeper level gets 10x more (default 10 MiB). */
+  max_bytes_for_level_base?: number;
 }
 
 /** Options with every default filled in. */
@@ -83,7 +83,7 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedOptions, "fs" | "background"
   l0_slowdown_trigger: 8,
   l0_stop_trigger: 12,
   max_stall_ms: 60_000,
-  max_open_tables: 500,
+  max_bytes_for_level_base: 10 << 20,
 };
 
 /** Allowed range of each numeric option (inclusive). */
@@ -100,7 +100,7 @@ const OPTION_RANGES: Record<keyof typeof DEFAULT_OPTIONS, [number, number]> = {
   l0_slowdown_trigger: [1, 1 << 10],
   l0_stop_trigger: [1, 1 << 10],
   max_stall_ms: [0, 24 * 3600_000],
-  max_open_tables: [16, 1 << 20],
+  max_bytes_for_level_base: [1 << 10, 2 ** 40],
 };
 
 /**
