@@ -1,0 +1,304 @@
+/**
+ * Reading one block: lazy parsing (only the restart count is read up front) and an iterator
+ * that binary-searches restart points comparing keys in place and decodes entries as it
+ * moves. The format is written by `BlockBuilder`; see FORMAT.md.
+ *
+ * @module
+ */
+import { CorruptionError, StorageError } from "../errors.ts";
+import type { InternalIterator } from "../iterator.ts";
+import { compareInternalKeyRanges, TRAILER_SIZE_BYTES } from "../internal_key.ts";
+import { readUint32LE, VarintReader } from "./coding.ts";
+import { GrowableBuffer } from "./growable_buffer.ts";
+
+/** A verified block's contents (without trailer). Immutable once built; shared by the cache. */
+export class Block {
+  /** Offset of the restart array inside `data` (entries live before it). */
+  readonly restarts_offset: number;
+  /** Number of restart points (at least 1). */
+  readonly restart_count: number;
+
+  /**
+   * @param data the block contents, trailer excluded
+   * @param path file the block came from (for error messages)
+   * @param file_offset offset of the block in that file (for error messages)
+   */
+  constructor(readonly data: Uint8Array, readonly path: string, readonly file_offset: number) {
+    if (data.length < 8) {
+      throw new CorruptionError(path, file_offset, `block of ${data.length} bytes is too short`);
+    }
+    const count = readUint32LE(data, data.length - 4);
+    if (count < 1 || count > (data.length - 4) / 4) {
+      throw new CorruptionError(
+        path,
+        file_offset,
+        `block of ${data.length} bytes claims ${count} restart points`,
+      );
+    }
+    this.restart_count = count;
+    this.restarts_offset = data.length - 4 - 4 * count;
+  }
+
+  /** Bytes this block holds (its charge in the block cache). */
+  get size_bytes(): number {
+    return this.data.length;
+  }
+
+  /** Offset of restart point `index` inside `data`. */
+  restartPoint(index: number): number {
+    return readUint32LE(this.data, this.restarts_offset + 4 * index);
+  }
+
+  /** A new iterator over this block's entries. */
+  iterator(): BlockIterator {
+    return new BlockIterator(this);
+  }
+}
+
+/**
+ * Iterator over one block. Besides the {@link InternalIterator} face it exposes the current
+ * key in a reused scratch buffer (`key_scratch[0, key_length)`) and the value's position in
+ * `block.data`, so the table's point lookup runs without allocating.
+ */
+export class BlockIterator implements InternalIterator {
+  /** Holds the current key in `bytes[0, key_length)`; reused as the iterator moves. */
+  readonly key_scratch: GrowableBuffer = new GrowableBuffer(64);
+  /** Offset of the current value in `block.data`. */
+  value_offset = 0;
+  /** Length of the current value. */
+  value_length = 0;
+  #block: Block;
+  #current = 0;
+  #next_offset = 0;
+  #restart_index = 0;
+  #key_copy: Uint8Array | null = null;
+  readonly #varint = new VarintReader();
+
+  /** @param block the block to iterate (positioned invalid until a seek) */
+  constructor(block: Block) {
+    this.#block = block;
+    this.#invalidate();
+  }
+
+  /** Re-targets this iterator at another block (positioned invalid), reusing its buffers. */
+  reset(block: Block): void {
+    this.#block = block;
+    this.#invalidate();
+  }
+
+  /** The block being iterated. */
+  get block(): Block {
+    return this.#block;
+  }
+
+  /** Length of the current key in `key_scratch.bytes`. */
+  get key_length(): number {
+    return this.key_scratch.length;
+  }
+
+  /** Whether the iterator is at an entry. */
+  valid(): boolean {
+    return this.#current < this.#block.restarts_offset;
+  }
+
+  /** Moves to the first entry. */
+  seekToFirst(): void {
+    this.#seekToRestartPoint(0);
+    this.#parseNextEntry();
+  }
+
+  /** Moves to the last entry. */
+  seekToLast(): void {
+    const block = this.#block;
+    this.#seekToRestartPoint(block.restart_count - 1);
+    while (this.#parseNextEntry() && this.#next_offset < block.restarts_offset) {
+      // Walk to the entry whose successor is the restart array.
+    }
+  }
+
+  /** Moves to the first entry with key >= `target` (internal order). */
+  seek(target: Uint8Array): void {
+    this.seekInPlace(target, target.length);
+  }
+
+  /**
+   * {@link BlockIterator.seek} to the internal key `target[0, target_length)`, so callers can
+   * seek to a key held in a reused buffer.
+   */
+  seekInPlace(target: Uint8Array, target_length: number): void {
+    const block = this.#block;
+    const data = block.data;
+    let left = 0;
+    let right = block.restart_count - 1;
+    while (left < right) {
+      const mid = (left + right + 1) >>> 1;
+      const key_start = this.#decodeRestartKeyStart(block.restartPoint(mid));
+      const key_end = key_start + this.#restart_key_length;
+      if (compareInternalKeyRanges(data, key_start, key_end, target, 0, target_length) < 0) {
+        left = mid;
+      } else {
+        right = mid - 1;
+      }
+    }
+    this.#seekToRestartPoint(left);
+    const scratch = this.key_scratch;
+    while (this.#parseNextEntry()) {
+      if (
+        compareInternalKeyRanges(scratch.bytes, 0, scratch.length, target, 0, target_length) >= 0
+      ) {
+        return;
+      }
+    }
+  }
+
+  /** Moves to the next entry. */
+  next(): void {
+    this.#assertValid("next");
+    this.#parseNextEntry();
+  }
+
+  /** Moves to the previous entry (invalid before the first). */
+  prev(): void {
+    this.#assertValid("prev");
+    const block = this.#block;
+    const original = this.#current;
+    while (block.restartPoint(this.#restart_index) >= original) {
+      if (this.#restart_index === 0) {
+        this.#invalidate();
+        return;
+      }
+      this.#restart_index--;
+    }
+    this.#seekToRestartPoint(this.#restart_index);
+    while (this.#parseNextEntry() && this.#next_offset < original) {
+      // Walk forward to the entry just before the original one.
+    }
+  }
+
+  /** The current internal key: a fresh copy, stable after the iterator moves. */
+  key(): Uint8Array {
+    this.#assertValid("key");
+    if (this.#key_copy === null) {
+      this.#key_copy = this.key_scratch.bytes.slice(0, this.key_scratch.length);
+    }
+    return this.#key_copy;
+  }
+
+  /** The current value: a view into the immutable block, stable after the iterator moves. */
+  value(): Uint8Array {
+    this.#assertValid("value");
+    return this.#block.data.subarray(this.value_offset, this.value_offset + this.value_length);
+  }
+
+  /** Nothing to release: the block is garbage-collected when unreferenced. */
+  close(): void {
+    this.#invalidate();
+  }
+
+  #assertValid(operation: string): void {
+    if (!this.valid()) {
+      throw new StorageError(`BlockIterator.${operation}: iterator is not positioned at an entry`);
+    }
+  }
+
+  #invalidate(): void {
+    this.#current = this.#block.restarts_offset;
+    this.#next_offset = this.#block.restarts_offset;
+    this.#restart_index = this.#block.restart_count;
+    this.key_scratch.clear();
+    this.#key_copy = null;
+  }
+
+  #seekToRestartPoint(index: number): void {
+    this.key_scratch.clear();
+    this.#key_copy = null;
+    this.#restart_index = index;
+    this.#next_offset = this.#block.restartPoint(index);
+  }
+
+  #restart_key_length = 0;
+
+  /** Decodes the header of the whole-key entry at `offset`; returns where its key starts. */
+  #decodeRestartKeyStart(offset: number): number {
+    const block = this.#block;
+    const data = block.data;
+    const limit = block.restarts_offset;
+    let shared: number;
+    let unshared: number;
+    let at: number;
+    if (offset + 3 <= limit && (data[offset] | data[offset + 1] | data[offset + 2]) < 128) {
+      shared = data[offset];
+      unshared = data[offset + 1];
+      at = offset + 3;
+    } else {
+      const varint = this.#varint;
+      shared = varint.read(data, offset, limit);
+      unshared = varint.position < 0 ? 0 : varint.read(data, varint.position, limit);
+      if (varint.position >= 0) varint.read(data, varint.position, limit);
+      at = varint.position;
+    }
+    if (at < 0 || shared !== 0 || unshared < TRAILER_SIZE_BYTES || at + unshared > limit) {
+      throw this.#corrupt(offset, "bad restart point entry");
+    }
+    this.#restart_key_length = unshared;
+    return at;
+  }
+
+  /** Decodes the entry at `next_offset`; returns false (and invalidates) past the last one. */
+  #parseNextEntry(): boolean {
+    const block = this.#block;
+    const data = block.data;
+    const limit = block.restarts_offset;
+    const offset = this.#next_offset;
+    this.#current = offset;
+    this.#key_copy = null;
+    if (offset >= limit) {
+      this.#invalidate();
+      return false;
+    }
+    let shared: number;
+    let unshared: number;
+    let value_length: number;
+    let at: number;
+    if (offset + 3 <= limit && (data[offset] | data[offset + 1] | data[offset + 2]) < 128) {
+      shared = data[offset];
+      unshared = data[offset + 1];
+      value_length = data[offset + 2];
+      at = offset + 3;
+    } else {
+      const varint = this.#varint;
+      shared = varint.read(data, offset, limit);
+      unshared = varint.position < 0 ? 0 : varint.read(data, varint.position, limit);
+      value_length = varint.position < 0 ? 0 : varint.read(data, varint.position, limit);
+      at = varint.position;
+    }
+    const scratch = this.key_scratch;
+    if (
+      at < 0 || shared > scratch.length || shared + unshared < TRAILER_SIZE_BYTES ||
+      at + unshared + value_length > limit
+    ) {
+      throw this.#corrupt(offset, "bad entry header");
+    }
+    scratch.length = shared;
+    scratch.appendRange(data, at, at + unshared);
+    this.value_offset = at + unshared;
+    this.value_length = value_length;
+    this.#next_offset = this.value_offset + value_length;
+    while (
+      this.#restart_index + 1 < block.restart_count &&
+      block.restartPoint(this.#restart_index + 1) <= offset
+    ) {
+      this.#restart_index++;
+    }
+    return true;
+  }
+
+  #corrupt(entry_offset: number, detail: string): CorruptionError {
+    const block = this.#block;
+    return new CorruptionError(
+      block.path,
+      block.file_offset + entry_offset,
+      `${detail} in block at offset ${block.file_offset}`,
+    );
+  }
+}
