@@ -116,6 +116,12 @@ export function resolveCompactionOptions(
   return options;
 }
 
+/** The size limits a compaction applies to its outputs. */
+export type OutputLimits = Pick<
+  CompactionOptions,
+  "target_file_size_bytes" | "max_grandparent_overlap_bytes"
+>;
+
 /** Size budget of `level` (1 or more): base * multiplier^(level-1). Level 0 is counted in files. */
 export function maxBytesForLevel(level: number, options: CompactionOptions): number {
   if (!Number.isInteger(level) || level < 1) {
