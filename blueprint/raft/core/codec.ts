@@ -1,0 +1,340 @@
+/**
+ * Compact binary encoding of {@link Message}, {@link Entry} and {@link ConfChange}.
+ *
+ * Message layout (little endian): u8 version=1, u8 type, u8 flags (bit0 reject, bit1 has
+ * snapshot, bit2 has context), str from, str to, f64 term, f64 log_term, f64 index,
+ * f64 commit, f64 reject_hint, u32 entry count, entries, [snapshot], [bytes context].
+ * str = u16 length + UTF-8; bytes = u32 length + data; entry = f64 term, f64 index, u8 type,
+ * bytes data; snapshot = f64 index, f64 term, u32 voters, str*, u32 learners, str*, bytes.
+ * Numbers are written as f64 so every safe integer round-trips; decoding checks they are
+ * non-negative safe integers. Decoding throws {@link CodecError} on any malformed input.
+ *
+ * @module
+ */
+import {
+  type ConfChange,
+  ConfChangeType,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type Message,
+  MessageType,
+  type Snapshot,
+} from "./types.ts";
+
+/** Largest encoded message accepted (64 MiB). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Most entries one message may carry. */
+export const MAX_ENTRIES_PER_MESSAGE = 65_536;
+/** Longest node id in UTF-8 bytes. */
+export const MAX_NODE_ID_BYTES = 255;
+/** Most members a snapshot's configuration may list. */
+export const MAX_MEMBERS = 1024;
+const VERSION = 1;
+
+/** Malformed or oversized encoded input. */
+export class CodecError extends Error {
+  /** @param message what was wrong. */
+  constructor(message: string) {
+    super(`raft codec: ${message}`);
+    this.name = "CodecError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+class Writer {
+  #buf = new Uint8Array(256);
+  #view = new DataView(this.#buf.buffer);
+  #pos = 0;
+
+  #ensure(n: number): void {
+    if (this.#pos + n <= this.#buf.length) return;
+    const need = this.#pos + n;
+    if (need > MAX_MESSAGE_BYTES) {
+      throw new CodecError(`message exceeds ${MAX_MESSAGE_BYTES} bytes`);
+    }
+    let size = this.#buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.#ensure(1);
+    this.#view.setUint8(this.#pos, v);
+    this.#pos += 1;
+  }
+
+  u16(v: number): void {
+    this.#ensure(2);
+    this.#view.setUint16(this.#pos, v, true);
+    this.#pos += 2;
+  }
+
+  u32(v: number): void {
+    this.#ensure(4);
+    this.#view.setUint32(this.#pos, v, true);
+    this.#pos += 4;
+  }
+
+  num(v: number, what: string): void {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new CodecError(`${what} must be a non-negative safe integer, got ${v}`);
+    }
+    this.#ensure(8);
+    this.#view.setFloat64(this.#pos, v, true);
+    this.#pos += 8;
+  }
+
+  str(s: string, what: string): void {
+    const bytes = encoder.encode(s);
+    if (bytes.length > MAX_NODE_ID_BYTES) {
+      throw new CodecError(`${what} is ${bytes.length} bytes; at most ${MAX_NODE_ID_BYTES}`);
+    }
+    this.u16(bytes.length);
+    this.raw(bytes);
+  }
+
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.raw(b);
+  }
+
+  raw(b: Uint8Array): void {
+    this.#ensure(b.length);
+    this.#buf.set(b, this.#pos);
+    this.#pos += b.length;
+  }
+
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#pos);
+  }
+}
+
+class Reader {
+  readonly #buf: Uint8Array;
+  readonly #view: DataView;
+  #pos = 0;
+
+  constructor(buf: Uint8Array) {
+    this.#buf = buf;
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  #need(n: number, what: string): void {
+    if (this.#pos + n > this.#buf.length) {
+      throw new CodecError(`truncated input reading ${what} at byte ${this.#pos}`);
+    }
+  }
+
+  u8(what: string): number {
+    this.#need(1, what);
+    return this.#view.getUint8(this.#pos++);
+  }
+
+  u16(what: string): number {
+    this.#need(2, what);
+    const v = this.#view.getUint16(this.#pos, true);
+    this.#pos += 2;
+    return v;
+  }
+
+  u32(what: string): number {
+    this.#need(4, what);
+    const v = this.#view.getUint32(this.#pos, true);
+    this.#pos += 4;
+    return v;
+  }
+
+  num(what: string): number {
+    this.#need(8, what);
+    const v = this.#view.getFloat64(this.#pos, true);
+    this.#pos += 8;
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new CodecError(`${what} must be a non-negative safe integer, got ${v}`);
+    }
+    return v;
+  }
+
+  str(what: string): string {
+    const len = this.u16(what);
+    if (len > MAX_NODE_ID_BYTES) {
+      throw new CodecError(`${what} is ${len} bytes; at most ${MAX_NODE_ID_BYTES}`);
+    }
+    this.#need(len, what);
+    const s = this.#buf.subarray(this.#pos, this.#pos + len);
+    this.#pos += len;
+    try {
+      return decoder.decode(s);
+    } catch {
+      throw new CodecError(`${what} is not valid UTF-8`);
+    }
+  }
+
+  bytes(what: string): Uint8Array {
+    const len = this.u32(what);
+    this.#need(len, what);
+    const b = this.#buf.slice(this.#pos, this.#pos + len);
+    this.#pos += len;
+    return b;
+  }
+
+  done(): void {
+    if (this.#pos !== this.#buf.length) {
+      throw new CodecError(`${this.#buf.length - this.#pos} trailing bytes`);
+    }
+  }
+}
+
+function writeEntry(w: Writer, e: Entry): void {
+  w.num(e.term, "entry term");
+  w.num(e.index, "entry index");
+  w.u8(e.type);
+  w.bytes(e.data);
+}
+
+function readEntry(r: Reader): Entry {
+  const term = r.num("entry term");
+  const index = r.num("entry index");
+  const type = r.u8("entry type");
+  if (type !== EntryType.Normal && type !== EntryType.ConfChange) {
+    throw new CodecError(`entry type ${type} is unknown; allowed 0 (Normal) or 1 (ConfChange)`);
+  }
+  return { term, index, type, data: r.bytes("entry data") };
+}
+
+function writeMembers(w: Writer, ids: string[], what: string): void {
+  if (ids.length > MAX_MEMBERS) {
+    throw new CodecError(`${what} has ${ids.length} members; at most ${MAX_MEMBERS}`);
+  }
+  w.u32(ids.length);
+  for (const id of ids) w.str(id, what);
+}
+
+function readMembers(r: Reader, what: string): string[] {
+  const n = r.u32(what);
+  if (n > MAX_MEMBERS) throw new CodecError(`${what} has ${n} members; at most ${MAX_MEMBERS}`);
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(r.str(what));
+  return ids;
+}
+
+function readConfState(r: Reader): ConfState {
+  return { voters: readMembers(r, "voters"), learners: readMembers(r, "learners") };
+}
+
+/** Encode a message. Throws {@link CodecError} if a field is out of range. */
+export function encodeMessage(m: Message): Uint8Array {
+  if (m.entries.length > MAX_ENTRIES_PER_MESSAGE) {
+    throw new CodecError(`${m.entries.length} entries; at most ${MAX_ENTRIES_PER_MESSAGE}`);
+  }
+  const w = new Writer();
+  w.u8(VERSION);
+  w.u8(m.type);
+  w.u8((m.reject ? 1 : 0) | (m.snapshot ? 2 : 0) | (m.context ? 4 : 0));
+  w.str(m.from, "from");
+  w.str(m.to, "to");
+  w.num(m.term, "term");
+  w.num(m.log_term, "log_term");
+  w.num(m.index, "index");
+  w.num(m.commit, "commit");
+  w.num(m.reject_hint, "reject_hint");
+  w.u32(m.entries.length);
+  for (const e of m.entries) writeEntry(w, e);
+  if (m.snapshot) {
+    const s: Snapshot = m.snapshot;
+    w.num(s.meta.index, "snapshot index");
+    w.num(s.meta.term, "snapshot term");
+    writeMembers(w, s.meta.conf_state.voters, "voters");
+    writeMembers(w, s.meta.conf_state.learners, "learners");
+    w.bytes(s.data);
+  }
+  if (m.context) w.bytes(m.context);
+  return w.finish();
+}
+
+/** Decode a message; throws {@link CodecError} naming the first malformed field. */
+export function decodeMessage(bytes: Uint8Array): Message {
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new CodecError(`message is ${bytes.length} bytes; at most ${MAX_MESSAGE_BYTES}`);
+  }
+  const r = new Reader(bytes);
+  const version = r.u8("version");
+  if (version !== VERSION) throw new CodecError(`version ${version} unknown; expected 1`);
+  const type = r.u8("type");
+  if (MessageType[type] === undefined) {
+    throw new CodecError(
+      `message type ${type} is unknown; allowed 0..${MessageType.TransferLeader}`,
+    );
+  }
+  const flags = r.u8("flags");
+  if (flags > 7) throw new CodecError(`flags ${flags} has unknown bits; allowed bits 0..2`);
+  const m: Message = {
+    type,
+    from: r.str("from"),
+    to: r.str("to"),
+    term: r.num("term"),
+    log_term: r.num("log_term"),
+    index: r.num("index"),
+    commit: r.num("commit"),
+    reject: (flags & 1) !== 0,
+    reject_hint: r.num("reject_hint"),
+    entries: [],
+  };
+  const count = r.u32("entry count");
+  if (count > MAX_ENTRIES_PER_MESSAGE) {
+    throw new CodecError(`${count} entries; at most ${MAX_ENTRIES_PER_MESSAGE}`);
+  }
+  for (let i = 0; i < count; i++) m.entries.push(readEntry(r));
+  if (flags & 2) {
+    const index = r.num("snapshot index");
+    const term = r.num("snapshot term");
+    const conf_state = readConfState(r);
+    m.snapshot = { meta: { index, term, conf_state }, data: r.bytes("snapshot data") };
+  }
+  if (flags & 4) m.context = r.bytes("context");
+  r.done();
+  return m;
+}
+
+/** Encode an entry on its own (for a log store). */
+export function encodeEntry(e: Entry): Uint8Array {
+  const w = new Writer();
+  writeEntry(w, e);
+  return w.finish();
+}
+
+/** Decode an entry; throws {@link CodecError} on malformed input. */
+export function decodeEntry(bytes: Uint8Array): Entry {
+  const r = new Reader(bytes);
+  const e = readEntry(r);
+  r.done();
+  return e;
+}
+
+/** Encode a membership change as an entry payload. */
+export function encodeConfChange(cc: ConfChange): Uint8Array {
+  const w = new Writer();
+  w.u8(cc.type);
+  w.str(cc.node_id, "conf change node_id");
+  return w.finish();
+}
+
+/** Decode a membership change; throws {@link CodecError} on malformed input. */
+export function decodeConfChange(bytes: Uint8Array): ConfChange {
+  const r = new Reader(bytes);
+  const type = r.u8("conf change type");
+  if (ConfChangeType[type] === undefined) {
+    throw new CodecError(
+      `conf change type ${type} is unknown; allowed 0 (AddVoter), 1 (RemoveNode), 2 (AddLearner)`,
+    );
+  }
+  const node_id = r.str("conf change node_id");
+  if (node_id.length === 0) throw new CodecError("conf change node_id is empty");
+  r.done();
+  return { type, node_id };
+}

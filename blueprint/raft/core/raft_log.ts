@@ -1,0 +1,308 @@
+/**
+ * The node's view of the log: the stable part read through {@link RaftLogReader} plus the
+ * unstable suffix (and possibly a snapshot) not yet handed to the driver for persistence.
+ * Ported in shape from etcd-io/raft's raftLog/unstable.
+ *
+ * @module
+ */
+import {
+  CompactedError,
+  type Entry,
+  type RaftLogReader,
+  type Snapshot,
+  UnavailableError,
+} from "./types.ts";
+
+/** Payload bytes an entry counts for in size limits (data plus a fixed header). */
+export function entrySizeBytes(entry: Entry): number {
+  return entry.data.length + 16;
+}
+
+/** Keep a prefix of `entries` within `max_bytes`; the first entry is always kept. */
+export function limitSize(entries: Entry[], max_bytes: number): Entry[] {
+  if (entries.length === 0) return entries;
+  let size = entrySizeBytes(entries[0]);
+  let limit = 1;
+  for (; limit < entries.length; limit++) {
+    size += entrySizeBytes(entries[limit]);
+    if (size > max_bytes) break;
+  }
+  return limit === entries.length ? entries : entries.slice(0, limit);
+}
+
+/** Entries and snapshot not yet persisted. `offset` is the index of `entries[0]`. */
+class Unstable {
+  snapshot: Snapshot | undefined;
+  entries: Entry[] = [];
+  offset: number;
+
+  constructor(offset: number) {
+    this.offset = offset;
+  }
+
+  maybeFirstIndex(): number | undefined {
+    return this.snapshot ? this.snapshot.meta.index + 1 : undefined;
+  }
+
+  maybeLastIndex(): number | undefined {
+    if (this.entries.length > 0) return this.offset + this.entries.length - 1;
+    return this.snapshot ? this.snapshot.meta.index : undefined;
+  }
+
+  maybeTerm(index: number): number | undefined {
+    if (index < this.offset) {
+      return this.snapshot?.meta.index === index ? this.snapshot.meta.term : undefined;
+    }
+    const last = this.maybeLastIndex();
+    if (last === undefined || index > last) return undefined;
+    return this.entries[index - this.offset].term;
+  }
+
+  stableTo(index: number, term: number): void {
+    const t = this.maybeTerm(index);
+    if (t === undefined || t !== term || index < this.offset) return;
+    this.entries = this.entries.slice(index + 1 - this.offset);
+    this.offset = index + 1;
+  }
+
+  stableSnapTo(index: number): void {
+    if (this.snapshot?.meta.index === index) this.snapshot = undefined;
+  }
+
+  restore(snapshot: Snapshot): void {
+    this.offset = snapshot.meta.index + 1;
+    this.entries = [];
+    this.snapshot = snapshot;
+  }
+
+  truncateAndAppend(entries: Entry[]): void {
+    const after = entries[0].index;
+    if (after === this.offset + this.entries.length) {
+      this.entries = this.entries.concat(entries);
+    } else if (after <= this.offset) {
+      // The new entries replace everything unstable (the stable part is truncated by the
+      // driver when it persists them).
+      this.offset = after;
+      this.entries = entries.slice();
+    } else {
+      this.entries = this.entries.slice(0, after - this.offset).concat(entries);
+    }
+  }
+
+  slice(lo: number, hi: number): Entry[] {
+    if (lo < this.offset || hi > this.offset + this.entries.length) {
+      throw new RangeError(
+        `unstable slice [${lo},${hi}) out of [${this.offset},${this.offset + this.entries.length}]`,
+      );
+    }
+    return this.entries.slice(lo - this.offset, hi - this.offset);
+  }
+}
+
+/** The log as one node sees it, with commit and apply positions. */
+export class RaftLog {
+  readonly storage: RaftLogReader;
+  readonly unstable: Unstable;
+  /** Highest index known committed. */
+  committed: number;
+  /** Highest index handed to the application. */
+  applied: number;
+
+  constructor(storage: RaftLogReader) {
+    this.storage = storage;
+    const first = storage.firstIndex();
+    const last = storage.lastIndex();
+    this.unstable = new Unstable(last + 1);
+    this.committed = first - 1;
+    this.applied = first - 1;
+  }
+
+  firstIndex(): number {
+    return this.unstable.maybeFirstIndex() ?? this.storage.firstIndex();
+  }
+
+  lastIndex(): number {
+    return this.unstable.maybeLastIndex() ?? this.storage.lastIndex();
+  }
+
+  /** Last index that is persisted (entries only; the unstable part excluded). */
+  lastStableIndex(): number {
+    return this.unstable.offset - 1;
+  }
+
+  /** Term of `index`, or 0 when it is compacted or beyond the log. */
+  term(index: number): number {
+    const dummy = this.firstIndex() - 1;
+    if (index < dummy || index > this.lastIndex()) return 0;
+    const t = this.unstable.maybeTerm(index);
+    if (t !== undefined) return t;
+    try {
+      return this.storage.term(index);
+    } catch (error) {
+      if (error instanceof CompactedError || error instanceof UnavailableError) return 0;
+      throw error;
+    }
+  }
+
+  /** Whether `index` is readable (not compacted). */
+  isAvailable(index: number): boolean {
+    return index >= this.firstIndex() - 1 && index <= this.lastIndex();
+  }
+
+  lastTerm(): number {
+    return this.term(this.lastIndex());
+  }
+
+  matchTerm(index: number, term: number): boolean {
+    if (!this.isAvailable(index)) return false;
+    return this.term(index) === term;
+  }
+
+  /** §5.4.1: a candidate's log is at least as up to date as ours. */
+  isUpToDate(last_index: number, term: number): boolean {
+    const our_term = this.lastTerm();
+    return term > our_term || (term === our_term && last_index >= this.lastIndex());
+  }
+
+  /**
+   * Follower side of AppendEntries: if our log matches (index, log_term), append the new
+   * entries after resolving conflicts and return the last new index; otherwise undefined.
+   */
+  maybeAppend(index: number, log_term: number, committed: number, entries: Entry[]) {
+    if (!this.matchTerm(index, log_term)) return undefined;
+    const last_new = index + entries.length;
+    const conflict = this.findConflict(entries);
+    if (conflict !== 0) {
+      if (conflict <= this.committed) {
+        throw new Error(
+          `raft invariant: entry ${conflict} conflicts with committed ${this.committed}`,
+        );
+      }
+      this.append(entries.slice(conflict - (index + 1)));
+    }
+    this.commitTo(Math.min(committed, last_new));
+    return last_new;
+  }
+
+  /** Append at the end (or over an unstable/stable suffix); returns the new last index. */
+  append(entries: Entry[]): number {
+    if (entries.length === 0) return this.lastIndex();
+    const after = entries[0].index - 1;
+    if (after < this.committed) {
+      throw new Error(`raft invariant: append after ${after} is below commit ${this.committed}`);
+    }
+    this.unstable.truncateAndAppend(entries);
+    return this.lastIndex();
+  }
+
+  /** First index whose term differs from ours (0 when none does within our log). */
+  findConflict(entries: Entry[]): number {
+    for (const entry of entries) {
+      if (!this.matchTerm(entry.index, entry.term)) return entry.index;
+    }
+    return 0;
+  }
+
+  /**
+   * Fast backtracking: the largest index ≤ `index` whose term is ≤ `term`, with its term.
+   * Stops at the first unavailable index.
+   */
+  findConflictByTerm(index: number, term: number): { index: number; term: number } {
+    let i = Math.min(index, this.lastIndex());
+    const floor = this.firstIndex() - 1;
+    for (; i >= floor; i--) {
+      const t = this.term(i);
+      if (t <= term) return { index: i, term: t };
+    }
+    return { index: floor, term: 0 };
+  }
+
+  commitTo(commit: number): void {
+    if (commit <= this.committed) return;
+    if (commit > this.lastIndex()) {
+      throw new Error(
+        `raft invariant: commit ${commit} is beyond last index ${this.lastIndex()}`,
+      );
+    }
+    this.committed = commit;
+  }
+
+  /** Commit `max_index` if it is from `term` (§5.4.2: only current-term entries by count). */
+  maybeCommit(max_index: number, term: number): boolean {
+    if (max_index > this.committed && this.term(max_index) === term) {
+      this.commitTo(max_index);
+      return true;
+    }
+    return false;
+  }
+
+  appliedTo(index: number): void {
+    if (index === 0) return;
+    if (index > this.committed || index < this.applied) {
+      throw new Error(
+        `raft invariant: applied ${index} out of [${this.applied}, ${this.committed}]`,
+      );
+    }
+    this.applied = index;
+  }
+
+  stableTo(index: number, term: number): void {
+    this.unstable.stableTo(index, term);
+  }
+
+  stableSnapTo(index: number): void {
+    this.unstable.stableSnapTo(index);
+  }
+
+  unstableEntries(): Entry[] {
+    return this.unstable.entries;
+  }
+
+  /** Committed entries not yet applied, up to `max_bytes`. */
+  nextCommittedEntries(max_bytes: number): Entry[] {
+    const lo = Math.max(this.applied + 1, this.firstIndex());
+    if (this.committed + 1 <= lo) return [];
+    return this.slice(lo, this.committed + 1, max_bytes);
+  }
+
+  hasNextCommittedEntries(): boolean {
+    return this.committed + 1 > Math.max(this.applied + 1, this.firstIndex());
+  }
+
+  /** Latest snapshot: the unstable one if present, else the storage's. */
+  snapshot(): Snapshot {
+    return this.unstable.snapshot ?? this.storage.snapshot();
+  }
+
+  /** Entries from `lo` to the end, size-limited; throws CompactedError if `lo` is compacted. */
+  entriesFrom(lo: number, max_bytes: number): Entry[] {
+    if (lo > this.lastIndex()) return [];
+    return this.slice(lo, this.lastIndex() + 1, max_bytes);
+  }
+
+  /** Entries [lo, hi), size-limited; throws CompactedError when lo is compacted. */
+  slice(lo: number, hi: number, max_bytes: number): Entry[] {
+    if (lo < this.firstIndex()) throw new CompactedError(lo);
+    if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1);
+    if (lo === hi) return [];
+    let result: Entry[] = [];
+    const offset = this.unstable.offset;
+    if (lo < offset) {
+      const stored_hi = Math.min(hi, offset);
+      const stored = this.storage.entries(lo, stored_hi, max_bytes);
+      if (stored.length < stored_hi - lo) return stored; // size limit hit
+      result = stored;
+    }
+    if (hi > offset) {
+      const fresh = this.unstable.slice(Math.max(lo, offset), hi);
+      result = result.length > 0 ? result.concat(fresh) : fresh;
+    }
+    return limitSize(result, max_bytes);
+  }
+
+  /** Replace the log with a snapshot (follower install). */
+  restore(snapshot: Snapshot): void {
+    this.committed = snapshot.meta.index;
+    this.unstable.restore(snapshot);
+  }
+}
