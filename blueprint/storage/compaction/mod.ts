@@ -15,6 +15,7 @@ export {
   type CompactionOptions,
   DEFAULT_COMPACTION_OPTIONS,
   maxBytesForLevel,
+  type OutputLimits,
   resolveCompactionOptions,
 } from "./compaction_options.ts";
 export {
@@ -28,3 +29,11 @@ export {
 export { type WriteStall, writeStall } from "./write_stall.ts";
 export { GrandparentOverlap } from "./grandparent_overlap.ts";
 export type { BackgroundExecutor, CompactionJob } from "./background_executor.ts";
+export {
+  FlushWriter,
+  runCompactionJob,
+  runFlushJob,
+  tableFilePath,
+  VersionFilter,
+} from "./compaction_job.ts";
+export { InlineExecutor } from "./inline_executor.ts";
