@@ -6,8 +6,10 @@
  * @module
  */
 import type { InternalIterator } from "./iterator.ts";
+import type { TableFileMeta } from "./manifest.ts";
 import {
   compareBytes,
+  compareInternalKeys,
   lookupKey,
   MAX_SEQUENCE,
   sequenceOf,
@@ -69,32 +71,93 @@ function typeView(ikey: Uint8Array): ValueType {
 
 /**
  * Yields the visible entries of `source` at `snapshot_sequence` within `range`, ascending
- * (or descending when `reverse`). Closes `source` and calls `on_close` when the generator
- * ends, is returned early, or throws.
- *
- * @example
- * ```ts
- * for (const { key, value } of visibleEntries(merged, 42, {}, false, () => version.unref())) {
- *   use(key, value);
- * }
- * ```
+ * (or descending when `reverse`). Does not close `source`: {@link ScanIterator} does.
  */
-export function* visibleEntries(
+export function visibleEntries(
   source: InternalIterator,
   snapshot_sequence: number,
   range: KeyRange,
   reverse: boolean,
-  on_close: () => void,
 ): Generator<KeyValue, void, undefined> {
-  try {
-    if (reverse) yield* backward(source, snapshot_sequence, range);
-    else yield* forward(source, snapshot_sequence, range);
-  } finally {
+  return reverse
+    ? backward(source, snapshot_sequence, range)
+    : forward(source, snapshot_sequence, range);
+}
+
+/**
+ * The iterator `Storage.scan` returns: at most `limit` entries, then it releases what it
+ * pinned (its source iterators and table version). Releasing happens when the entries run
+ * out, on `return()` (a `break` out of for-of), or on {@link ScanIterator.close}; an iterator
+ * dropped without any of these keeps its tables pinned.
+ *
+ * @example
+ * ```ts
+ * for (const { key, value } of db.scan({ prefix })) if (done(key)) break; // released
+ * ```
+ */
+export class ScanIterator implements IterableIterator<KeyValue> {
+  readonly #entries: Generator<KeyValue, void, undefined>;
+  #remaining: number;
+  #on_close: (() => void) | null;
+
+  /**
+   * @param source merged internal entries; closed with the scan
+   * @param on_close releases what the scan pinned (called once)
+   */
+  constructor(
+    private readonly source: InternalIterator,
+    snapshot_sequence: number,
+    range: KeyRange,
+    reverse: boolean,
+    limit: number,
+    on_close: () => void,
+  ) {
+    this.#entries = visibleEntries(source, snapshot_sequence, range, reverse);
+    this.#remaining = limit;
+    this.#on_close = on_close;
+  }
+
+  /** The next entry, or done. */
+  next(): IteratorResult<KeyValue, undefined> {
+    if (this.#on_close === null || this.#remaining <= 0) return this.return();
+    let step: IteratorResult<KeyValue, void>;
     try {
-      source.close();
+      step = this.#entries.next();
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    if (step.done) return this.return();
+    this.#remaining--;
+    return { done: false, value: step.value };
+  }
+
+  /** Ends the scan early and releases its pins. */
+  return(): IteratorResult<KeyValue, undefined> {
+    this.close();
+    return { done: true, value: undefined };
+  }
+
+  /** Releases the scan's pins; later next() calls report done. Idempotent. */
+  close(): void {
+    const on_close = this.#on_close;
+    if (on_close === null) return;
+    this.#on_close = null;
+    try {
+      this.source.close();
     } finally {
       on_close();
     }
+  }
+
+  /** Same as close(), for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The iterator itself, so it works in for-of and spread. */
+  [Symbol.iterator](): this {
+    return this;
   }
 }
 
@@ -160,4 +223,118 @@ function positionBeforeEnd(it: InternalIterator, end: Uint8Array | undefined): v
   it.seek(lookupKey(end, MAX_SEQUENCE));
   if (it.valid()) it.prev();
   else it.seekToLast();
+}
+
+/**
+ * Concatenates the tables of one sorted, non-overlapping level (1 and deeper) into one
+ * iterator, opening each table's iterator only when the walk reaches it, so that a merge
+ * has one child per level instead of one per table.
+ *
+ * @example
+ * ```ts
+ * const it = new LevelIterator(version.levels[2], (meta) => reader(meta).iterator());
+ * ```
+ */
+export class LevelIterator implements InternalIterator {
+  #index = -1;
+  #child: InternalIterator | null = null;
+
+  /**
+   * @param files the level's tables, sorted by key, not overlapping
+   * @param open opens an iterator over one table
+   */
+  constructor(
+    private readonly files: readonly TableFileMeta[],
+    private readonly open: (meta: TableFileMeta) => InternalIterator,
+  ) {}
+
+  /** Whether positioned at an entry. */
+  valid(): boolean {
+    return this.#child !== null && this.#child.valid();
+  }
+
+  /** Moves to the level's first entry. */
+  seekToFirst(): void {
+    this.#open_file(0)?.seekToFirst();
+    this.#skip_forward();
+  }
+
+  /** Moves to the level's last entry. */
+  seekToLast(): void {
+    this.#open_file(this.files.length - 1)?.seekToLast();
+    this.#skip_backward();
+  }
+
+  /** Moves to the first entry >= target, starting in the first table that may hold it. */
+  seek(target: Uint8Array): void {
+    let low = 0;
+    let high = this.files.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (compareInternalKeys(this.files[mid].largest_key, target) < 0) low = mid + 1;
+      else high = mid;
+    }
+    this.#open_file(low)?.seek(target);
+    this.#skip_forward();
+  }
+
+  /** Moves to the next entry, crossing into the next table when needed. */
+  next(): void {
+    this.#valid_child("next").next();
+    this.#skip_forward();
+  }
+
+  /** Moves to the previous entry, crossing into the previous table when needed. */
+  prev(): void {
+    this.#valid_child("prev").prev();
+    this.#skip_backward();
+  }
+
+  /** Current internal key. */
+  key(): Uint8Array {
+    return this.#valid_child("key").key();
+  }
+
+  /** Current value. */
+  value(): Uint8Array {
+    return this.#valid_child("value").value();
+  }
+
+  /** Closes the open table iterator. */
+  close(): void {
+    this.#child?.close();
+    this.#child = null;
+    this.#index = -1;
+  }
+
+  #valid_child(operation: string): InternalIterator {
+    if (this.#child === null || !this.#child.valid()) {
+      throw new Error(`LevelIterator.${operation}: iterator is not valid`);
+    }
+    return this.#child;
+  }
+
+  /** Opens table `index` (closing the previous one); null when out of range. */
+  #open_file(index: number): InternalIterator | null {
+    if (index === this.#index && this.#child !== null) return this.#child;
+    this.#child?.close();
+    this.#child = null;
+    this.#index = index;
+    if (index < 0 || index >= this.files.length) return null;
+    this.#child = this.open(this.files[index]);
+    return this.#child;
+  }
+
+  #skip_forward(): void {
+    // Bounded by the number of files: each pass moves to the next one.
+    while (this.#child !== null && !this.#child.valid()) {
+      this.#open_file(this.#index + 1)?.seekToFirst();
+    }
+  }
+
+  #skip_backward(): void {
+    while (this.#child !== null && !this.#child.valid()) {
+      this.#open_file(this.#index - 1)?.seekToLast();
+    }
+  }
 }

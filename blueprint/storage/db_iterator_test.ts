@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { fc } from "../../dev_deps.ts";
 import { Memtable } from "./memtable.ts";
-import { compareBytes, ValueType } from "./internal_key.ts";
-import { intersectRanges, type KeyRange, prefixRange, visibleEntries } from "./db_iterator.ts";
+import { compareBytes, encodeInternalKey, ValueType } from "./internal_key.ts";
+import {
+  intersectRanges,
+  type KeyRange,
+  LevelIterator,
+  prefixRange,
+  ScanIterator,
+} from "./db_iterator.ts";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
@@ -23,7 +29,7 @@ Deno.test("intersectRanges keeps the tighter bound on each side", () => {
   assert.deepEqual(intersectRanges({}, { end: a }), { start: undefined, end: a });
 });
 
-Deno.test("visibleEntries yields the newest visible version per key, both directions", () => {
+Deno.test("ScanIterator yields the newest visible version per key, both directions", () => {
   const op = fc.record({
     key: fc.uint8Array({ minLength: 1, maxLength: 2, max: 4 }),
     del: fc.boolean(),
@@ -63,9 +69,13 @@ Deno.test("visibleEntries yields the newest visible version per key, both direct
         .filter(({ key }) => inRange(key))
         .sort((a, b) => compareBytes(a.key, b.key));
       let closed = 0;
-      const got = [...visibleEntries(mem.iterator(), snapshot, range, false, () => closed++)];
+      const got = [
+        ...new ScanIterator(mem.iterator(), snapshot, range, false, Infinity, () => closed++),
+      ];
       assert.deepEqual(got, expected);
-      const back = [...visibleEntries(mem.iterator(), snapshot, range, true, () => closed++)];
+      const back = [
+        ...new ScanIterator(mem.iterator(), snapshot, range, true, Infinity, () => closed++),
+      ];
       assert.deepEqual(back, [...expected].reverse());
       assert.equal(closed, 2);
     }),
@@ -73,15 +83,54 @@ Deno.test("visibleEntries yields the newest visible version per key, both direct
   );
 });
 
-Deno.test("visibleEntries closes its source when the caller stops early", () => {
+Deno.test("ScanIterator stops at its limit and releases its pins exactly once", () => {
   const mem = new Memtable();
   for (let i = 0; i < 5; i++) {
     mem.add(i + 1, ValueType.Value, new Uint8Array([i]), new Uint8Array([i]));
   }
-  let closed = false;
-  for (const entry of visibleEntries(mem.iterator(), 10, {}, false, () => (closed = true))) {
+  let closed = 0;
+  const limited = [...new ScanIterator(mem.iterator(), 10, {}, true, 2, () => closed++)];
+  assert.deepEqual(limited.map((e) => e.key[0]), [4, 3]);
+  assert.equal(closed, 1);
+  for (const entry of new ScanIterator(mem.iterator(), 10, {}, false, 9, () => closed++)) {
     assert.deepEqual(entry.key, new Uint8Array([0]));
     break;
   }
-  assert.equal(closed, true);
+  assert.equal(closed, 2);
+  const untouched = new ScanIterator(mem.iterator(), 10, {}, false, 0, () => closed++);
+  assert.equal(untouched.next().done, true);
+  untouched.close();
+  assert.equal(closed, 3);
+});
+
+Deno.test("LevelIterator walks a level's tables as one sorted sequence", () => {
+  const tables = [[1, 2, 3], [], [5], [7, 8]].map((keys, i) => {
+    const mem = new Memtable(i + 1);
+    keys.forEach((k) => mem.add(k, ValueType.Value, new Uint8Array([k]), new Uint8Array([k])));
+    return mem;
+  });
+  const metas = tables.map((_, i) => ({
+    file_number: i,
+    size_bytes: 1,
+    smallest_key: encodeInternalKey(new Uint8Array([[1, 4, 5, 7][i]]), 99, ValueType.Value),
+    largest_key: encodeInternalKey(new Uint8Array([[3, 4, 5, 8][i]]), 0, ValueType.Value),
+  }));
+  const opened: number[] = [];
+  const it = new LevelIterator(metas, (meta) => {
+    opened.push(meta.file_number);
+    return tables[meta.file_number].iterator();
+  });
+  const forward: number[] = [];
+  for (it.seekToFirst(); it.valid(); it.next()) forward.push(it.key()[0]);
+  assert.deepEqual(forward, [1, 2, 3, 5, 7, 8]);
+  const backward: number[] = [];
+  for (it.seekToLast(); it.valid(); it.prev()) backward.push(it.value()[0]);
+  assert.deepEqual(backward, [8, 7, 5, 3, 2, 1]);
+  opened.length = 0;
+  it.seek(encodeInternalKey(new Uint8Array([4]), 99, ValueType.Value));
+  assert.equal(it.key()[0], 5);
+  assert.deepEqual(opened, [1, 2], "the seek starts at the first table that may hold the key");
+  it.seek(encodeInternalKey(new Uint8Array([9]), 99, ValueType.Value));
+  assert.equal(it.valid(), false);
+  it.close();
 });
