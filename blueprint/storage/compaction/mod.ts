@@ -37,3 +37,4 @@ export {
   VersionFilter,
 } from "./compaction_job.ts";
 export { InlineExecutor } from "./inline_executor.ts";
+export { WorkerExecutor, type WorkerExecutorOptions } from "./worker_executor.ts";

@@ -1,0 +1,250 @@
+/**
+ * Background work in a dedicated Web Worker, reached through the SharedArrayBuffer channel:
+ * the DB's isolate keeps serving while tables are written.
+ *
+ * @module
+ */
+import {
+  ChannelClosedError,
+  spawnWorkerChannel,
+  type WorkerChannel,
+} from "../../../shared/channel/mod.ts";
+import { StorageError } from "../errors.ts";
+import type { InternalIterator } from "../iterator.ts";
+import type { TableFileMeta } from "../manifest.ts";
+import type { TableOptions } from "../table/mod.ts";
+import type { BackgroundExecutor, CompactionJob } from "./background_executor.ts";
+import { DEFAULT_COMPACTION_OPTIONS, type OutputLimits } from "./compaction_options.ts";
+import {
+  ChunkPacker,
+  decodeJson,
+  decodeMessage,
+  encodeJson,
+  encodeMessage,
+  type FailedReply,
+  ReplyKind,
+  RequestKind,
+  type WorkerConfig,
+} from "./worker_protocol.ts";
+
+/** Settings of {@link WorkerExecutor.start}. */
+export interface WorkerExecutorOptions {
+  /** Table format of outputs. */
+  table_options: TableOptions;
+  /** Capacity of the worker's own block cache for compaction inputs. */
+  cache_capacity_bytes: number;
+  /** Output file cuts (LevelDB's by default). */
+  limits?: OutputLimits;
+  /** Jobs submitted and not yet finished, at most (default 8); more are refused. */
+  max_pending_jobs?: number;
+  /** Bound of one flush chunk message (default 256 KiB). */
+  flush_chunk_bytes?: number;
+  /** Capacity of each ring of the channel (default 4 MiB). */
+  ring_capacity_bytes?: number;
+}
+
+interface PendingJob {
+  resolve(outputs: TableFileMeta[]): void;
+  reject(err: Error): void;
+}
+
+const MAX_JOB_ID = 0xffffffff;
+
+/**
+ * Runs flushes and compactions in a dedicated Worker on the real disk (NodeFileSystem), one
+ * at a time in submission order. Flush entries stream to the worker in bounded chunks. At
+ * most `max_pending_jobs` jobs may be outstanding. If the worker dies, every pending and
+ * later job rejects with a StorageError saying so.
+ *
+ * @example
+ * ```ts
+ * const executor = await WorkerExecutor.start({ table_options, cache_capacity_bytes: 8 << 20 });
+ * const meta = await executor.flush(dir, 12, memtable.iterator());
+ * await executor.close();
+ * ```
+ */
+export class WorkerExecutor implements BackgroundExecutor {
+  readonly #pending = new Map<number, PendingJob>();
+  #next_job_id = 1;
+  #send_queue: Promise<void> = Promise.resolve();
+  #failure: StorageError | null = null;
+  #closing = false;
+  readonly #receiving: Promise<void>;
+  readonly #max_pending_jobs: number;
+  readonly #flush_chunk_bytes: number;
+
+  private constructor(readonly channel: WorkerChannel, options: WorkerExecutorOptions) {
+    this.#max_pending_jobs = options.max_pending_jobs ?? 8;
+    this.#flush_chunk_bytes = options.flush_chunk_bytes ?? 256 << 10;
+    this.#receiving = this.#receiveReplies();
+  }
+
+  /** Starts the worker and sends it its settings. */
+  static async start(options: WorkerExecutorOptions): Promise<WorkerExecutor> {
+    const max_pending = options.max_pending_jobs ?? 8;
+    if (!Number.isInteger(max_pending) || max_pending < 1 || max_pending > 1024) {
+      throw new StorageError(
+        `max_pending_jobs must be an integer in [1, 1024], got ${max_pending}`,
+      );
+    }
+    const channel = await spawnWorkerChannel(
+      new URL("./background_worker.ts", import.meta.url),
+      { capacity_bytes: options.ring_capacity_bytes ?? 4 << 20, name: "storage-background" },
+    );
+    const config: WorkerConfig = {
+      table_options: options.table_options,
+      cache_capacity_bytes: options.cache_capacity_bytes,
+      limits: options.limits ?? {
+        target_file_size_bytes: DEFAULT_COMPACTION_OPTIONS.target_file_size_bytes,
+        max_grandparent_overlap_bytes: DEFAULT_COMPACTION_OPTIONS.max_grandparent_overlap_bytes,
+      },
+    };
+    await channel.sender.send(encodeMessage(RequestKind.Configure, 0, encodeJson(config)));
+    return new WorkerExecutor(channel, options);
+  }
+
+  /** Number of jobs submitted and not yet finished. */
+  get pendingJobs(): number {
+    return this.#pending.size;
+  }
+
+  /** Streams `entries` to the worker, which writes them as level-0 table `file_number`. */
+  async flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
+    const [meta] = await this.#submit(async (job_id) => {
+      const sender = this.channel.sender;
+      await sender.send(
+        encodeMessage(RequestKind.FlushBegin, job_id, encodeJson({ dir, file_number })),
+      );
+      const packer = new ChunkPacker(job_id, this.#flush_chunk_bytes);
+      try {
+        for (entries.seekToFirst(); entries.valid(); entries.next()) {
+          const full = packer.add(entries.key(), entries.value());
+          if (full !== null) await sender.send(full);
+        }
+      } catch (err) {
+        if (err instanceof ChannelClosedError) throw err;
+        await sender.send(encodeMessage(RequestKind.FlushAbort, job_id));
+        throw err;
+      }
+      const last = packer.take();
+      if (last !== null) await sender.send(last);
+      await sender.send(encodeMessage(RequestKind.FlushEnd, job_id));
+    });
+    return meta as unknown as TableFileMeta;
+  }
+
+  /** Sends the compaction to the worker. */
+  compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
+    return this.#submit((job_id) =>
+      this.channel.sender.send(encodeMessage(RequestKind.Compact, job_id, encodeJson({ dir, job })))
+    );
+  }
+
+  /** Fault injection for tests: makes the worker die with an uncaught error. */
+  async crashWorkerForTest(): Promise<void> {
+    await this.#enqueueSend(() => this.channel.sender.send(encodeMessage(RequestKind.Crash, 0)));
+  }
+
+  /** Waits for pending jobs, then stops the worker. Later submissions fail. */
+  async close(): Promise<void> {
+    if (this.#closing) return await this.#receiving;
+    this.#closing = true;
+    await this.#send_queue.catch(() => {});
+    // Jobs that were submitted settle before the worker stops (bounded by max_pending_jobs).
+    await Promise.allSettled(
+      [...this.#pending.values()].map((job) =>
+        new Promise<void>((settled) => {
+          const { resolve, reject } = job;
+          job.resolve = (outputs) => (resolve(outputs), settled());
+          job.reject = (err) => (reject(err), settled());
+        })
+      ),
+    );
+    if (this.#failure === null) this.channel.sender.close();
+    await this.#receiving;
+    this.channel.terminate();
+  }
+
+  #submit(send: (job_id: number) => Promise<void>): Promise<TableFileMeta[]> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (this.#closing) {
+      return Promise.reject(new StorageError("background executor is closed; no new jobs"));
+    }
+    if (this.#pending.size >= this.#max_pending_jobs) {
+      return Promise.reject(
+        new StorageError(
+          `background queue is full (${this.#max_pending_jobs} jobs pending); ` +
+            "wait for a flush or compaction to finish before submitting another",
+        ),
+      );
+    }
+    const job_id = this.#next_job_id;
+    this.#next_job_id = job_id === MAX_JOB_ID ? 1 : job_id + 1;
+    const result = new Promise<TableFileMeta[]>((resolve, reject) => {
+      this.#pending.set(job_id, { resolve, reject });
+    });
+    this.#enqueueSend(() => send(job_id)).catch((err) => {
+      if (err instanceof ChannelClosedError) this.#fail(err);
+      else this.#settle(job_id, undefined, err instanceof Error ? err : new Error(String(err)));
+    });
+    return result;
+  }
+
+  /** Runs sends one job at a time so that one flush's chunks are never interleaved. */
+  #enqueueSend(send: () => Promise<void>): Promise<void> {
+    const sent = this.#send_queue.then(send);
+    this.#send_queue = sent.catch(() => {});
+    return sent;
+  }
+
+  async #receiveReplies(): Promise<void> {
+    const kinds = [ReplyKind.Done, ReplyKind.Failed] as const;
+    try {
+      // One reply per pass; ends when the worker closes its side after we close ours.
+      for (
+        let message = await this.channel.receiver.receive();
+        message !== null;
+        message = await this.channel.receiver.receive()
+      ) {
+        const { kind, job_id, payload } = decodeMessage(message, kinds);
+        if (kind === ReplyKind.Done) {
+          const result = decodeJson<TableFileMeta | TableFileMeta[]>(payload);
+          this.#settle(job_id, Array.isArray(result) ? result : [result]);
+        } else {
+          const failed = decodeJson<FailedReply>(payload);
+          this.#settle(job_id, undefined, remoteError(failed));
+        }
+      }
+      if (this.#pending.size > 0) this.#fail(new Error("worker closed its channel"));
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #settle(job_id: number, outputs?: TableFileMeta[], err?: Error): void {
+    const job = this.#pending.get(job_id);
+    if (job === undefined) return;
+    this.#pending.delete(job_id);
+    if (err !== undefined) job.reject(err);
+    else job.resolve(outputs!);
+  }
+
+  #fail(cause: unknown): void {
+    if (this.#failure === null) {
+      const detail = cause instanceof Error ? cause.message : String(cause);
+      this.#failure = new StorageError(
+        `storage background worker died (${detail}); its pending flushes and compactions ` +
+          "were not completed and their outputs must not be used",
+      );
+    }
+    for (const job_id of [...this.#pending.keys()]) this.#settle(job_id, undefined, this.#failure);
+  }
+}
+
+function remoteError(failed: FailedReply): Error {
+  const error = failed.name === "StorageError"
+    ? new StorageError(failed.message)
+    : new Error(failed.message);
+  error.name = failed.name;
+  return error;
+}

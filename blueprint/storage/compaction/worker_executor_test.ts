@@ -1,0 +1,221 @@
+import assert from "node:assert/strict";
+import { NodeFileSystem } from "../../../shared/fs/mod.ts";
+import { compareInternalKeys, encodeInternalKey, ValueType } from "../internal_key.ts";
+import type { InternalIterator } from "../iterator.ts";
+import type { TableFileMeta } from "../manifest.ts";
+import { BlockCache, DEFAULT_TABLE_OPTIONS, TableReader } from "../table/mod.ts";
+import type { CompactionPlan } from "./compaction_picker.ts";
+import { tableFilePath } from "./compaction_job.ts";
+import { InlineExecutor } from "./inline_executor.ts";
+import { WorkerExecutor } from "./worker_executor.ts";
+
+const fs = new NodeFileSystem();
+const text = new TextEncoder();
+
+interface Entry {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+class ArrayIterator implements InternalIterator {
+  #index = 0;
+  constructor(readonly entries: Entry[]) {}
+  valid(): boolean {
+    return this.#index < this.entries.length;
+  }
+  seekToFirst(): void {
+    this.#index = 0;
+  }
+  seekToLast(): void {
+    this.#index = this.entries.length - 1;
+  }
+  seek(target: Uint8Array): void {
+    const found = this.entries.findIndex((e) => compareInternalKeys(e.key, target) >= 0);
+    this.#index = found < 0 ? this.entries.length : found;
+  }
+  next(): void {
+    this.#index++;
+  }
+  prev(): void {
+    this.#index = this.#index === 0 ? this.entries.length : this.#index - 1;
+  }
+  key(): Uint8Array {
+    return this.entries[this.#index].key;
+  }
+  value(): Uint8Array {
+    return this.entries[this.#index].value;
+  }
+  close(): void {}
+}
+
+/** `count` keys from `first`, every `step`-th, all at `sequence`, values of `value_bytes`. */
+function entries(first: number, count: number, step: number, sequence: number): Entry[] {
+  return Array.from({ length: count }, (_, i) => ({
+    key: encodeInternalKey(
+      text.encode(`key${String(first + i * step).padStart(8, "0")}`),
+      sequence,
+      ValueType.Value,
+    ),
+    value: text.encode(`value-${sequence}-${i}`.padEnd(100, ".")),
+  }));
+}
+
+function readTable(dir: string, meta: TableFileMeta): Entry[] {
+  const reader = TableReader.open(
+    fs,
+    tableFilePath(dir, meta.file_number),
+    meta.file_number,
+    meta.size_bytes,
+    new BlockCache(1 << 20),
+  );
+  const it = reader.iterator();
+  const out: Entry[] = [];
+  for (it.seekToFirst(); it.valid(); it.next()) {
+    out.push({ key: it.key().slice(), value: it.value().slice() });
+  }
+  it.close();
+  reader.close();
+  return out;
+}
+
+function plan(inputs: TableFileMeta[]): CompactionPlan {
+  return {
+    level: 0,
+    inputs,
+    next_inputs: [],
+    output_level: 1,
+    bottommost: true,
+    grandparents: [],
+    compact_pointer: inputs[0].largest_key,
+    trivial_move: false,
+  };
+}
+
+async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "compaction_worker_test_" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("WorkerExecutor: flush and compaction round trip match the inline executor", async () => {
+  await withTempDir(async (dir) => {
+    const executor = await WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+      flush_chunk_bytes: 4096, // many chunks per flush
+      limits: { target_file_size_bytes: 64 << 10, max_grandparent_overlap_bytes: 1 << 30 },
+    });
+    try {
+      const older = entries(0, 3000, 2, 1); // even keys
+      const newer = entries(1000, 1000, 1, 2); // overwrites half of them, adds odd ones
+      const [first, second] = await Promise.all([
+        executor.flush(dir, 1, new ArrayIterator(older)),
+        executor.flush(dir, 2, new ArrayIterator(newer)),
+      ]);
+      assert.equal(first.file_number, 1);
+      assert.deepEqual(readTable(dir, first), older);
+      assert.deepEqual(readTable(dir, second), newer);
+      assert.deepEqual(first.smallest_key, older[0].key);
+
+      const job = (numbers: number[]) => ({
+        plan: plan([first, second]),
+        smallest_snapshot_sequence: 2,
+        output_file_numbers: numbers,
+      });
+      const by_worker = await executor.compact(dir, job([10, 11, 12, 13, 14, 15, 16, 17]));
+      const inline = new InlineExecutor(fs, DEFAULT_TABLE_OPTIONS, new BlockCache(1 << 20), {
+        target_file_size_bytes: 64 << 10,
+        max_grandparent_overlap_bytes: 1 << 30,
+      });
+      const by_inline = await inline.compact(dir, job([20, 21, 22, 23, 24, 25, 26, 27]));
+      await inline.close();
+      assert.ok(by_worker.length > 1, "outputs were split at the target size");
+      assert.deepEqual(
+        by_worker.map((m) => [m.size_bytes, m.smallest_key, m.largest_key]),
+        by_inline.map((m) => [m.size_bytes, m.smallest_key, m.largest_key]),
+      );
+      const merged = by_worker.flatMap((m) => readTable(dir, m));
+      assert.equal(merged.length, 3000 + 500, "1000 new keys, 500 of which overwrite old ones");
+    } finally {
+      await executor.close();
+    }
+  });
+});
+
+Deno.test("WorkerExecutor: a failed job reports its error and the worker keeps serving", async () => {
+  await withTempDir(async (dir) => {
+    const executor = await WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+    });
+    try {
+      const missing: TableFileMeta = {
+        file_number: 99,
+        size_bytes: 1000,
+        smallest_key: entries(0, 1, 1, 1)[0].key,
+        largest_key: entries(5, 1, 1, 1)[0].key,
+      };
+      await assert.rejects(
+        executor.compact(dir, {
+          plan: plan([missing]),
+          smallest_snapshot_sequence: 1,
+          output_file_numbers: [100],
+        }),
+        /000099\.sst/,
+      );
+      await assert.rejects(executor.flush(dir, 3, new ArrayIterator([])), /no entries/);
+      const meta = await executor.flush(dir, 4, new ArrayIterator(entries(0, 10, 1, 1)));
+      assert.equal(readTable(dir, meta).length, 10);
+    } finally {
+      await executor.close();
+    }
+  });
+});
+
+Deno.test("WorkerExecutor: pending jobs are bounded", async () => {
+  await withTempDir(async (dir) => {
+    const executor = await WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+      max_pending_jobs: 1,
+    });
+    try {
+      const first = executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
+      await assert.rejects(
+        executor.flush(dir, 2, new ArrayIterator(entries(0, 100, 1, 1))),
+        /background queue is full \(1 jobs pending\)/,
+      );
+      assert.equal((await first).file_number, 1);
+    } finally {
+      await executor.close();
+    }
+    await assert.rejects(
+      executor.flush(dir, 5, new ArrayIterator(entries(0, 1, 1, 1))),
+      /closed/,
+    );
+  });
+});
+
+Deno.test("WorkerExecutor: a worker crash rejects pending and later jobs", async () => {
+  await withTempDir(async (dir) => {
+    const executor = await WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+    });
+    try {
+      await executor.crashWorkerForTest();
+      const pending = executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
+      await assert.rejects(pending, /storage background worker died/);
+      await assert.rejects(
+        executor.flush(dir, 2, new ArrayIterator(entries(0, 1, 1, 1))),
+        /storage background worker died/,
+      );
+      assert.equal(executor.pendingJobs, 0);
+    } finally {
+      await executor.close();
+    }
+  });
+});
