@@ -1,0 +1,964 @@
+/**
+ * The storage engine: LevelDB's design on the pieces of this folder. Writes go to the WAL
+ * and the memtable; a full memtable becomes immutable and is flushed to a level-0 table by
+ * the background executor while writes continue into a new memtable and a new WAL;
+ * compactions merge tables down the levels. Reads are synchronous: memtable, immutable
+ * memtable, then the tables of the current version.
+ *
+ * Durability: a write with `sync: true` resolves only after its WAL bytes are on stable
+ * storage (concurrent sync writes share one fdatasync through the WAL's group commit); the
+ * durable state after any crash is a prefix of the write history.
+ *
+ * @module
+ */
+import { type FileSystem, LockedError, NodeFileSystem } from "../../shared/fs/mod.ts";
+import { CorruptionError, StorageError } from "./errors.ts";
+import {
+  compareBytes,
+  compareInternalKeys,
+  TRAILER_SIZE_BYTES,
+  ValueType,
+} from "./internal_key.ts";
+import type { InternalIterator } from "./iterator.ts";
+import {
+  emptyManifestState,
+  type ManifestState,
+  NUM_LEVELS,
+  readManifest,
+  type TableFileMeta,
+  writeManifest,
+} from "./manifest.ts";
+import { MergingIterator } from "./merging_iterator.ts";
+import { Memtable } from "./memtable.ts";
+import { readLogRecords } from "./log_format.ts";
+import { Wal } from "./wal.ts";
+import { BlockCache, type TableOptions, TableReader } from "./table/mod.ts";
+import {
+  type BackgroundExecutor,
+  type CompactionOptions,
+  type CompactionPlan,
+  InlineExecutor,
+  pickCompaction,
+  planForLevel,
+  resolveCompactionOptions,
+  WorkerExecutor,
+  writeStall,
+} from "./compaction/mod.ts";
+import { type ResolvedOptions, resolveOptions, type StorageOptions } from "./options.ts";
+import { decodeBatch, WriteBatch } from "./write_batch.ts";
+import {
+  intersectRanges,
+  type KeyRange,
+  LevelIterator,
+  prefixRange,
+  ScanIterator,
+} from "./db_iterator.ts";
+import { type Version, VersionSet } from "./version.ts";
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** Resolve only once the write is on stable storage (default false). */
+  sync?: boolean;
+}
+
+/** Options of a point read. */
+export interface ReadOptions {
+  /** Read as of this snapshot (default: the latest state). */
+  snapshot?: Snapshot;
+}
+
+/** Options of {@link Storage.scan}. Bounds combine: the scan covers their intersection. */
+export interface ScanOptions {
+  /** Smallest key included. */
+  start?: Uint8Array;
+  /** Smallest key excluded. */
+  end?: Uint8Array;
+  /** Only keys starting with these bytes. */
+  prefix?: Uint8Array;
+  /** Descending key order (default ascending). */
+  reverse?: boolean;
+  /** Most entries returned (default unbounded). */
+  limit?: number;
+  /** Read as of this snapshot (default: the state when scan() is called). */
+  snapshot?: Snapshot;
+}
+
+/** Per-level figures in {@link StorageStats}. */
+export interface LevelStats {
+  /** Level number, 0 to 6. */
+  level: number;
+  /** Table files in the level. */
+  files: number;
+  /** Bytes of those files. */
+  bytes: number;
+}
+
+/** A picture of the engine's shape and work, from {@link Storage.stats}. */
+export interface StorageStats {
+  /** Each level's file count and bytes. */
+  levels: LevelStats[];
+  /** Table files in all levels. */
+  total_files: number;
+  /** Bytes of all table files. */
+  total_table_bytes: number;
+  /** Approximate bytes held by the active memtable. */
+  memtable_bytes: number;
+  /** Approximate bytes held by the memtable being flushed (0 if none). */
+  immutable_memtable_bytes: number;
+  /** Sequence number of the newest write. */
+  last_sequence: number;
+  /** Writes delayed a little because level 0 reached the slowdown trigger. */
+  write_slowdowns: number;
+  /** Writes that had to wait for a flush or compaction to finish. */
+  write_stops: number;
+  /** Total time writes spent delayed or waiting, in milliseconds. */
+  write_stall_ms: number;
+  /** Memtable flushes completed. */
+  flushes: number;
+  /** Compactions completed (trivial moves included). */
+  compactions: number;
+  /** Block cache lookups that hit. */
+  cache_hits: number;
+  /** Block cache lookups that missed. */
+  cache_misses: number;
+  /** hits / (hits + misses), 0 before any lookup. */
+  cache_hit_rate: number;
+  /** Bytes charged in the block cache. */
+  cache_bytes: number;
+  /** Open snapshots. */
+  snapshots: number;
+  /** Versions alive (current plus those pinned by open scans). */
+  live_versions: number;
+}
+
+/**
+ * A consistent read point: reads through it see exactly the writes before it was taken.
+ * Release it when done so compaction may drop the old versions it keeps alive.
+ */
+export class Snapshot {
+  #released = false;
+
+  /** @internal created by {@link Storage.snapshot} */
+  constructor(readonly sequence: number, private readonly on_release: (s: Snapshot) => void) {}
+
+  /** Whether {@link Snapshot.release} was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Lets compaction drop the versions only this snapshot needed. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.on_release(this);
+  }
+}
+
+const LOCK_FILE = "LOCK";
+const MANIFEST_TMP = "MANIFEST.tmp";
+/** Bounds the background loop per wake-up (each iteration does one flush or compaction). */
+const MAX_JOBS_PER_RUN = 10_000;
+/** Bounds how often one write re-checks for room before giving up. */
+const MAX_ROOM_ATTEMPTS = 100_000;
+/** Bounds forced full compaction (each round moves data at least one level down). */
+const MAX_FORCED_ROUNDS = 10_000;
+/** Block cache of the background worker (compaction inputs are read once, so it stays small). */
+const WORKER_CACHE_BYTES = 4 << 20;
+
+/** `DIR/NNNNNN.ext`. */
+function numberedPath(dir: string, file_number: number, extension: "log" | "sst"): string {
+  return `${dir}/${String(file_number).padStart(6, "0")}.${extension}`;
+}
+
+/** Parses `NNNNNN.log` / `NNNNNN.sst`; undefined for other names. */
+function parseFileName(name: string): { file_number: number; kind: "log" | "sst" } | undefined {
+  const match = /^(\d+)\.(log|sst)$/.exec(name);
+  if (match === null) return undefined;
+  return { file_number: Number(match[1]), kind: match[2] as "log" | "sst" };
+}
+
+function userKeyOfMeta(ikey: Uint8Array): Uint8Array {
+  return ikey.subarray(0, ikey.length - TRAILER_SIZE_BYTES);
+}
+
+/** Whether a table's user-key range meets [range.start, range.end). */
+function overlapsRange(meta: TableFileMeta, range: KeyRange): boolean {
+  if (range.end !== undefined && compareBytes(userKeyOfMeta(meta.smallest_key), range.end) >= 0) {
+    return false;
+  }
+  return range.start === undefined ||
+    compareBytes(userKeyOfMeta(meta.largest_key), range.start) >= 0;
+}
+
+function sortedLevel(files: TableFileMeta[]): TableFileMeta[] {
+  return files.sort((a, b) => compareInternalKeys(a.smallest_key, b.smallest_key));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A durable, ordered key/value store on one directory.
+ *
+ * @example
+ * ```ts
+ * const db = await Storage.open("/var/lib/draft/kv");
+ * await db.put(bytes("k"), bytes("v"), { sync: true });
+ * db.get(bytes("k"));                        // bytes("v")
+ * for (const { key, value } of db.scan({ prefix: bytes("k") })) use(key, value);
+ * await db.close();
+ * ```
+ */
+export class Storage {
+  readonly #fs: FileSystem;
+  readonly #dir: string;
+  readonly #options: ResolvedOptions;
+  readonly #compaction_options: CompactionOptions;
+  readonly #table_options: TableOptions;
+  readonly #lock: { release(): void };
+  readonly #cache: BlockCache;
+  #executor!: BackgroundExecutor;
+  readonly #readers = new Map<number, TableReader>();
+  readonly #snapshots = new Set<Snapshot>();
+  #versions!: VersionSet;
+  #mem = new Memtable();
+  #imm: Memtable | null = null;
+  /** WAL that holds the writes after #imm (the new log_number once #imm is flushed). */
+  #imm_log_number = 0;
+  #wal!: Wal;
+  #wal_number = 0;
+  #log_number = 0;
+  #next_file_number = 1;
+  #last_sequence = 0;
+  #compact_pointers: (Uint8Array | null)[] = [];
+  #closed = false;
+  #background_error: Error | null = null;
+  #background: Promise<void> | null = null;
+  /** Resolvers woken whenever a background job finishes or fails. */
+  #progress_waiters: (() => void)[] = [];
+  /** Serializes the writers that must make room (memtable switch, stalls). */
+  #room_lock: Promise<void> = Promise.resolve();
+  #forced_flush = false;
+  /** True while the memtable and WAL are being switched: writers queue behind it. */
+  #switching = false;
+  #stats = { write_slowdowns: 0, write_stops: 0, write_stall_ms: 0, flushes: 0, compactions: 0 };
+
+  private constructor(dir: string, options: ResolvedOptions, lock: { release(): void }) {
+    this.#dir = dir;
+    this.#options = options;
+    this.#fs = options.fs;
+    this.#lock = lock;
+    this.#cache = new BlockCache(options.block_cache_bytes);
+    this.#compaction_options = resolveCompactionOptions({
+      level0_compaction_trigger: options.l0_compaction_trigger,
+      level0_slowdown_trigger: options.l0_slowdown_trigger,
+      level0_stop_trigger: options.l0_stop_trigger,
+      target_file_size_bytes: options.target_file_size_bytes,
+      max_bytes_for_level_base: options.max_bytes_for_level_base,
+    });
+    this.#table_options = {
+      block_size_bytes: options.block_size_bytes,
+      restart_interval: options.restart_interval,
+      bloom_bits_per_key: options.bloom_bits_per_key,
+    };
+  }
+
+  async #start_executor(): Promise<void> {
+    if (this.#options.background === "inline") {
+      this.#executor = new InlineExecutor(
+        this.#fs,
+        this.#table_options,
+        this.#cache,
+        this.#compaction_options,
+      );
+      return;
+    }
+    this.#executor = await WorkerExecutor.start({
+      table_options: this.#table_options,
+      cache_capacity_bytes: WORKER_CACHE_BYTES,
+      limits: this.#compaction_options,
+    });
+  }
+
+  /**
+   * Opens (creating if needed) the database in `dir`: locks it, reads the manifest, replays
+   * the live WALs (a torn last record is dropped), flushes what they held, starts a new WAL
+   * and records the new state.
+   *
+   * @throws StorageError "DIR is in use by another process" when another open holds it;
+   *   StorageError for bad options; CorruptionError naming a damaged file.
+   */
+  static async open(dir: string, options?: StorageOptions): Promise<Storage> {
+    if (typeof dir !== "string" || dir.length === 0) {
+      throw new StorageError(
+        `Storage.open: dir must be a non-empty path string, got ${String(dir)}`,
+      );
+    }
+    const resolved = resolveOptions(options, () => new NodeFileSystem());
+    resolved.fs.mkdir(dir);
+    let lock;
+    try {
+      lock = resolved.fs.lock(`${dir}/${LOCK_FILE}`);
+    } catch (err) {
+      if (err instanceof LockedError) {
+        throw new StorageError(`${dir} is in use by another process (or another open Storage)`);
+      }
+      throw err;
+    }
+    const db = new Storage(dir, resolved, lock);
+    try {
+      await db.#start_executor();
+      await db.#recover();
+    } catch (err) {
+      await db.#abandon();
+      throw err;
+    }
+    db.#schedule_background();
+    return db;
+  }
+
+  /** Sets `key` to `value`. */
+  put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> {
+    return this.write(new WriteBatch().put(key, value), options);
+  }
+
+  /** Removes `key` (a no-op for a missing key, still recorded). */
+  delete(key: Uint8Array, options?: WriteOptions): Promise<void> {
+    return this.write(new WriteBatch().delete(key), options);
+  }
+
+  /**
+   * Applies every operation of `batch` atomically, with consecutive sequence numbers: after
+   * a crash all or none are present; readers see all or none.
+   *
+   * @throws StorageError for a bad key or value (nothing is written), or after close.
+   */
+  async write(batch: WriteBatch, options: WriteOptions = {}): Promise<void> {
+    this.#check_usable("write");
+    if (!(batch instanceof WriteBatch)) {
+      throw new StorageError(`write: batch must be a WriteBatch, got ${typeof batch}`);
+    }
+    const sync = this.#sync_option(options);
+    this.#validate_batch(batch);
+    if (batch.count === 0) return;
+    if (this.#needs_room()) await this.#make_room();
+    this.#check_usable("write");
+    const first_sequence = this.#last_sequence + 1;
+    const appended = this.#wal.append(batch.encode(first_sequence), sync);
+    // Same synchronous turn as the append: readers never see part of a batch, and memtable
+    // order equals WAL order.
+    let sequence = first_sequence;
+    batch.forEach((type, key, value) => this.#mem.add(sequence++, type, key, value));
+    this.#last_sequence = sequence - 1;
+    try {
+      await appended;
+    } catch (err) {
+      this.#fail(err);
+      throw err;
+    }
+  }
+
+  /**
+   * The value of `key`, or undefined when absent (or deleted), as of `options.snapshot` or
+   * now.
+   *
+   * @throws CorruptionError naming the file when a table read fails its checksum.
+   */
+  get(key: Uint8Array, options: ReadOptions = {}): Uint8Array | undefined {
+    this.#check_usable("get");
+    this.#validate_key(key, "get");
+    const sequence = this.#read_sequence(options.snapshot, "get");
+    const hit = this.#mem.get(key, sequence) ?? this.#imm?.get(key, sequence) ??
+      this.#versions.current.get(
+        key,
+        sequence,
+        (meta, user_key, snapshot_sequence) => this.#reader(meta).get(user_key, snapshot_sequence),
+      );
+    if (hit === undefined || hit.type === ValueType.Deletion) return undefined;
+    return hit.value.slice();
+  }
+
+  /**
+   * The live entries in key order (descending with `reverse`) within the given bounds, as of
+   * `options.snapshot` or the moment of this call; later writes are not seen. The iterator
+   * pins the tables it reads: finish it (or `return()` it, which `break` in for-of does).
+   *
+   * @throws StorageError for bad options (at once, not at the first step).
+   */
+  scan(options: ScanOptions = {}): ScanIterator {
+    this.#check_usable("scan");
+    const range = this.#scan_range(options);
+    const limit = options.limit ?? Infinity;
+    if (limit !== Infinity && (!Number.isInteger(limit) || limit < 0)) {
+      throw new StorageError(`scan: limit must be a non-negative integer, got ${String(limit)}`);
+    }
+    const sequence = this.#read_sequence(options.snapshot, "scan");
+    const version = this.#versions.current.ref();
+    let source: InternalIterator;
+    try {
+      source = this.#merged_iterator(version, range);
+    } catch (err) {
+      version.unref();
+      throw err;
+    }
+    return new ScanIterator(
+      source,
+      sequence,
+      range,
+      options.reverse === true,
+      limit,
+      () => version.unref(),
+    );
+  }
+
+  /** Captures the current state for consistent reads; release it when done. */
+  snapshot(): Snapshot {
+    this.#check_usable("snapshot");
+    const snapshot = new Snapshot(this.#last_sequence, (s) => this.#snapshots.delete(s));
+    this.#snapshots.add(snapshot);
+    return snapshot;
+  }
+
+  /** Forces the memtable into a level-0 table now; resolves when it is recorded. */
+  async flush(): Promise<void> {
+    this.#check_usable("flush");
+    if (this.#mem.entryCount === 0 && this.#imm === null) return;
+    this.#forced_flush = true;
+    await this.#make_room();
+    await this.#wait_background_idle();
+    this.#throw_background_error();
+  }
+
+  /**
+   * Flushes, then compacts every level into the next until all data sits in one level:
+   * shadowed versions and tombstones not needed by a snapshot are dropped.
+   */
+  async compactRange(): Promise<void> {
+    await this.flush();
+    const rewritten = new Set<number>();
+    for (let round = 0; round < MAX_FORCED_ROUNDS; round++) {
+      this.#check_usable("compactRange");
+      const done = await this.#run_exclusive(async () => {
+        const plan = this.#forced_plan(rewritten);
+        if (plan === null) return true;
+        await this.#apply_compaction({ ...plan, trivial_move: false });
+        rewritten.add(plan.output_level);
+        return false;
+      });
+      if (done) return;
+    }
+    throw new StorageError(`compactRange did not converge within ${MAX_FORCED_ROUNDS} rounds`);
+  }
+
+  /** Levels, file counts and bytes, stall counts and time, cache hit rate. */
+  stats(): StorageStats {
+    const levels = this.#versions.current.levels.map((files, level) => ({
+      level,
+      files: files.length,
+      bytes: files.reduce((sum, f) => sum + f.size_bytes, 0),
+    }));
+    const lookups = this.#cache.hits + this.#cache.misses;
+    return {
+      levels,
+      total_files: levels.reduce((sum, l) => sum + l.files, 0),
+      total_table_bytes: levels.reduce((sum, l) => sum + l.bytes, 0),
+      memtable_bytes: this.#mem.sizeBytes,
+      immutable_memtable_bytes: this.#imm?.sizeBytes ?? 0,
+      last_sequence: this.#last_sequence,
+      ...this.#stats,
+      cache_hits: this.#cache.hits,
+      cache_misses: this.#cache.misses,
+      cache_hit_rate: lookups === 0 ? 0 : this.#cache.hits / lookups,
+      cache_bytes: this.#cache.usageBytes(),
+      snapshots: this.#snapshots.size,
+      live_versions: this.#versions.liveVersionCount,
+    };
+  }
+
+  /**
+   * Waits for running background work, closes files and releases the directory. Unsynced
+   * writes are in the WAL's file but not guaranteed durable. Later calls throw StorageError.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#room_lock.catch(() => {});
+    await this.#background?.catch(() => {});
+    await this.#abandon();
+  }
+
+  // ---- write path -------------------------------------------------------------------
+
+  #needs_room(): boolean {
+    return this.#switching || this.#mem.sizeBytes >= this.#options.memtable_size_bytes ||
+      this.#versions.current.levels[0].length >= this.#options.l0_slowdown_trigger;
+  }
+
+  /** Runs `make_room_locked` behind the room lock so only one writer switches memtables. */
+  #make_room(): Promise<void> {
+    const run = this.#room_lock.then(() => this.#make_room_locked());
+    this.#room_lock = run.catch(() => {});
+    return run;
+  }
+
+  async #make_room_locked(): Promise<void> {
+    let slowed = false;
+    for (let attempt = 0; attempt < MAX_ROOM_ATTEMPTS; attempt++) {
+      this.#check_usable("write");
+      const stall = writeStall(this.#versions.current.levels[0].length, this.#compaction_options);
+      if (stall !== "stop" && stall.delay_ms > 0 && !slowed) {
+        // LevelDB's softer limit: delay each write a little instead of stopping later.
+        slowed = true;
+        this.#stats.write_slowdowns++;
+        await this.#timed_stall(sleep(stall.delay_ms));
+      } else if (stall === "stop") {
+        this.#stats.write_stops++;
+        await this.#timed_stall(this.#wait_progress());
+      } else if (!this.#forced_flush && this.#mem.sizeBytes < this.#options.memtable_size_bytes) {
+        return;
+      } else if (this.#imm !== null) {
+        this.#stats.write_stops++;
+        await this.#timed_stall(this.#wait_progress());
+      } else {
+        this.#forced_flush = false;
+        if (this.#mem.entryCount > 0) await this.#switch_memtable();
+        return;
+      }
+    }
+    throw new StorageError(`write could not make room after ${MAX_ROOM_ATTEMPTS} attempts`);
+  }
+
+  async #timed_stall(wait: Promise<void>): Promise<void> {
+    const started_ms = performance.now();
+    await wait;
+    this.#stats.write_stall_ms += performance.now() - started_ms;
+  }
+
+  /** Resolves when a background job finishes or fails, or after max_stall_ms (then throws). */
+  #wait_progress(): Promise<void> {
+    this.#schedule_background();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#progress_waiters = this.#progress_waiters.filter((w) => w !== wake);
+        reject(
+          new StorageError(
+            `write stalled for more than max_stall_ms (${this.#options.max_stall_ms} ms) ` +
+              `waiting for background flush or compaction`,
+          ),
+        );
+      }, this.#options.max_stall_ms);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#progress_waiters.push(wake);
+    });
+  }
+
+  /**
+   * Makes the active memtable immutable and starts a new WAL. The old WAL is synced first
+   * so that durable state stays a prefix of the write history (a synced write in the new WAL
+   * never survives an unsynced earlier one in the old WAL), and the new WAL's directory
+   * entry is synced before any write relies on it.
+   */
+  async #switch_memtable(): Promise<void> {
+    this.#switching = true;
+    try {
+      await this.#switch_memtable_now();
+    } finally {
+      this.#switching = false;
+    }
+  }
+
+  async #switch_memtable_now(): Promise<void> {
+    const old_wal = this.#wal;
+    const wal_number = this.#next_file_number++;
+    await old_wal.sync();
+    // The new WAL's directory entry becomes durable with its first sync (Wal does that).
+    const wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
+    this.#imm = this.#mem;
+    this.#imm_log_number = wal_number;
+    this.#mem = new Memtable(wal_number);
+    this.#wal = wal;
+    this.#wal_number = wal_number;
+    await old_wal.close();
+    this.#schedule_background();
+  }
+
+  // ---- background -------------------------------------------------------------------
+
+  #schedule_background(): void {
+    if (this.#background !== null || this.#closed || this.#background_error !== null) return;
+    if (this.#imm === null && this.#pick_compaction() === null) return;
+    this.#background = this.#run_background().finally(() => {
+      this.#background = null;
+      this.#wake_waiters();
+      this.#schedule_background();
+    });
+  }
+
+  async #run_background(): Promise<void> {
+    try {
+      for (let job = 0; job < MAX_JOBS_PER_RUN && !this.#closed; job++) {
+        if (this.#imm !== null) await this.#flush_immutable();
+        else {
+          const plan = this.#pick_compaction();
+          if (plan === null) return;
+          await this.#apply_compaction(plan);
+        }
+        this.#wake_waiters();
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Runs `job` when no background job is running, with the background loop held off. */
+  async #run_exclusive<T>(job: () => Promise<T>): Promise<T> {
+    // Check and claim in one synchronous step, so no background run starts in between.
+    for (let i = 0; i < MAX_JOBS_PER_RUN && this.#background !== null; i++) {
+      await this.#background;
+    }
+    if (this.#background !== null) throw new StorageError("background work did not settle");
+    const run = job();
+    this.#background = run.then(() => {}, (err) => this.#fail(err)).finally(() => {
+      this.#background = null;
+      this.#wake_waiters();
+    });
+    await this.#background;
+    this.#throw_background_error();
+    this.#schedule_background();
+    return await run;
+  }
+
+  async #wait_background_idle(): Promise<void> {
+    for (let i = 0; i < MAX_JOBS_PER_RUN && this.#background !== null; i++) {
+      await this.#background;
+    }
+  }
+
+  #wake_waiters(): void {
+    const waiters = this.#progress_waiters;
+    this.#progress_waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  #pick_compaction(): CompactionPlan | null {
+    return pickCompaction(this.#manifest_state(), this.#compaction_options);
+  }
+
+  async #flush_immutable(): Promise<void> {
+    const imm = this.#imm!;
+    const levels = this.#levels_copy();
+    if (imm.entryCount > 0) {
+      const file_number = this.#next_file_number++;
+      levels[0].push(await this.#executor.flush(this.#dir, file_number, imm.iterator()));
+    }
+    const log_number = this.#imm_log_number;
+    await this.#commit(levels, log_number);
+    this.#imm = null;
+    this.#stats.flushes++;
+    this.#remove_logs_below(log_number);
+  }
+
+  async #apply_compaction(plan: CompactionPlan): Promise<void> {
+    const levels = this.#levels_copy();
+    const inputs = new Set([...plan.inputs, ...plan.next_inputs].map((f) => f.file_number));
+    let outputs: TableFileMeta[];
+    if (plan.trivial_move) outputs = plan.inputs;
+    else {
+      outputs = await this.#executor.compact(this.#dir, {
+        plan,
+        smallest_snapshot_sequence: this.#smallest_snapshot(),
+        output_file_numbers: this.#allocate_outputs(plan),
+      });
+    }
+    levels[plan.level] = levels[plan.level].filter((f) => !inputs.has(f.file_number));
+    levels[plan.output_level] = sortedLevel([
+      ...levels[plan.output_level].filter((f) => !inputs.has(f.file_number)),
+      ...outputs,
+    ]);
+    this.#compact_pointers[plan.level] = plan.compact_pointer;
+    await this.#commit(levels, this.#log_number);
+    this.#stats.compactions++;
+  }
+
+  #allocate_outputs(plan: CompactionPlan): number[] {
+    const input_bytes = [...plan.inputs, ...plan.next_inputs].reduce((s, f) => s + f.size_bytes, 0);
+    const count = Math.ceil(input_bytes / this.#compaction_options.target_file_size_bytes) + 2 +
+      plan.grandparents.length;
+    return Array.from({ length: count }, () => this.#next_file_number++);
+  }
+
+  /** Writes the manifest for `levels`, then makes them the current version. */
+  async #commit(levels: TableFileMeta[][], log_number: number): Promise<void> {
+    const state: ManifestState = {
+      next_file_number: this.#next_file_number,
+      last_sequence: this.#last_sequence,
+      log_number,
+      levels,
+      compact_pointers: [...this.#compact_pointers],
+    };
+    await writeManifest(this.#fs, this.#dir, state);
+    this.#log_number = log_number;
+    this.#versions.install(levels);
+  }
+
+  /**
+   * Next step of a forced full compaction: compact the shallowest non-empty level down,
+   * until all data sits in one level that this compaction wrote (so every entry was merged
+   * once with nothing below it, dropping shadowed versions and unneeded tombstones).
+   */
+  #forced_plan(rewritten: Set<number>): CompactionPlan | null {
+    const levels = this.#versions.current.levels;
+    const non_empty = levels.flatMap((files, level) => (files.length > 0 ? [level] : []));
+    if (non_empty.length === 0) return null;
+    const shallowest = non_empty[0];
+    const last_level = NUM_LEVELS - 1;
+    if (non_empty.length === 1 && (rewritten.has(shallowest) || shallowest === last_level)) {
+      return null;
+    }
+    return planForLevel(this.#manifest_state(), shallowest, this.#compaction_options);
+  }
+
+  #smallest_snapshot(): number {
+    let smallest = this.#last_sequence;
+    for (const snapshot of this.#snapshots) smallest = Math.min(smallest, snapshot.sequence);
+    return smallest;
+  }
+
+  #fail(err: unknown): void {
+    if (this.#background_error === null) {
+      this.#background_error = err instanceof Error ? err : new Error(String(err));
+    }
+    this.#wake_waiters();
+  }
+
+  #throw_background_error(): void {
+    const err = this.#background_error;
+    if (err === null) return;
+    if (err instanceof CorruptionError) throw err;
+    throw new StorageError(`storage at ${this.#dir} failed in the background: ${err.message}`);
+  }
+
+  // ---- read path --------------------------------------------------------------------
+
+  #reader(meta: TableFileMeta): TableReader {
+    let reader = this.#readers.get(meta.file_number);
+    if (reader === undefined) {
+      reader = TableReader.open(
+        this.#fs,
+        numberedPath(this.#dir, meta.file_number, "sst"),
+        meta.file_number,
+        meta.size_bytes,
+        this.#cache,
+      );
+      this.#readers.set(meta.file_number, reader);
+    }
+    return reader;
+  }
+
+  #merged_iterator(version: Version, range: KeyRange): InternalIterator {
+    const children: InternalIterator[] = [this.#mem.iterator()];
+    if (this.#imm !== null) children.push(this.#imm.iterator());
+    try {
+      for (const meta of version.levels[0]) {
+        if (overlapsRange(meta, range)) children.push(this.#reader(meta).iterator());
+      }
+      for (let level = 1; level < NUM_LEVELS; level++) {
+        const files = version.levels[level].filter((meta) => overlapsRange(meta, range));
+        if (files.length === 0) continue;
+        children.push(new LevelIterator(files, (meta) => this.#reader(meta).iterator()));
+      }
+    } catch (err) {
+      for (const child of children) child.close();
+      throw err;
+    }
+    return new MergingIterator(children);
+  }
+
+  #on_obsolete_table(file_number: number): void {
+    this.#readers.get(file_number)?.close();
+    this.#readers.delete(file_number);
+    this.#cache.evictFile(file_number);
+    // A failed remove leaves garbage that the next open deletes; never fail a read for it.
+    try {
+      this.#fs.remove(numberedPath(this.#dir, file_number, "sst"));
+    } catch { /* removed at next open */ }
+  }
+
+  // ---- recovery ---------------------------------------------------------------------
+
+  async #recover(): Promise<void> {
+    const state = readManifest(this.#fs, this.#dir) ?? emptyManifestState();
+    this.#versions = new VersionSet(state.levels, (n) => this.#on_obsolete_table(n));
+    this.#compact_pointers = [...state.compact_pointers];
+    this.#last_sequence = state.last_sequence;
+    this.#log_number = state.log_number;
+    const names = this.#fs.list(this.#dir);
+    const files = names.map(parseFileName).filter((f) => f !== undefined);
+    this.#next_file_number = Math.max(
+      state.next_file_number,
+      ...files.map((f) => f.file_number + 1),
+    );
+    const logs = files.filter((f) => f.kind === "log" && f.file_number >= state.log_number)
+      .map((f) => f.file_number).sort((a, b) => a - b);
+    const levels = this.#levels_copy();
+    for (const log_number of logs) await this.#replay_log(log_number, levels[0]);
+    if (this.#mem.entryCount > 0) levels[0].push(await this.#flush_recovered());
+    this.#wal_number = this.#next_file_number++;
+    this.#wal = Wal.create(this.#fs, numberedPath(this.#dir, this.#wal_number, "log"));
+    await this.#commit(levels, this.#wal_number);
+    this.#delete_garbage(names);
+  }
+
+  async #replay_log(log_number: number, level0: TableFileMeta[]): Promise<void> {
+    const path = numberedPath(this.#dir, log_number, "log");
+    const { records } = readLogRecords(this.#fs, path);
+    for (const record of records) {
+      const { first_sequence, entries } = decodeBatch(record, path);
+      let sequence = first_sequence;
+      for (const entry of entries) this.#mem.add(sequence++, entry.type, entry.key, entry.value);
+      this.#last_sequence = Math.max(this.#last_sequence, sequence - 1);
+      if (this.#mem.sizeBytes >= this.#options.memtable_size_bytes) {
+        level0.push(await this.#flush_recovered());
+      }
+    }
+  }
+
+  async #flush_recovered(): Promise<TableFileMeta> {
+    const file_number = this.#next_file_number++;
+    const meta = await this.#executor.flush(this.#dir, file_number, this.#mem.iterator());
+    this.#mem = new Memtable();
+    return meta;
+  }
+
+  /** Removes what no manifest references: old WALs, unreferenced tables, a stale MANIFEST.tmp. */
+  #delete_garbage(names: string[]): void {
+    for (const name of names) {
+      const file = parseFileName(name);
+      const stale = name === MANIFEST_TMP ||
+        (file?.kind === "log" && file.file_number < this.#log_number) ||
+        (file?.kind === "sst" && !this.#versions.isLive(file.file_number));
+      if (stale) this.#fs.remove(`${this.#dir}/${name}`);
+    }
+  }
+
+  #remove_logs_below(log_number: number): void {
+    for (const name of this.#fs.list(this.#dir)) {
+      const file = parseFileName(name);
+      if (file?.kind === "log" && file.file_number < log_number) {
+        this.#fs.remove(`${this.#dir}/${name}`);
+      }
+    }
+  }
+
+  // ---- helpers ----------------------------------------------------------------------
+
+  #manifest_state(): ManifestState {
+    return {
+      next_file_number: this.#next_file_number,
+      last_sequence: this.#last_sequence,
+      log_number: this.#log_number,
+      levels: this.#levels_copy(),
+      compact_pointers: [...this.#compact_pointers],
+    };
+  }
+
+  #levels_copy(): TableFileMeta[][] {
+    return this.#versions.current.levels.map((files) => [...files]);
+  }
+
+  async #abandon(): Promise<void> {
+    this.#closed = true;
+    this.#wake_waiters();
+    try {
+      await this.#wal?.close();
+      await this.#executor.close();
+    } finally {
+      for (const reader of this.#readers.values()) reader.close();
+      this.#readers.clear();
+      this.#lock.release();
+    }
+  }
+
+  #check_usable(operation: string): void {
+    if (this.#closed) {
+      throw new StorageError(
+        `${operation}: storage at ${this.#dir} is closed; no reads or writes are allowed after close()`,
+      );
+    }
+    this.#throw_background_error();
+  }
+
+  #sync_option(options: WriteOptions): boolean {
+    if (options === null || typeof options !== "object") {
+      throw new StorageError(
+        `write options must be an object like { sync: true }, got ${String(options)}`,
+      );
+    }
+    if (options.sync !== undefined && typeof options.sync !== "boolean") {
+      throw new StorageError(
+        `write option sync must be true or false, got ${String(options.sync)}`,
+      );
+    }
+    return options.sync === true;
+  }
+
+  #validate_key(key: unknown, operation: string): asserts key is Uint8Array {
+    if (!(key instanceof Uint8Array)) {
+      throw new StorageError(`${operation}: key must be a Uint8Array, got ${typeof key}`);
+    }
+    if (key.length === 0) {
+      throw new StorageError(
+        `${operation}: key must not be empty (allowed: 1 to ${this.#options.max_key_bytes} bytes)`,
+      );
+    }
+    if (key.length > this.#options.max_key_bytes) {
+      throw new StorageError(
+        `${operation}: key of ${key.length} bytes is longer than max_key_bytes ` +
+          `(${this.#options.max_key_bytes})`,
+      );
+    }
+  }
+
+  #validate_batch(batch: WriteBatch): void {
+    batch.forEach((type, key, value) => {
+      this.#validate_key(key, type === ValueType.Value ? "put" : "delete");
+      if (value.length > this.#options.max_value_bytes) {
+        throw new StorageError(
+          `put: value of ${value.length} bytes is longer than max_value_bytes ` +
+            `(${this.#options.max_value_bytes})`,
+        );
+      }
+    });
+  }
+
+  #read_sequence(snapshot: Snapshot | undefined, operation: string): number {
+    if (snapshot === undefined) return this.#last_sequence;
+    if (!(snapshot instanceof Snapshot) || !this.#snapshots.has(snapshot)) {
+      throw new StorageError(
+        `${operation}: snapshot must be a live snapshot of this storage (from snapshot(), ` +
+          `not yet released)`,
+      );
+    }
+    return snapshot.sequence;
+  }
+
+  #scan_range(options: ScanOptions): KeyRange {
+    if (options === null || typeof options !== "object") {
+      throw new StorageError(`scan options must be an object, got ${String(options)}`);
+    }
+    for (const name of ["start", "end", "prefix"] as const) {
+      const bound = options[name];
+      if (bound !== undefined && !(bound instanceof Uint8Array)) {
+        throw new StorageError(`scan: ${name} must be a Uint8Array, got ${typeof bound}`);
+      }
+    }
+    const bounds: KeyRange = { start: options.start, end: options.end };
+    return options.prefix === undefined
+      ? bounds
+      : intersectRanges(bounds, prefixRange(options.prefix));
+  }
+}

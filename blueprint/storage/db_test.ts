@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { FaultyFileSystem } from "../../shared/fs/mod.ts";
+import { CorruptionError, Storage, StorageError, WriteBatch } from "./mod.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (
+  b: Uint8Array | undefined,
+) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+function small(fs: FaultyFileSystem) {
+  return {
+    fs,
+    background: "inline" as const,
+    memtable_size_bytes: 4 << 10,
+    target_file_size_bytes: 4 << 10,
+    block_size_bytes: 512,
+    max_bytes_for_level_base: 16 << 10,
+  };
+}
+
+Deno.test("put, get, delete and reopen", async () => {
+  const fs = new FaultyFileSystem();
+  let db = await Storage.open("/db", small(fs));
+  await db.put(bytes("a"), bytes("1"));
+  await db.put(bytes("b"), bytes("2"), { sync: true });
+  await db.delete(bytes("a"), { sync: true });
+  assert.equal(db.get(bytes("a")), undefined);
+  assert.equal(text(db.get(bytes("b"))), "2");
+  await db.close();
+  db = await Storage.open("/db", small(fs));
+  assert.equal(db.get(bytes("a")), undefined);
+  assert.equal(text(db.get(bytes("b"))), "2");
+  await db.close();
+});
+
+Deno.test("many writes flush and compact, and every value stays readable", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await Storage.open("/db", small(fs));
+  const value = (i: number, round: number) => `value-${i}-${round}-${"x".repeat(i % 50)}`;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 600; i++) {
+      await db.put(bytes(`key${String(i).padStart(5, "0")}`), bytes(value(i, round)));
+    }
+  }
+  for (let i = 0; i < 600; i += 7) await db.delete(bytes(`key${String(i).padStart(5, "0")}`));
+  const stats = db.stats();
+  assert.ok(stats.flushes > 3, `flushes: ${stats.flushes}`);
+  assert.ok(stats.compactions > 0, `compactions: ${stats.compactions}`);
+  for (let i = 0; i < 600; i++) {
+    const got = text(db.get(bytes(`key${String(i).padStart(5, "0")}`)));
+    assert.equal(got, i % 7 === 0 ? undefined : value(i, 2), `key ${i}`);
+  }
+  const scanned = [...db.scan()].map((e) => text(e.key));
+  assert.equal(scanned.length, 600 - Math.ceil(600 / 7));
+  await db.compactRange();
+  const after = db.stats();
+  assert.equal(after.levels.filter((l) => l.files > 0).length, 1);
+  assert.deepEqual([...db.scan()].map((e) => text(e.key)), scanned);
+  await db.close();
+});
+
+Deno.test("bad input is refused with a clear error and nothing changes", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await Storage.open("/db", { ...small(fs), max_key_bytes: 8, max_value_bytes: 16 });
+  await db.put(bytes("ok"), bytes("1"));
+  await assert.rejects(
+    db.put(new Uint8Array(0), bytes("v")),
+    (e) =>
+      e instanceof StorageError &&
+      /key must not be empty \(allowed: 1 to 8 bytes\)/.test(e.message),
+  );
+  await assert.rejects(
+    db.put(bytes("123456789"), bytes("v")),
+    /key of 9 bytes is longer than max_key_bytes \(8\)/,
+  );
+  await assert.rejects(
+    db.put(bytes("k"), new Uint8Array(17)),
+    /value of 17 bytes is longer than max_value_bytes \(16\)/,
+  );
+  const batch = new WriteBatch().put(bytes("good"), bytes("1")).put(
+    bytes("toolongkey"),
+    bytes("2"),
+  );
+  await assert.rejects(db.write(batch), StorageError);
+  assert.equal(db.get(bytes("good")), undefined, "a refused batch writes nothing");
+  assert.throws(() => db.get(new Uint8Array(0)), /key must not be empty/);
+  assert.throws(() => db.scan({ limit: -1 }), /limit must be a non-negative integer/);
+  assert.equal(db.stats().last_sequence, 1);
+  await db.close();
+  await assert.rejects(
+    db.put(bytes("ok"), bytes("2")),
+    /closed; no reads or writes are allowed after close/,
+  );
+  assert.throws(() => db.get(bytes("ok")), /closed/);
+  await assert.rejects(
+    Storage.open("/db", { fs, memtable_size_bytes: -1 }),
+    /memtable_size_bytes must be an integer/,
+  );
+  await assert.rejects(
+    Storage.open("/db", { fs, bogus: 1 } as never),
+    /unknown storage option "bogus"/,
+  );
+});
+
+Deno.test("a second open of one directory is refused while the first is open", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await Storage.open("/db", small(fs));
+  await assert.rejects(
+    Storage.open("/db", small(fs)),
+    (e) => e instanceof StorageError && e.message.includes("/db is in use by another process"),
+  );
+  await db.close();
+  const again = await Storage.open("/db", small(fs));
+  await again.close();
+});
+
+Deno.test("snapshots keep their view while writes, flushes and compactions continue", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await Storage.open("/db", small(fs));
+  for (let i = 0; i < 100; i++) await db.put(bytes(`k${i}`), bytes(`old${i}`));
+  const snapshot = db.snapshot();
+  const scan = db.scan({ snapshot, prefix: bytes("k1") });
+  for (let i = 0; i < 100; i++) await db.put(bytes(`k${i}`), bytes(`new${i}`));
+  await db.delete(bytes("k10"));
+  await db.compactRange();
+  assert.equal(text(db.get(bytes("k10"), { snapshot })), "old10");
+  assert.equal(db.get(bytes("k10")), undefined);
+  const seen = [...scan].map((e) => `${text(e.key)}=${text(e.value)}`);
+  assert.equal(seen.length, 11);
+  assert.ok(seen.every((s) => s.includes("=old")));
+  const reverse = [...db.scan({ snapshot, start: bytes("k5"), end: bytes("k6"), reverse: true })];
+  assert.deepEqual(reverse.map((e) => text(e.key)), [
+    "k59",
+    "k58",
+    "k57",
+    "k56",
+    "k55",
+    "k54",
+    "k53",
+    "k52",
+    "k51",
+    "k50",
+    "k5",
+  ]);
+  snapshot.release();
+  assert.throws(() => db.get(bytes("k1"), { snapshot }), /live snapshot/);
+  await db.close();
+});
+
+Deno.test("a flipped byte in a table gives a CorruptionError naming the file", async () => {
+  const fs = new FaultyFileSystem();
+  let db = await Storage.open("/db", small(fs));
+  for (let i = 0; i < 50; i++) await db.put(bytes(`key${i}`), bytes(`value${i}`));
+  await db.flush();
+  await db.close();
+  const table = fs.list("/db").find((n) => n.endsWith(".sst"))!;
+  fs.flipByte(`/db/${table}`, 10);
+  db = await Storage.open("/db", small(fs));
+  assert.throws(() => {
+    for (let i = 0; i < 50; i++) db.get(bytes(`key${i}`));
+  }, (e) => e instanceof CorruptionError && e.message.includes(table));
+  await db.close();
+});
