@@ -209,9 +209,9 @@ function validRecordAfter(data: Uint8Array, offset: number): number | undefined 
   return undefined;
 }
 
-/** Concatenates fragments of one logical record. */
+/** Concatenates fragments of one logical record (one fragment is returned as it is). */
 function joinFragments(fragments: Uint8Array[], length: number): Uint8Array {
-  if (fragments.length === 1) return fragments[0].slice();
+  if (fragments.length === 1) return fragments[0];
   const out = new Uint8Array(length);
   let at = 0;
   for (const fragment of fragments) {
@@ -237,7 +237,8 @@ export function readLogRecords(fs: FileSystem, path: string): LogReadResult {
 }
 
 /**
- * Parses log bytes already in memory, as {@link readLogRecords} does for a file.
+ * Parses log bytes already in memory, as {@link readLogRecords} does for a file. Records of
+ * one fragment are views into `data` (no copy): do not modify `data` while they are in use.
  *
  * @param data the whole log
  * @param path the file name, for error messages
