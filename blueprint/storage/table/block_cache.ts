@@ -82,13 +82,13 @@ export class BlockCache {
    * is evicted at once).
    */
   insert(file_number: number, offset: number, block: Block): void {
+    const existing = this.#by_file.get(file_number)?.get(offset);
+    if (existing !== undefined) this.#remove(existing, this.#by_file.get(file_number)!);
     let blocks = this.#by_file.get(file_number);
     if (blocks === undefined) {
       blocks = new Map();
       this.#by_file.set(file_number, blocks);
     }
-    const existing = blocks.get(offset);
-    if (existing !== undefined) this.#remove(existing, blocks);
     const node: CacheNode = {
       file_number,
       offset,
