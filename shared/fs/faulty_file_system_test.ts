@@ -217,3 +217,75 @@ Deno.test("FaultyFileSystem checks modes, missing files, locks and lists", () =>
   fs.crash(seededRng(1));
   fs.lock("/db/LOCK").release();
 });
+
+/** A deliberately naive model: every inode keeps full copies of its current and durable bytes. */
+interface ModelInode {
+  current: number[];
+  durable: number[];
+}
+
+Deno.test("FaultyFileSystem matches a naive model over random operation sequences", async () => {
+  const names = ["a", "b", "c"];
+  for (let seed = 1; seed <= 30; seed++) {
+    const rng = seededRng(seed);
+    const pick = <T>(items: T[]): T => items[Math.floor(rng() * items.length)];
+    const fs = new FaultyFileSystem();
+    fs.mkdir("/d");
+    let model_names = new Map<string, ModelInode>();
+    let durable_names = new Map<string, ModelInode>();
+    let handles: { handle: ReturnType<FaultyFileSystem["open"]>; inode: ModelInode }[] = [];
+    for (let step = 0; step < 200; step++) {
+      const roll = rng();
+      const context = `seed ${seed} step ${step}`;
+      if (roll < 0.15) {
+        const name = pick(names);
+        let inode = model_names.get(name);
+        if (inode === undefined) {
+          inode = { current: [], durable: [] };
+          model_names.set(name, inode);
+        } else {
+          inode.current = [];
+        }
+        handles.push({ handle: fs.open(`/d/${name}`, "create"), inode });
+      } else if (roll < 0.45 && handles.length > 0) {
+        const { handle, inode } = pick(handles);
+        const data = Array.from({ length: Math.floor(rng() * 5) }, () => Math.floor(rng() * 256));
+        handle.append(new Uint8Array(data));
+        inode.current.push(...data);
+      } else if (roll < 0.6 && handles.length > 0) {
+        const { handle, inode } = pick(handles);
+        await handle.sync();
+        inode.durable = [...inode.current];
+      } else if (roll < 0.67 && handles.length > 0) {
+        const { handle, inode } = pick(handles);
+        const length = Math.floor(rng() * (inode.current.length + 2));
+        handle.truncate(length);
+        inode.current = Array.from({ length }, (_, i) => inode.current[i] ?? 0);
+      } else if (roll < 0.75) {
+        const [from, to] = [pick(names), pick(names)];
+        const inode = model_names.get(from);
+        if (inode !== undefined) {
+          fs.rename(`/d/${from}`, `/d/${to}`);
+          model_names.delete(from);
+          model_names.set(to, inode);
+        }
+      } else if (roll < 0.8) {
+        const name = pick(names);
+        fs.remove(`/d/${name}`);
+        model_names.delete(name);
+      } else if (roll < 0.92) {
+        await fs.syncDir("/d");
+        durable_names = new Map(model_names);
+      } else {
+        fs.crash(rng);
+        for (const inode of new Set(durable_names.values())) inode.current = [...inode.durable];
+        model_names = new Map(durable_names);
+        handles = [];
+      }
+      deepStrictEqual(fs.list("/d"), [...model_names.keys()].sort(), context);
+      for (const [name, inode] of model_names) {
+        deepStrictEqual([...fs.readFile(`/d/${name}`)], inode.current, `${context} ${name}`);
+      }
+    }
+  }
+});
