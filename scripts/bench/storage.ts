@@ -1,0 +1,416 @@
+/**
+ * `deno task bench storage [--quick] [--json] [--num N] [--only draft|leveldb]`: the storage
+ * engine beside LevelDB (classic-level) on the same work, in the style of LevelDB's db_bench.
+ *
+ * Benchmarks, in order, for each implementation in fresh temp directories:
+ * - fillseq: N keys in ascending order; fillrandom: N uniformly random keys (with repeats);
+ *   overwrite: N more random keys on the fillrandom database. Writes in batches of 1,000,
+ *   not synced (both sides).
+ * - readrandom: N point reads of random keys (draft `get`, LevelDB `getSync`, both
+ *   synchronous); readseq: one full scan; seekrandom: N seeks to a random key, reading the
+ *   first entry at or after it (LevelDB only has an asynchronous iterator for this).
+ * - fillsync: N/100 writes of one entry, each synced before the next starts; the disk's own
+ *   rate of 4 KiB append + fdatasync is printed beside it as the ceiling.
+ *
+ * Keys are 16 decimal digits, values 100 random (incompressible) bytes; LevelDB runs without
+ * compression so both sides do the same work, with a 32 MiB block cache like draft's.
+ * Figures: ops_per_s, mb_per_s ((16 + 100) bytes per op), peak_rss_mib (process RSS sampled
+ * during the run; both engines and the background worker share the process). Ratio rows
+ * give draft / leveldb.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ClassicLevel } from "../../dev_deps.ts";
+import { NodeFileSystem } from "../../shared/fs/mod.ts";
+import { Storage, WriteBatch } from "../../blueprint/storage/mod.ts";
+import { BenchReport, rssMiB } from "./report.ts";
+
+const KEY_BYTES = 16;
+const VALUE_BYTES = 100;
+const BATCH_ENTRIES = 1000;
+const DEFAULT_NUM = 1_000_000;
+const QUICK_NUM = 50_000;
+const MIN_NUM = 1000;
+const MAX_NUM = 50_000_000;
+const SYNC_DIVISOR = 100;
+const RSS_SAMPLE_EVERY_OPS = 1000;
+const CACHE_BYTES = 32 << 20;
+
+/** The operations one engine offers to the benchmark; awaited only where the engine needs it. */
+interface Engine {
+  readonly impl: "draft" | "leveldb";
+  write(keys: Uint8Array[], values: Uint8Array[], sync: boolean): Promise<void>;
+  get(key: Uint8Array): Uint8Array | undefined;
+  /** Visits every entry; returns the count. */
+  scanAll(): Promise<number>;
+  /** Positions at the first key >= `key`; true if there is one. */
+  seek(key: Uint8Array): boolean | Promise<boolean>;
+  close(): Promise<void>;
+}
+
+type EngineFactory = (dir: string) => Promise<Engine>;
+
+async function openDraft(dir: string): Promise<Engine> {
+  // The default block cache is 32 MiB, the size LevelDB is given below.
+  const db = await Storage.open(dir);
+  return {
+    impl: "draft",
+    async write(keys, values, sync) {
+      const batch = new WriteBatch();
+      for (let i = 0; i < keys.length; i++) batch.put(keys[i], values[i]);
+      await db.write(batch, { sync });
+    },
+    get: (key) => db.get(key),
+    scanAll() {
+      let count = 0;
+      for (const _entry of db.scan()) count++;
+      return Promise.resolve(count);
+    },
+    seek(key) {
+      const it = db.scan({ start: key, limit: 1 });
+      const found = !it.next().done;
+      it.return();
+      return found;
+    },
+    close: () => db.close(),
+  };
+}
+
+async function openLevelDb(dir: string): Promise<Engine> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
+    keyEncoding: "view",
+    valueEncoding: "view",
+    compression: false,
+    cacheSize: CACHE_BYTES,
+  });
+  await db.open();
+  let seek_iterator: ReturnType<typeof db.iterator> | null = null;
+  return {
+    impl: "leveldb",
+    async write(keys, values, sync) {
+      const batch = db.batch();
+      for (let i = 0; i < keys.length; i++) batch.put(keys[i], values[i]);
+      await batch.write({ sync });
+    },
+    get: (key) => db.getSync(key),
+    async scanAll() {
+      let count = 0;
+      const it = db.iterator();
+      // nextv is LevelDB's fastest scan from JS: one thread hop per 1,000 entries.
+      for (let entries = await it.nextv(1000); entries.length > 0; entries = await it.nextv(1000)) {
+        count += entries.length;
+      }
+      await it.close();
+      return count;
+    },
+    async seek(key) {
+      seek_iterator ??= db.iterator();
+      seek_iterator.seek(key);
+      return (await seek_iterator.next()) !== undefined;
+    },
+    async close() {
+      await seek_iterator?.close();
+      await db.close();
+    },
+  };
+}
+
+/** mulberry32: a seeded generator, so both engines see the same keys in the same order. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Key `index` as 16 ASCII digits, in a new array (engines may keep it). */
+function makeKey(index: number): Uint8Array {
+  const key = new Uint8Array(KEY_BYTES);
+  let rest = index;
+  for (let i = KEY_BYTES - 1; i >= 0; i--) {
+    key[i] = 0x30 + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  return key;
+}
+
+/** Values are windows of a pool of random bytes, as db_bench's RandomGenerator. */
+class ValueSource {
+  readonly #pool: Uint8Array;
+  #offset = 0;
+
+  constructor(random: () => number) {
+    this.#pool = new Uint8Array(1 << 20);
+    for (let i = 0; i < this.#pool.length; i++) this.#pool[i] = Math.floor(random() * 256);
+  }
+
+  next(): Uint8Array {
+    if (this.#offset + VALUE_BYTES > this.#pool.length) this.#offset = 0;
+    const value = this.#pool.subarray(this.#offset, this.#offset + VALUE_BYTES);
+    this.#offset += VALUE_BYTES;
+    return value;
+  }
+}
+
+/** Tracks the peak RSS of a phase by sampling. */
+class RssPeak {
+  peak_mib = rssMiB();
+  sample(): void {
+    const now = rssMiB();
+    if (now > this.peak_mib) this.peak_mib = now;
+  }
+}
+
+interface Measured {
+  ops: number;
+  elapsed_ms: number;
+  peak_rss_mib: number;
+  note?: string;
+}
+
+type KeyOrder = "sequential" | "random";
+
+async function fill(
+  engine: Engine,
+  num: number,
+  order: KeyOrder,
+  sync: boolean,
+  batch_entries: number,
+  seed: number,
+): Promise<Measured> {
+  const random = seededRandom(seed);
+  const values = new ValueSource(seededRandom(seed ^ 0x5bd1e995));
+  const rss = new RssPeak();
+  const start = performance.now();
+  // One batch per pass; num / batch_entries passes.
+  for (let done = 0; done < num; done += batch_entries) {
+    const count = Math.min(batch_entries, num - done);
+    const keys: Uint8Array[] = new Array(count);
+    const batch_values: Uint8Array[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      keys[i] = makeKey(order === "sequential" ? done + i : Math.floor(random() * num));
+      batch_values[i] = values.next();
+    }
+    await engine.write(keys, batch_values, sync);
+    if ((done / batch_entries) % Math.max(1, RSS_SAMPLE_EVERY_OPS / batch_entries) === 0) {
+      rss.sample();
+    }
+  }
+  const elapsed_ms = performance.now() - start;
+  rss.sample();
+  return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib };
+}
+
+function readRandom(engine: Engine, num: number, seed: number): Measured {
+  const random = seededRandom(seed);
+  const rss = new RssPeak();
+  let found = 0;
+  const start = performance.now();
+  for (let i = 0; i < num; i++) {
+    if (engine.get(makeKey(Math.floor(random() * num))) !== undefined) found++;
+    if (i % RSS_SAMPLE_EVERY_OPS === 0) rss.sample();
+  }
+  const elapsed_ms = performance.now() - start;
+  return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib, note: `${found} of ${num} found` };
+}
+
+async function readSeq(engine: Engine): Promise<Measured> {
+  const rss = new RssPeak();
+  const start = performance.now();
+  const count = await engine.scanAll();
+  const elapsed_ms = performance.now() - start;
+  rss.sample();
+  return { ops: count, elapsed_ms, peak_rss_mib: rss.peak_mib };
+}
+
+async function seekRandom(engine: Engine, num: number, seed: number): Promise<Measured> {
+  const random = seededRandom(seed);
+  const rss = new RssPeak();
+  let found = 0;
+  const start = performance.now();
+  for (let i = 0; i < num; i++) {
+    const hit = engine.seek(makeKey(Math.floor(random() * num)));
+    if (typeof hit === "boolean" ? hit : await hit) found++;
+    if (i % RSS_SAMPLE_EVERY_OPS === 0) rss.sample();
+  }
+  const elapsed_ms = performance.now() - start;
+  return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib, note: `${found} of ${num} found` };
+}
+
+/** The disk's own durable-append rate: 4 KiB append + fdatasync, `count` times. */
+async function diskSyncRate(dir: string, count: number): Promise<Measured> {
+  const fs = new NodeFileSystem();
+  const file = fs.open(`${dir}/fdatasync_probe`, "create");
+  const block = new Uint8Array(4096).fill(7);
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    file.append(block);
+    await file.sync();
+  }
+  const elapsed_ms = performance.now() - start;
+  file.close();
+  return { ops: count, elapsed_ms, peak_rss_mib: rssMiB() };
+}
+
+function row(report: BenchReport, bench: string, impl: string, m: Measured, bytes_per_op: number) {
+  const seconds = m.elapsed_ms / 1000;
+  report.add({
+    bench,
+    impl,
+    ops: m.ops,
+    ops_per_s: m.ops / seconds,
+    mb_per_s: (m.ops * bytes_per_op) / seconds / (1 << 20),
+    peak_rss_mib: m.peak_rss_mib,
+    ...(m.note ? { note: m.note } : {}),
+  });
+}
+
+async function withTempDir<T>(label: string, body: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: `bench_storage_${label}_` });
+  try {
+    return await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+interface Settings {
+  num: number;
+  seed: number;
+}
+
+/** Runs every benchmark on one engine, adding rows. */
+async function runEngine(
+  report: BenchReport,
+  open: EngineFactory,
+  impl: string,
+  { num, seed }: Settings,
+): Promise<void> {
+  const entry_bytes = KEY_BYTES + VALUE_BYTES;
+  await withTempDir(`${impl}_fillseq`, async (dir) => {
+    const engine = await open(dir);
+    row(
+      report,
+      "fillseq",
+      impl,
+      await fill(engine, num, "sequential", false, BATCH_ENTRIES, seed),
+      entry_bytes,
+    );
+    await engine.close();
+  });
+  await withTempDir(`${impl}_random`, async (dir) => {
+    const engine = await open(dir);
+    row(
+      report,
+      "fillrandom",
+      impl,
+      await fill(engine, num, "random", false, BATCH_ENTRIES, seed),
+      entry_bytes,
+    );
+    row(
+      report,
+      "overwrite",
+      impl,
+      await fill(engine, num, "random", false, BATCH_ENTRIES, seed + 1),
+      entry_bytes,
+    );
+    row(report, "readrandom", impl, readRandom(engine, num, seed + 2), entry_bytes);
+    row(report, "readseq", impl, await readSeq(engine), entry_bytes);
+    row(report, "seekrandom", impl, await seekRandom(engine, num, seed + 3), entry_bytes);
+    await engine.close();
+  });
+  await withTempDir(`${impl}_fillsync`, async (dir) => {
+    const engine = await open(dir);
+    const count = Math.max(1, Math.floor(num / SYNC_DIVISOR));
+    row(
+      report,
+      "fillsync",
+      impl,
+      await fill(engine, count, "random", true, 1, seed + 4),
+      entry_bytes,
+    );
+    await engine.close();
+  });
+}
+
+const BENCHES = [
+  "fillseq",
+  "fillrandom",
+  "overwrite",
+  "readrandom",
+  "readseq",
+  "seekrandom",
+  "fillsync",
+];
+
+function addRatios(report: BenchReport): void {
+  for (const bench of BENCHES) {
+    const draft = report.rows.find((r) => r.bench === bench && r.impl === "draft");
+    const leveldb = report.rows.find((r) => r.bench === bench && r.impl === "leveldb");
+    if (!draft || !leveldb) continue;
+    report.add({
+      bench,
+      impl: "draft/leveldb",
+      ops_per_s: (draft.ops_per_s as number) / (leveldb.ops_per_s as number),
+      mb_per_s: (draft.mb_per_s as number) / (leveldb.mb_per_s as number),
+      peak_rss_mib: (draft.peak_rss_mib as number) / (leveldb.peak_rss_mib as number),
+    });
+  }
+}
+
+function parseSettings(args: string[]): Settings & { json: boolean; only?: string } {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      num: { type: "string" },
+      seed: { type: "string", default: "301" },
+      only: { type: "string" },
+    },
+    strict: true,
+  });
+  const num = values.num === undefined
+    ? (values.quick ? QUICK_NUM : DEFAULT_NUM)
+    : Number(values.num);
+  if (!Number.isInteger(num) || num < MIN_NUM || num > MAX_NUM) {
+    throw new RangeError(`--num must be an integer in [${MIN_NUM}, ${MAX_NUM}], got ${values.num}`);
+  }
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed)) {
+    throw new RangeError(`--seed must be an integer, got ${values.seed}`);
+  }
+  if (values.only !== undefined && values.only !== "draft" && values.only !== "leveldb") {
+    throw new RangeError(`--only must be "draft" or "leveldb", got ${values.only}`);
+  }
+  return { num, seed, json: values.json, only: values.only };
+}
+
+/** Runs the storage suite: draft, then LevelDB, then ratio rows and the disk's sync rate. */
+export async function run(args: string[]): Promise<void> {
+  const settings = parseSettings(args);
+  const report = new BenchReport(settings.json);
+  if (!settings.json) {
+    console.log(
+      `storage: ${settings.num} entries of ${KEY_BYTES}+${VALUE_BYTES} bytes, batches of ` +
+        `${BATCH_ENTRIES} (unsynced), fillsync ${
+          Math.floor(settings.num / SYNC_DIVISOR)
+        } synced writes`,
+    );
+  }
+  if (settings.only !== "leveldb") await runEngine(report, openDraft, "draft", settings);
+  if (settings.only !== "draft") await runEngine(report, openLevelDb, "leveldb", settings);
+  await withTempDir("disk", async (dir) => {
+    const count = Math.max(100, Math.floor(settings.num / SYNC_DIVISOR));
+    row(report, "fdatasync_4k", "disk", await diskSyncRate(dir, count), 4096);
+  });
+  addRatios(report);
+  report.finish();
+}
+
+if (import.meta.main) await run(Deno.args);
