@@ -77,7 +77,11 @@ export class LogWriter {
   /** Offset inside the current block where the next physical record starts. */
   #block_offset: number;
 
-  /** @param file an open, appendable file; appending continues after its current end */
+  /**
+   * Creates a writer that appends to `file`.
+   *
+   * @param file an open, appendable file; appending continues after its current end
+   */
   constructor(file: FileHandle) {
     this.#file = file;
     this.#block_offset = file.size() % LOG_BLOCK_SIZE_BYTES;

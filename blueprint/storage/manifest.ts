@@ -78,7 +78,7 @@ export const MANIFEST_FORMAT_VERSION = 1;
 /** Most tables one level may hold; bounds what a reader allocates whatever the file says. */
 export const MAX_FILES_PER_LEVEL = 1 << 20;
 /** Longest internal key a manifest may hold: the largest user key allowed plus the trailer. */
-export const MAX_MANIFEST_KEY_BYTES = (1 << 20) + TRAILER_SIZE_BYTES;
+export const MAX_MANIFEST_KEY_BYTES: number = (1 << 20) + TRAILER_SIZE_BYTES;
 
 const MAGIC_AND_VERSION_BYTES = MANIFEST_MAGIC.length + 4;
 const CRC_BYTES = 4;

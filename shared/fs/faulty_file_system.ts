@@ -82,6 +82,8 @@ export interface FaultyFileSystemCounters {
 /** Thrown by the operation that {@link FaultyFileSystem.failAfter} chose to fail. */
 export class InjectedFaultError extends Error {
   /**
+   * Creates the error for one failed operation.
+   *
    * @param operation the operation that failed (such as "append" or "rename")
    * @param path the file or directory it was applied to
    */
@@ -207,7 +209,11 @@ export class FaultyFileSystem implements FileSystem {
   /** Mutating operations left before an injected fault; null means none is armed. */
   #operations_before_fault: number | null = null;
 
-  /** @param options see {@link FaultyFileSystemOptions} */
+  /**
+   * Creates an empty file system (only `/` and `.` exist).
+   *
+   * @param options see {@link FaultyFileSystemOptions}
+   */
   constructor(options: FaultyFileSystemOptions = {}) {
     const delay = options.sync_delay_ms ?? 0;
     if (!Number.isFinite(delay) || delay < 0) {
@@ -273,6 +279,7 @@ export class FaultyFileSystem implements FileSystem {
       inode.durable_snapshot === null && inode.durable_length_bytes === inode.length_bytes;
   }
 
+  /** Opens a file; "create" needs the directory to exist. The new name is durable after syncDir. */
   open(path: string, mode: OpenMode): FileHandle {
     const normal = normalize(path);
     if (mode !== "read" && mode !== "append" && mode !== "create") {
@@ -294,10 +301,12 @@ export class FaultyFileSystem implements FileSystem {
     return new FaultyFileHandle(path, this, inode, mode !== "read", this.#generation);
   }
 
+  /** A copy of the file's current bytes (synced or not). */
   readFile(path: string): Uint8Array {
     return this.#inode(normalize(path)).bytes().slice();
   }
 
+  /** Renames at once; durable after syncDir of the target's directory. */
   rename(from: string, to: string): void {
     const from_normal = normalize(from);
     const to_normal = normalize(to);
@@ -308,6 +317,7 @@ export class FaultyFileSystem implements FileSystem {
     this.#files.set(to_normal, inode);
   }
 
+  /** Removes the name at once (open handles keep working); durable after syncDir. */
   remove(path: string): void {
     const normal = normalize(path);
     if (!this.#files.has(normal)) return;
@@ -315,6 +325,7 @@ export class FaultyFileSystem implements FileSystem {
     this.#files.delete(normal);
   }
 
+  /** Names of the files and directories in `dir`, sorted. */
   list(dir: string): string[] {
     const normal = normalize(dir);
     this.#requireDir(normal, normal);
@@ -325,6 +336,7 @@ export class FaultyFileSystem implements FileSystem {
     return names.sort();
   }
 
+  /** Creates `dir` and its parents; directories are durable at once (see the module note). */
   mkdir(dir: string): void {
     let path = normalize(dir);
     // Bounded by the depth of the path: each step removes one component.
@@ -335,11 +347,13 @@ export class FaultyFileSystem implements FileSystem {
     }
   }
 
+  /** Whether a file or directory `path` exists now. */
   exists(path: string): boolean {
     const normal = normalize(path);
     return this.#files.has(normal) || this.#dirs.has(normal);
   }
 
+  /** Makes the current entries of `dir` durable; rejects if a crash happens meanwhile. */
   async syncDir(dir: string): Promise<void> {
     const normal = normalize(dir);
     this.#requireDir(normal, normal);
@@ -358,6 +372,7 @@ export class FaultyFileSystem implements FileSystem {
     this.counters.dir_syncs++;
   }
 
+  /** Takes an in-memory exclusive lock, creating the file; a crash releases it. */
   lock(path: string): FileLock {
     const normal = normalize(path);
     this.mkdir(posix.dirname(normal));
