@@ -200,8 +200,14 @@ function parsePhysical(data: Uint8Array, offset: number): Parsed {
   return { ok: true, type, payload, end };
 }
 
-/** Whether any valid physical record starts anywhere after `offset`. */
+/** Where a valid physical record starts after `offset`, if one does anywhere. */
 function validRecordAfter(data: Uint8Array, offset: number): number | undefined {
+  // Fast path: the writer starts every block with a header, so damage inside the log (not
+  // at its end) is usually found valid at the next block start, without a byte-wise scan.
+  const next_block = offset - (offset % LOG_BLOCK_SIZE_BYTES) + LOG_BLOCK_SIZE_BYTES;
+  for (let at = next_block; at + LOG_HEADER_SIZE_BYTES <= data.length; at += LOG_BLOCK_SIZE_BYTES) {
+    if (parsePhysical(data, at).ok) return at;
+  }
   // One candidate per byte position: bounded by the file length. The type and length checks
   // reject almost every position before the CRC is computed.
   for (let at = offset + 1; at + LOG_HEADER_SIZE_BYTES <= data.length; at++) {
