@@ -158,7 +158,7 @@ export class RaftNode {
     this.#log = new RaftLog(config.storage);
     const { hard_state, conf_state } = config.storage.initialState();
     this.#setConf(conf_state);
-    this.#conf_applied_index = this.#log.firstIndex() - 1;
+    this.#conf_applied_index = this.#log.applied;
     if (hard_state.term > 0 || hard_state.commit > 0) {
       if (hard_state.commit > this.#log.lastIndex()) {
         throw new RangeError(
@@ -463,7 +463,8 @@ export class RaftNode {
   }
 
   #replayCommittedConfChanges(): void {
-    const lo = this.#log.firstIndex();
+    // The snapshot's membership already includes every change up to its index.
+    const lo = this.#conf_applied_index + 1;
     const hi = this.#log.committed;
     const chunk_bytes = 4 * 1024 * 1024;
     for (let next = lo; next <= hi;) {

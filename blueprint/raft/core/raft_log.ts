@@ -113,8 +113,10 @@ export class RaftLog {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
-    this.committed = first - 1;
-    this.applied = first - 1;
+    // A compacted log may keep entries before its snapshot; the snapshot is applied state.
+    const base = Math.max(first - 1, storage.snapshot().meta.index);
+    this.committed = base;
+    this.applied = base;
   }
 
   firstIndex(): number {

@@ -1,0 +1,552 @@
+/**
+ * A seeded, deterministic simulation of a Blueprint Raft cluster: a network that drops,
+ * delays, duplicates and reorders messages; symmetric and one-way partitions; crashes that
+ * lose everything not yet persisted, and restarts; membership changes, leader transfers,
+ * snapshots, reads and proposals throughout. Every step is checked by {@link SafetyChecker};
+ * after the chaos phase everything heals and a leader must commit fresh proposals within a
+ * bounded simulated time. One seed decides everything, so any failure replays exactly.
+ *
+ * @module
+ */
+import {
+  ConfChangeType,
+  type Entry,
+  EntryType,
+  MemoryRaftStorage,
+  type Message,
+  type NodeId,
+  ProposalDroppedError,
+  RaftNode,
+  type RaftTestingFaults,
+  type Ready,
+  Role,
+  SeededRng,
+} from "../core/mod.ts";
+import { type NodeView, SafetyChecker, SafetyViolation } from "./checker.ts";
+
+/** Simulated time units per node tick. */
+const MICROTICKS_PER_TICK = 4;
+/** Upper bound on messages in flight (a full network drops, like a full socket buffer). */
+const MAX_MESSAGES_IN_FLIGHT = 20_000;
+/** Most members the cluster may grow to through membership changes. */
+const MAX_MEMBERS = 7;
+const ELECTION_TICK = 10;
+
+/** Knobs of one run; everything else derives from `seed`. */
+export interface SimOptions {
+  /** The seed everything derives from. */
+  seed: number;
+  /** Founding voters: 3 or 5 (default: chosen by the seed). */
+  node_count?: 3 | 5;
+  /** Ticks of chaos before healing. */
+  chaos_ticks?: number;
+  /** Ticks allowed after healing for a leader to commit fresh proposals. */
+  liveness_ticks?: number;
+  /** PreVote on/off (default: chosen by the seed). */
+  pre_vote?: boolean;
+  /** CheckQuorum on/off (default: chosen by the seed). */
+  check_quorum?: boolean;
+  /** Deliberately broken rules, to show the checkers can fail. */
+  testing_faults?: RaftTestingFaults;
+}
+
+/** Outcome of one run. */
+export interface SimResult {
+  /** The seed. */
+  seed: number;
+  /** First safety or liveness failure, if any. */
+  failure?: string;
+  /** Counters for the curious. */
+  stats: SimStats;
+}
+
+/** What happened during a run. */
+export interface SimStats {
+  /** Simulated ticks run. */
+  ticks: number;
+  /** Indexes committed. */
+  committed: number;
+  /** Messages delivered. */
+  delivered: number;
+  /** Crashes injected. */
+  crashes: number;
+  /** Membership changes proposed and accepted by a leader. */
+  conf_changes: number;
+  /** Leader transfers requested. */
+  transfers: number;
+  /** Snapshots taken by members. */
+  snapshots: number;
+  /** ReadIndex answers checked. */
+  reads: number;
+  /** Snapshots installed from a leader. */
+  installs: number;
+  /** Leaderships observed (a node becoming leader). */
+  elections: number;
+}
+
+interface InFlight {
+  deliver_at: number;
+  sequence: number;
+  message: Message;
+}
+
+interface SimMember {
+  id: NodeId;
+  storage: MemoryRaftStorage;
+  node: RaftNode | null;
+  /** Microtick offset of this member's clock within a tick. */
+  phase: number;
+  /** Reads asked: context key → max committed at ask time. */
+  reads: Map<string, number>;
+  /** Permanently stopped (removed from the cluster). */
+  retired: boolean;
+}
+
+interface NetworkFaults {
+  drop: number;
+  duplicate: number;
+  max_delay: number;
+}
+
+const RELIABLE: NetworkFaults = { drop: 0, duplicate: 0, max_delay: 2 };
+
+/** Run one seeded simulation; never throws for a protocol failure (see `failure`). */
+export function runSimulation(options: SimOptions): SimResult {
+  const sim = new Simulation(options);
+  try {
+    sim.run();
+  } catch (error) {
+    if (!(error instanceof SafetyViolation) && !(error instanceof LivenessFailure)) {
+      sim.fail(`unexpected error: ${(error as Error).stack ?? error}`);
+    } else {
+      sim.fail((error as Error).message);
+    }
+  }
+  return sim.result();
+}
+
+/** No leader committed fresh proposals within the bound after healing. */
+class LivenessFailure extends Error {
+  constructor(detail: string) {
+    super(`Liveness: ${detail}`);
+    this.name = "LivenessFailure";
+  }
+}
+
+class Simulation {
+  readonly #options: SimOptions;
+  readonly #rng: SeededRng;
+  readonly #checker: SafetyChecker;
+  readonly #members = new Map<NodeId, SimMember>();
+  readonly #pre_vote: boolean;
+  readonly #check_quorum: boolean;
+  #in_flight: InFlight[] = [];
+  #sequence = 0;
+  #now = 0;
+  #next_node_number: number;
+  #proposal_counter = 0;
+  #read_counter = 0;
+  #faults: NetworkFaults = { drop: 0.05, duplicate: 0.03, max_delay: 8 };
+  /** Directed links "a->b" that currently drop everything. */
+  #cut = new Set<string>();
+  #failure: string | undefined;
+  readonly #stats: SimStats = {
+    ticks: 0,
+    committed: 0,
+    delivered: 0,
+    crashes: 0,
+    conf_changes: 0,
+    transfers: 0,
+    snapshots: 0,
+    reads: 0,
+    installs: 0,
+    elections: 0,
+  };
+
+  constructor(options: SimOptions) {
+    this.#options = options;
+    this.#rng = new SeededRng(options.seed);
+    const count = options.node_count ?? (this.#rng.chance(0.5) ? 3 : 5);
+    this.#pre_vote = options.pre_vote ?? this.#rng.chance(0.5);
+    this.#check_quorum = options.check_quorum ?? this.#rng.chance(0.5);
+    const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
+    this.#next_node_number = count + 1;
+    this.#checker = new SafetyChecker(1, 1);
+    for (const id of ids) {
+      this.#addMember(id, new MemoryRaftStorage({ voters: ids, learners: [] }));
+    }
+  }
+
+  fail(message: string): void {
+    this.#failure ??= `${message} (at tick ${this.#stats.ticks})`;
+  }
+
+  result(): SimResult {
+    this.#stats.committed = this.#checker.committedCount();
+    return { seed: this.#options.seed, failure: this.#failure, stats: this.#stats };
+  }
+
+  run(): void {
+    const chaos_ticks = this.#options.chaos_ticks ?? 200;
+    for (let t = 0; t < chaos_ticks; t++) {
+      this.#chaos();
+      this.#runTick();
+    }
+    this.#heal();
+    this.#requireLiveness(this.#options.liveness_ticks ?? 150);
+  }
+
+  // ------------------------------------------------------------ members
+
+  #addMember(id: NodeId, storage: MemoryRaftStorage): SimMember {
+    const member: SimMember = {
+      id,
+      storage,
+      node: null,
+      phase: this.#rng.nextInt(MICROTICKS_PER_TICK),
+      reads: new Map(),
+      retired: false,
+    };
+    this.#members.set(id, member);
+    this.#checker.observeSnapshot(id, storage.snapshot());
+    this.#start(member);
+    return member;
+  }
+
+  #start(member: SimMember): void {
+    member.node = new RaftNode({
+      id: member.id,
+      storage: member.storage,
+      election_tick: ELECTION_TICK,
+      heartbeat_tick: 2,
+      pre_vote: this.#pre_vote,
+      check_quorum: this.#check_quorum,
+      max_inflight_msgs: 4,
+      max_size_per_msg_bytes: 256,
+      rng: this.#rng.fork(),
+      testing_faults: this.#options.testing_faults,
+    });
+    member.reads.clear();
+    this.#checker.observeRestart(member.id, member.storage.snapshot().meta.index);
+  }
+
+  #crash(member: SimMember): void {
+    // Whatever the node held in memory (unpersisted entries, unsent messages) is lost.
+    member.node = null;
+    this.#stats.crashes++;
+  }
+
+  #live(): SimMember[] {
+    return [...this.#members.values()].filter((m) => m.node !== null);
+  }
+
+  #leaders(): SimMember[] {
+    return this.#live().filter((m) => m.node!.status().soft_state.role === Role.Leader);
+  }
+
+  #view(member: SimMember): NodeView {
+    const node = member.node!;
+    const status = node.status();
+    const bounds = node.logBounds();
+    return {
+      id: member.id,
+      term: status.hard_state.term,
+      role: status.soft_state.role,
+      first_index: bounds.first,
+      last_index: bounds.last,
+      termAt: (i) => node.termAt(i),
+    };
+  }
+
+  #check(member: SimMember): void {
+    if (member.node) this.#checker.observeNode(this.#view(member));
+  }
+
+  // ------------------------------------------------------------ time
+
+  #runTick(): void {
+    for (let micro = 0; micro < MICROTICKS_PER_TICK; micro++) {
+      this.#now++;
+      this.#deliverDue();
+      for (const member of this.#members.values()) {
+        if (!member.node) continue;
+        if (this.#now % MICROTICKS_PER_TICK === member.phase) {
+          member.node.tick();
+          this.#check(member);
+        }
+        // A slow disk: Ready is not always handled at once, so crashes find unsynced state.
+        if (this.#rng.chance(0.6)) this.#handleReady(member);
+      }
+    }
+    this.#stats.ticks++;
+  }
+
+  #deliverDue(): void {
+    const due: InFlight[] = [];
+    const rest: InFlight[] = [];
+    for (const f of this.#in_flight) (f.deliver_at <= this.#now ? due : rest).push(f);
+    if (due.length === 0) return;
+    this.#in_flight = rest;
+    due.sort((a, b) => a.deliver_at - b.deliver_at || a.sequence - b.sequence);
+    for (const { message } of due) {
+      if (this.#cut.has(`${message.from}->${message.to}`)) continue;
+      const target = this.#members.get(message.to);
+      if (!target?.node || target.retired) continue;
+      target.node.step(message);
+      this.#stats.delivered++;
+      this.#check(target);
+    }
+  }
+
+  #send(message: Message): void {
+    if (this.#rng.chance(this.#faults.drop)) return;
+    const copies = this.#rng.chance(this.#faults.duplicate) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      if (this.#in_flight.length >= MAX_MESSAGES_IN_FLIGHT) return;
+      this.#in_flight.push({
+        deliver_at: this.#now + 1 + this.#rng.nextInt(this.#faults.max_delay),
+        sequence: this.#sequence++,
+        message,
+      });
+    }
+  }
+
+  /** The driver loop for one Ready: persist + sync, send, apply, advance. */
+  #handleReady(member: SimMember): void {
+    const node = member.node!;
+    if (!node.hasReady()) return;
+    const rd: Ready = node.ready();
+    if (rd.soft_state?.role === Role.Leader) this.#stats.elections++;
+    if (rd.snapshot) {
+      this.#stats.installs++;
+      member.storage.applySnapshot(rd.snapshot);
+      this.#checker.observeSnapshot(member.id, rd.snapshot);
+    }
+    member.storage.append(rd.entries);
+    this.#checker.observePersist(member.id, rd.entries);
+    if (rd.hard_state) member.storage.setHardState(rd.hard_state);
+    for (const m of rd.messages) this.#send(m);
+    const term = node.status().hard_state.term;
+    const leaders = this.#leaders().map((m) => this.#view(m));
+    this.#checker.observeApply(member.id, term, rd.committed_entries, leaders);
+    this.#applyMembership(rd.committed_entries);
+    for (const rs of rd.read_states) this.#checkRead(member, rs.index, rs.request_ctx);
+    node.advance(rd);
+    this.#check(member);
+  }
+
+  #applyMembership(entries: Entry[]): void {
+    for (const e of entries) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const bytes = e.data;
+      // Type byte then u16 length then id (see codec): a removed member is shut down.
+      if (bytes[0] !== ConfChangeType.RemoveNode) continue;
+      const id = new TextDecoder().decode(bytes.subarray(3));
+      const member = this.#members.get(id);
+      if (member && !member.retired) {
+        member.retired = true;
+        member.node = null;
+      }
+    }
+  }
+
+  #checkRead(member: SimMember, index: number, context: Uint8Array): void {
+    const key = new TextDecoder().decode(context);
+    const committed_when_asked = member.reads.get(key);
+    if (committed_when_asked === undefined) return;
+    member.reads.delete(key);
+    this.#checker.observeRead(member.id, index, committed_when_asked);
+    this.#stats.reads++;
+  }
+
+  // ------------------------------------------------------------ chaos
+
+  #chaos(): void {
+    const rng = this.#rng;
+    const live = this.#live();
+    const pick = <T>(xs: T[]): T | undefined =>
+      xs.length === 0 ? undefined : xs[rng.nextInt(xs.length)];
+    if (rng.chance(0.4)) this.#propose(pick(live));
+    if (rng.chance(0.015)) {
+      const victim = pick(live);
+      if (victim) this.#crash(victim);
+    }
+    if (rng.chance(0.08)) {
+      const down = [...this.#members.values()].filter((m) => !m.node && !m.retired);
+      const back = pick(down);
+      if (back) this.#start(back);
+    }
+    if (rng.chance(0.02)) this.#partition();
+    if (rng.chance(0.03)) this.#cut.clear();
+    if (rng.chance(0.02)) this.#changeNetwork();
+    if (rng.chance(0.02)) this.#changeMembership();
+    if (rng.chance(0.01)) this.#transferLeadership();
+    if (rng.chance(0.03)) this.#snapshot(pick(live));
+    if (rng.chance(0.15)) this.#read(pick(live));
+  }
+
+  #propose(member: SimMember | undefined): void {
+    if (!member?.node) return;
+    const batch = 1 + this.#rng.nextInt(3);
+    const datas = Array.from(
+      { length: batch },
+      () => new TextEncoder().encode(`p${this.#proposal_counter++}`),
+    );
+    try {
+      member.node.proposeBatch(datas);
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+    }
+  }
+
+  #partition(): void {
+    const ids = [...this.#members.keys()];
+    this.#cut.clear();
+    const kind = this.#rng.nextInt(3);
+    if (kind === 0) {
+      // Symmetric split into two sides.
+      const side = new Set(ids.filter(() => this.#rng.chance(0.5)));
+      for (const a of ids) {
+        for (const b of ids) if (side.has(a) !== side.has(b)) this.#cut.add(`${a}->${b}`);
+      }
+    } else if (kind === 1) {
+      // One-way: a node can send but not receive (or the reverse).
+      const id = ids[this.#rng.nextInt(ids.length)];
+      const inbound = this.#rng.chance(0.5);
+      for (const other of ids) {
+        if (other !== id) this.#cut.add(inbound ? `${other}->${id}` : `${id}->${other}`);
+      }
+    } else {
+      // Isolate the current leader.
+      const leader = this.#leaders()[0];
+      if (!leader) return;
+      for (const other of ids) {
+        if (other === leader.id) continue;
+        this.#cut.add(`${leader.id}->${other}`);
+        this.#cut.add(`${other}->${leader.id}`);
+      }
+    }
+  }
+
+  #changeNetwork(): void {
+    this.#faults = {
+      drop: this.#rng.nextInt(20) / 100,
+      duplicate: this.#rng.nextInt(10) / 100,
+      max_delay: 1 + this.#rng.nextInt(12),
+    };
+  }
+
+  #changeMembership(): void {
+    const leader = this.#leaders()[0];
+    if (!leader?.node) return;
+    const conf = leader.node.confState();
+    const choice = this.#rng.nextInt(3);
+    const members = conf.voters.length + conf.learners.length;
+    try {
+      if (choice === 0 && members < MAX_MEMBERS) {
+        const id = `n${this.#next_node_number}`;
+        leader.node.proposeConfChange({ type: ConfChangeType.AddLearner, node_id: id });
+        this.#next_node_number++;
+        this.#addMember(id, new MemoryRaftStorage());
+      } else if (choice === 1 && conf.learners.length > 0 && conf.voters.length < 5) {
+        const id = conf.learners[this.#rng.nextInt(conf.learners.length)];
+        leader.node.proposeConfChange({ type: ConfChangeType.AddVoter, node_id: id });
+      } else if (choice === 2 && conf.voters.length > 3) {
+        const id = conf.voters[this.#rng.nextInt(conf.voters.length)];
+        leader.node.proposeConfChange({ type: ConfChangeType.RemoveNode, node_id: id });
+      } else {
+        return;
+      }
+      this.#stats.conf_changes++;
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+    }
+  }
+
+  #transferLeadership(): void {
+    const leader = this.#leaders()[0];
+    if (!leader?.node) return;
+    const voters = leader.node.confState().voters.filter((id) => id !== leader.id);
+    if (voters.length === 0) return;
+    leader.node.transferLeader(voters[this.#rng.nextInt(voters.length)]);
+    this.#stats.transfers++;
+  }
+
+  #snapshot(member: SimMember | undefined): void {
+    const node = member?.node;
+    if (!member || !node) return;
+    const applied = node.status().applied;
+    // The membership in a snapshot must be the one as of its index.
+    if (node.confAppliedIndex() > applied) return;
+    if (applied - member.storage.snapshot().meta.index < 8) return;
+    if (applied > member.storage.lastIndex()) return;
+    member.storage.createSnapshot(applied, node.confState(), new Uint8Array([applied & 0xff]));
+    // Keep a few entries so slightly lagging followers still get appends, not snapshots.
+    member.storage.compact(Math.max(member.storage.firstIndex(), applied - 4));
+    this.#stats.snapshots++;
+  }
+
+  #read(member: SimMember | undefined): void {
+    const node = member?.node;
+    if (!member || !node) return;
+    const key = `r${this.#read_counter++}`;
+    try {
+      node.readIndex(new TextEncoder().encode(key));
+      member.reads.set(key, this.#checker.maxCommitted());
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+    }
+  }
+
+  // ------------------------------------------------------------ liveness
+
+  #heal(): void {
+    this.#cut.clear();
+    this.#faults = RELIABLE;
+    for (const member of this.#members.values()) {
+      if (!member.node && !member.retired) this.#start(member);
+    }
+  }
+
+  #requireLiveness(max_ticks: number): void {
+    const fresh = new Set<string>();
+    for (let k = 0; k < 3; k++) fresh.add(`live${k}`);
+    const seen = new Set<string>();
+    const watch = (entries: Entry[]) => {
+      for (const e of entries) {
+        const text = new TextDecoder().decode(e.data);
+        if (fresh.has(text)) seen.add(text);
+      }
+    };
+    for (let t = 0; t < max_ticks; t++) {
+      const leader = this.#leaders()[0];
+      if (leader?.node && t % ELECTION_TICK === 0) {
+        const missing = [...fresh].filter((f) => !seen.has(f));
+        if (missing.length === 0) return;
+        try {
+          leader.node.proposeBatch(missing.map((f) => new TextEncoder().encode(f)));
+        } catch (error) {
+          if (!(error instanceof ProposalDroppedError)) throw error;
+        }
+      }
+      this.#runTickWatching(watch);
+      if (seen.size === fresh.size) return;
+    }
+    const leaders = this.#leaders().map((m) => m.id).join(",") || "none";
+    throw new LivenessFailure(
+      `after healing, ${seen.size}/${fresh.size} fresh proposals committed in ${max_ticks} ticks ` +
+        `(leaders: ${leaders})`,
+    );
+  }
+
+  #runTickWatching(watch: (entries: Entry[]) => void): void {
+    const before = this.#checker.maxCommitted();
+    this.#runTick();
+    if (this.#checker.maxCommitted() === before) return;
+    for (const member of this.#live()) {
+      watch(
+        member.node!.logEntries(before + 1).filter((e) => e.index <= this.#checker.maxCommitted()),
+      );
+    }
+  }
+}
