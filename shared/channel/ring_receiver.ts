@@ -30,8 +30,22 @@ import {
 export const MAX_PENDING_RECEIVES = 4096;
 
 /**
+ * Messages up to this size are copied into a shared slab rather than each into an
+ * ArrayBuffer of its own: allocating an ArrayBuffer per small message costs more than the
+ * copy itself and would halve the ring's throughput.
+ */
+export const SLAB_MESSAGE_MAX_BYTES = 2048;
+
+/** Size of one slab; it also bounds what one retained small message keeps alive. */
+export const SLAB_BYTES = 32 * 1024;
+
+/**
  * The consuming end of a ring: one per ring, used from one isolate. Every message returned is
- * a fresh copy that the caller owns.
+ * a copy the caller owns, never a view of the shared ring. Messages of up to
+ * {@link SLAB_MESSAGE_MAX_BYTES} are views into a slab of {@link SLAB_BYTES} shared with
+ * other messages: read them through `byteOffset`/`byteLength` (not the whole `.buffer`), do not
+ * transfer their buffer, and copy (`message.slice()`) what you keep for long, since a kept
+ * message keeps its slab alive.
  *
  * @example
  * ```ts
@@ -52,6 +66,9 @@ export class RingReceiver {
   #partial: Uint8Array | null = null;
   #partial_filled_bytes = 0;
   #pending_receives = 0;
+  /** Current slab for small messages, and its first unused byte. */
+  #slab = new Uint8Array(0);
+  #slab_used_bytes = 0;
   #queue_tail: Promise<unknown> = Promise.resolve();
 
   /**
@@ -254,16 +271,25 @@ export class RingReceiver {
   }
 
   #copyOut(payload_at: number, length_bytes: number): Uint8Array {
-    const first_part_bytes = this.#capacity_bytes - payload_at;
-    if (length_bytes <= first_part_bytes) {
-      return this.#data.slice(payload_at, payload_at + length_bytes);
-    }
-    const message = new Uint8Array(length_bytes);
+    const message = this.#allocate(length_bytes);
     this.#copyInto(message, 0, payload_at, length_bytes);
     return message;
   }
 
+  /** A zeroed array for one message: a piece of the slab when small, else its own buffer. */
+  #allocate(length_bytes: number): Uint8Array {
+    if (length_bytes > SLAB_MESSAGE_MAX_BYTES) return new Uint8Array(length_bytes);
+    if (this.#slab_used_bytes + length_bytes > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slab_used_bytes = 0;
+    }
+    const at = this.#slab_used_bytes;
+    this.#slab_used_bytes += length_bytes;
+    return this.#slab.subarray(at, at + length_bytes);
+  }
+
   #copyInto(target: Uint8Array, target_at: number, payload_at: number, length_bytes: number) {
+    if (length_bytes === 0) return;
     const first_part_bytes = Math.min(length_bytes, this.#capacity_bytes - payload_at);
     target.set(this.#data.subarray(payload_at, payload_at + first_part_bytes), target_at);
     if (first_part_bytes < length_bytes) {

@@ -289,7 +289,9 @@ export class RingSender {
     if (payload_at === capacity_bytes) payload_at = 0;
     const first_part_bytes = Math.min(fragment_bytes, capacity_bytes - payload_at);
     const end = offset_bytes + fragment_bytes;
-    if (first_part_bytes === fragment_bytes) {
+    if (first_part_bytes === message.length) {
+      this.#data.set(message, payload_at); // the common case: no view to allocate
+    } else if (first_part_bytes === fragment_bytes) {
       this.#data.set(message.subarray(offset_bytes, end), payload_at);
     } else {
       const split = offset_bytes + first_part_bytes;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ChannelClosedError, ChannelTimeoutError } from "./errors.ts";
 import { createRing, MAX_MESSAGE_BYTES, recordBytes } from "./ring_layout.ts";
-import { RingReceiver } from "./ring_receiver.ts";
+import { RingReceiver, SLAB_BYTES, SLAB_MESSAGE_MAX_BYTES } from "./ring_receiver.ts";
 import { RingSender } from "./ring_sender.ts";
 import { assertNumberedMessage, numberedMessage, settle } from "./testdata/messages.ts";
 
@@ -59,6 +59,24 @@ Deno.test("a received message is a copy the caller owns", () => {
   const received = receiver.tryReceive() as Uint8Array;
   assert.deepEqual(received, new Uint8Array([1, 2, 3]));
   assert.ok(!(received.buffer instanceof SharedArrayBuffer));
+});
+
+Deno.test("small messages share a slab without overlapping; large ones have their own", () => {
+  const { sender, receiver } = pair(1 << 16);
+  const sizes = [SLAB_MESSAGE_MAX_BYTES, 1, 0, 700, SLAB_MESSAGE_MAX_BYTES + 1, 3];
+  sizes.forEach((size, i) => assert.ok(sender.trySend(numberedMessage(i, size))));
+  const received = sizes.map(() => receiver.tryReceive() as Uint8Array);
+  for (const message of received) message.fill(0xee); // writing one must not touch another
+  sizes.forEach((size, i) => {
+    assert.equal(received[i].length, size);
+    assert.ok(received[i].every((b) => b === 0xee));
+  });
+  assert.equal(received[4].buffer.byteLength, SLAB_MESSAGE_MAX_BYTES + 1);
+  assert.equal(received[0].buffer, received[1].buffer, "small messages share a slab");
+  for (let i = 0; i < 2 * SLAB_BYTES / 1024; i++) {
+    sender.trySend(numberedMessage(i, 1024));
+    assertNumberedMessage(receiver.tryReceive(), i, 1024); // slabs are renewed when full
+  }
 });
 
 Deno.test("back-pressure", async (t) => {
