@@ -27,6 +27,20 @@ export function ringViews(ring: SharedArrayBuffer): RingViews {
   };
 }
 
+/**
+ * Claims the ring's one producer or consumer place.
+ *
+ * @throws Error if another endpoint of the same kind already uses the ring
+ */
+export function attachEndpoint(slots: Int32Array, slot: number, kind: string): void {
+  if (Atomics.compareExchange(slots, slot, 0, 1) !== 0) {
+    throw new Error(
+      `this ring already has a ${kind}: a ring carries one ${kind} and one peer; make a ` +
+        "ring per producer/consumer pair",
+    );
+  }
+}
+
 /** Int32 index of the record header at a data offset. */
 export function recordSlot(data_offset: number): number {
   return (HEADER_BYTES + data_offset) >> 2;

@@ -37,6 +37,10 @@ export const Slot = {
   CAPACITY: 33,
   /** One of {@link RingState}. */
   STATE: 34,
+  /** 1 once a RingSender uses the ring: a second one would break single-producer order. */
+  SENDER_ATTACHED: 35,
+  /** 1 once a RingReceiver uses the ring. */
+  RECEIVER_ATTACHED: 36,
 } as const;
 
 /** The ring's life: open, closed by its producer (drain then end), or aborted (peer died). */

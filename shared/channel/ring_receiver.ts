@@ -16,6 +16,7 @@ import {
   usedBytes,
 } from "./ring_layout.ts";
 import {
+  attachEndpoint,
   deadlineFor,
   recordSlot,
   remainingMs,
@@ -74,9 +75,11 @@ export class RingReceiver {
   /**
    * @param ring a buffer from createRing; exactly one RingReceiver may use it
    * @throws TypeError if `ring` is not a ring
+   * @throws Error if the ring already has a RingReceiver
    */
   constructor(ring: SharedArrayBuffer) {
     const views = ringViews(ring);
+    attachEndpoint(views.slots, Slot.RECEIVER_ATTACHED, "RingReceiver");
     this.#slots = views.slots;
     this.#data = views.data;
     this.#capacity_bytes = views.capacity_bytes;
@@ -143,8 +146,15 @@ export class RingReceiver {
    * @returns the next message, or null once the sender closed and every message was received
    * @throws ChannelClosedError if the channel was aborted (the peer died)
    * @throws ChannelTimeoutError when `timeout_ms` ran out
+   * @throws Error if `receive` calls of this receiver are still pending (it would overtake them)
    */
   receiveBlocking(timeout_ms?: number): Uint8Array | null {
+    if (this.#pending_receives > 0) {
+      throw new Error(
+        `receiveBlocking: ${this.#pending_receives} async receive calls are still pending on ` +
+          "this receiver; await them first so that messages go out in call order",
+      );
+    }
     const deadline_ms = deadlineFor(timeout_ms, "receiveBlocking");
     for (;;) {
       const outcome = this.#poll("receiveBlocking");

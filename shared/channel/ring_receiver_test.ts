@@ -37,6 +37,7 @@ Deno.test("receive timeouts", async (t) => {
 Deno.test("concurrent receives are answered in call order", async () => {
   const { sender, receiver } = pair(64);
   const receiving = [receiver.receive(), receiver.receive(), receiver.receive()];
+  assert.throws(() => receiver.receiveBlocking(0), /async receive calls are still pending/);
   for (let i = 0; i < 3; i++) await sender.send(numberedMessage(i, 20 + i));
   const got = await Promise.all(receiving);
   got.forEach((m, i) => assertNumberedMessage(m, i, 20 + i));

@@ -18,6 +18,7 @@ import {
   Slot,
 } from "./ring_layout.ts";
 import {
+  attachEndpoint,
   deadlineFor,
   recordSlot,
   remainingMs,
@@ -70,9 +71,11 @@ export class RingSender {
   /**
    * @param ring a buffer from createRing; exactly one RingSender may use it
    * @throws TypeError if `ring` is not a ring
+   * @throws Error if the ring already has a RingSender
    */
   constructor(ring: SharedArrayBuffer) {
     const views = ringViews(ring);
+    attachEndpoint(views.slots, Slot.SENDER_ATTACHED, "RingSender");
     this.#slots = views.slots;
     this.#data = views.data;
     this.#capacity_bytes = views.capacity_bytes;
@@ -88,8 +91,10 @@ export class RingSender {
   /**
    * Sends `message` now if it fits the free space whole, without waiting.
    *
-   * @returns true if sent; false when the ring is too full (back-pressure) or earlier `send`
-   *   calls are still waiting (sending now would overtake them)
+   * @returns true if sent; false when the ring is too full (back-pressure), when earlier
+   *   `send` calls are still waiting (sending now would overtake them), and always for a
+   *   message larger than the ring can hold at once (`capacity_bytes - 8`): send that with
+   *   `send` or `sendBlocking`, which fragment it
    * @throws ChannelClosedError if this sender was closed or the channel aborted
    * @throws RangeError for a message larger than {@link MAX_MESSAGE_BYTES}
    */

@@ -218,6 +218,12 @@ Deno.test("bad input gets a clear error", async () => {
   assert.throws(() => new RingSender(new SharedArrayBuffer(1024)), /createRing/);
 });
 
+Deno.test("a ring takes one sender and one receiver", () => {
+  const { ring } = pair(64);
+  assert.throws(() => new RingSender(ring), /already has a RingSender/);
+  assert.throws(() => new RingReceiver(ring), /already has a RingReceiver/);
+});
+
 Deno.test("sendBlocking refuses to run while async sends are pending", async () => {
   const { sender, receiver } = pair(64);
   fill(sender);
