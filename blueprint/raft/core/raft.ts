@@ -234,9 +234,28 @@ export class RaftNode {
   /** Ask the leader to hand leadership to `to` (it must be a voter and caught up). */
   transferLeader(to: NodeId): void {
     const m = this.#local(MessageType.TransferLeader, []);
-    m.from = to;
+    m.context = new TextEncoder().encode(to);
     if (this.#role === Role.Leader) this.#leaderTransfer(to);
     else if (this.#lead !== null) this.#send({ ...m, to: this.#lead });
+  }
+
+  /**
+   * The driver could not deliver a snapshot to `to` (ok=false) or it was installed (ok=true);
+   * either way replication resumes by probing instead of waiting for the retry timeout.
+   */
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    const pr = this.#progress.get(to);
+    if (this.#role !== Role.Leader || !pr || pr.state !== ProgressState.Snapshot) return;
+    if (!ok) pr.pending_snapshot = 0;
+    pr.becomeProbe();
+    // Wait for a heartbeat response before probing, so a dead peer is not flooded.
+    pr.probe_sent = true;
+  }
+
+  /** The driver failed to send to `to`: stop streaming to it and probe instead. */
+  reportUnreachable(to: NodeId): void {
+    const pr = this.#progress.get(to);
+    if (this.#role === Role.Leader && pr?.state === ProgressState.Replicate) pr.becomeProbe();
   }
 
   /** Whether {@link ready} has anything to do. */
@@ -589,7 +608,11 @@ export class RaftNode {
   // ---------------------------------------------------------------- step
 
   #step(m: Message): void {
-    if (m.term > this.#term) {
+    if (m.term === 0) {
+      // Forwarded requests (ReadIndex, TransferLeader) carry no term: not stale. Any other
+      // message without a term is malformed.
+      if (m.type !== MessageType.ReadIndex && m.type !== MessageType.TransferLeader) return;
+    } else if (m.term > this.#term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = sameBytes(m.context, CAMPAIGN_TRANSFER);
         const in_lease = this.#cfg.check_quorum && this.#lead !== null &&
@@ -769,7 +792,7 @@ export class RaftNode {
         this.#leaderReadIndex(m, false);
         return;
       case MessageType.TransferLeader:
-        this.#leaderTransfer(m.from);
+        this.#leaderTransfer(new TextDecoder().decode(m.context ?? new Uint8Array(0)));
         return;
     }
     const pr = this.#progress.get(m.from);
@@ -819,7 +842,8 @@ export class RaftNode {
     pr.recent_active = true;
     pr.probe_sent = false;
     if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
-    if (pr.match < this.#log.lastIndex()) this.#sendAppend(m.from, false);
+    // Even an empty append: in replicate state it reveals appends lost on the way.
+    if (pr.match < this.#log.lastIndex()) this.#sendAppend(m.from, true);
     if (!m.context || m.context.length === 0) return;
     const key = contextKey(m.context);
     const read = this.#pending_reads.get(key);

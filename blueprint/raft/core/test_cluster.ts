@@ -43,7 +43,7 @@ export function testConfig(
     check_quorum: false,
     max_inflight_msgs: 256,
     max_size_per_msg_bytes: 1 << 20,
-    rng: new SeededRng(id.charCodeAt(0) * 7919),
+    rng: new SeededRng([...id].reduce((h, ch) => h * 31 + ch.charCodeAt(0), 7) >>> 0),
     ...overrides,
   };
 }

@@ -114,7 +114,7 @@ export enum MessageType {
   ReadIndex = 11,
   /** Leader → follower: the read index for the request's context. */
   ReadIndexResp = 12,
-  /** Local/forwarded: ask the leader to transfer leadership to `from`. */
+  /** Forwarded to the leader: transfer leadership to the node named (UTF-8) in `context`. */
   TransferLeader = 13,
 }
 
