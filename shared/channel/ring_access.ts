@@ -46,21 +46,30 @@ export function recordSlot(data_offset: number): number {
   return (HEADER_BYTES + data_offset) >> 2;
 }
 
+/** Why rings were aborted, for the error messages of the isolate that aborted them. */
+const abort_reasons = new WeakMap<ArrayBufferLike, string>();
+
 /**
  * Marks a ring aborted, so that both endpoints fail at once with ChannelClosedError, and wakes
  * anyone waiting on it. A ring its producer already closed keeps draining: what was sent
  * before a clean close is still delivered.
  *
  * @param ring a ring from createRing
+ * @param reason why, e.g. "worker wal died: Error: disk full"; endpoints in this isolate put
+ *   it in their ChannelClosedError
  * @returns true if this call aborted the ring, false if it was already closed or aborted
  * @example
  * ```ts
- * worker.addEventListener("error", () => { abortRing(to_worker); abortRing(from_worker); });
+ * worker.addEventListener("error", (e) => abortRing(ring, `worker died: ${e.message}`));
  * ```
  */
-export function abortRing(ring: SharedArrayBuffer): boolean {
+export function abortRing(
+  ring: SharedArrayBuffer,
+  reason = "the peer died or was terminated",
+): boolean {
   const { slots } = ringViews(ring);
   const previous = Atomics.compareExchange(slots, Slot.STATE, RingState.OPEN, RingState.ABORTED);
+  if (previous === RingState.OPEN) abort_reasons.set(ring, reason);
   Atomics.add(slots, Slot.DATA_SIGNAL, 1);
   Atomics.notify(slots, Slot.DATA_SIGNAL);
   Atomics.add(slots, Slot.SPACE_SIGNAL, 1);
@@ -71,7 +80,8 @@ export function abortRing(ring: SharedArrayBuffer): boolean {
 /** Throws ChannelClosedError if the ring was aborted; `who` names the endpoint. */
 export function throwIfAborted(slots: Int32Array, who: string): void {
   if (Atomics.load(slots, Slot.STATE) === RingState.ABORTED) {
-    throw new ChannelClosedError(`${who}: the channel was aborted (the peer died or terminated)`);
+    const reason = abort_reasons.get(slots.buffer) ?? "the peer died or was terminated";
+    throw new ChannelClosedError(`${who}: the channel was aborted: ${reason}`);
   }
 }
 

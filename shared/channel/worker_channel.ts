@@ -85,8 +85,8 @@ export async function spawnWorkerChannel(
   const label = `worker ${options.name ?? String(module_url)}`;
   let death: string | null = null;
   const abortBoth = () => {
-    abortRing(to_worker);
-    abortRing(from_worker);
+    abortRing(to_worker, death ?? `${label} stopped`);
+    abortRing(from_worker, death ?? `${label} stopped`);
   };
   worker.addEventListener("error", (event) => {
     // Handled here: the error becomes ChannelClosedError instead of ending the process.
@@ -155,7 +155,8 @@ function handshake(
  * exit (`self.close()`, `Deno.exit`) aborts both rings, so the parent never waits on a worker
  * that is gone; close the sender first for a clean end of stream.
  *
- * @returns the worker's end: `sender` to the parent, `receiver` from the parent
+ * @returns the worker's end: `sender` to the parent, `receiver` from the parent; the same
+ *   ends on every call
  * @throws Error (rejection) when called outside a worker
  * @example
  * ```ts
@@ -167,6 +168,14 @@ function handshake(
  * ```
  */
 export function acceptWorkerChannel(): Promise<{ sender: RingSender; receiver: RingReceiver }> {
+  accepted ??= acceptOnce();
+  return accepted;
+}
+
+/** The worker's one channel: accepting again returns the same ends. */
+let accepted: Promise<{ sender: RingSender; receiver: RingReceiver }> | undefined;
+
+function acceptOnce(): Promise<{ sender: RingSender; receiver: RingReceiver }> {
   const scope = globalThis as unknown as WorkerScope;
   if (typeof scope.postMessage !== "function" || typeof scope.close !== "function") {
     return Promise.reject(new Error("acceptWorkerChannel must be called inside a Worker"));
