@@ -42,7 +42,8 @@ export class ByteWriter {
 
   /** Writes one byte. */
   u8(value: number): void {
-    this.#buffer[this.#reserve(1)] = value;
+    const at = this.#reserve(1);
+    this.#buffer[at] = value;
   }
 
   /** Writes an unsigned 16-bit integer. */
@@ -67,7 +68,8 @@ export class ByteWriter {
 
   /** Writes raw bytes. */
   bytes(data: Uint8Array): void {
-    this.#buffer.set(data, this.#reserve(data.length));
+    const at = this.#reserve(data.length); // may replace the buffer: reserve first
+    this.#buffer.set(data, at);
   }
 
   /** Writes a string of at most 65,535 UTF-8 bytes, prefixed with its length. */

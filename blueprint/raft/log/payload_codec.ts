@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { ConfState, Entry, HardState, SnapshotMeta } from "../core/types.ts";
-import { EntryType } from "../core/types.ts";
+import type { ConfState, Entry, HardState, SnapshotMeta } from "../core/mod.ts";
+import { EntryType } from "../core/mod.ts";
 import { ByteReader, ByteWriter } from "./byte_codec.ts";
 
 /** Bytes of an entry payload before its data. */

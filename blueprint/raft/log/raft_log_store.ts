@@ -27,7 +27,7 @@ import {
   type RaftLogReader,
   type Snapshot,
   UnavailableError,
-} from "../core/types.ts";
+} from "../core/mod.ts";
 import { RaftLogCorruptionError, RaftLogUsageError } from "./errors.ts";
 import {
   decodeConfState,

@@ -6,7 +6,7 @@ import {
   EntryType,
   type HardState,
   UnavailableError,
-} from "../core/types.ts";
+} from "../core/mod.ts";
 import { type LogUpdate, RaftLogCorruptionError, RaftLogStore, RaftLogUsageError } from "./mod.ts";
 
 const DIR = "/raft";

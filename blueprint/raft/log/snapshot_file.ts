@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { crc32cUpdate, maskCrc, unmaskCrc } from "../../../shared/checksum/crc32c.ts";
 import type { FileSystem } from "../../../shared/fs/mod.ts";
-import type { Snapshot } from "../core/types.ts";
+import type { Snapshot } from "../core/mod.ts";
 import { RaftLogCorruptionError } from "./errors.ts";
 import { decodeSnapshotMeta, encodeSnapshotMeta } from "./payload_codec.ts";
 

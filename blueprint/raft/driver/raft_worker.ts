@@ -1,0 +1,159 @@
+/**
+ * Entry point of the dedicated Raft worker: opens the durable log on the real disk, starts
+ * the TCP transport, builds the core and runs the {@link WorkerLoop}; talks to the main
+ * isolate only through the worker channel rings. Started by `startRaftNode`.
+ *
+ * @module
+ */
+import {
+  acceptWorkerChannel,
+  ChannelTimeoutError,
+  type RingReceiver,
+  type RingSender,
+} from "../../../shared/channel/mod.ts";
+import { NodeFileSystem } from "../../../shared/fs/mod.ts";
+import { RaftNode, SeededRng } from "../core/mod.ts";
+import { RaftLogStore } from "../log/mod.ts";
+import { TcpTransport } from "../transport/mod.ts";
+import {
+  CommandTag,
+  decodeCommand,
+  type DriverEvent,
+  encodeEvent,
+  EventTag,
+} from "./driver_protocol.ts";
+import type { ResolvedRaftNodeConfig } from "./worker_config.ts";
+import { WorkerLoop } from "./worker_loop.ts";
+
+/** Commands drained from the ring per wake-up before the loop gets a turn. */
+const MAX_COMMANDS_PER_DRAIN = 8_192;
+/** The pump stops reading the ring while this many commands wait (back-pressure to main). */
+const MAX_QUEUED_COMMANDS = 32_768;
+
+interface Running {
+  loop: WorkerLoop;
+  log: RaftLogStore;
+  transport: TcpTransport;
+  timer: ReturnType<typeof setInterval>;
+}
+
+async function main(): Promise<void> {
+  const { sender, receiver } = await acceptWorkerChannel();
+  const first = await receiver.receive();
+  if (first === null) return;
+  const command = decodeCommand(first);
+  if (command.tag !== CommandTag.Configure) {
+    throw new Error(`raft worker: first command must be Configure, got ${CommandTag[command.tag]}`);
+  }
+  const config = JSON.parse(command.config_json) as ResolvedRaftNodeConfig;
+  let running: Running;
+  try {
+    running = await startNode(config, sender);
+  } catch (err) {
+    await sendEvent(sender, { tag: EventTag.Failed, message: describe(err) });
+    sender.close();
+    return;
+  }
+  const { hostname, port } = running.transport.address;
+  await sendEvent(sender, { tag: EventTag.Started, hostname, port });
+  await pumpCommands(receiver, running.loop);
+  await shutDown(running, sender);
+}
+
+async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Promise<Running> {
+  const prefix = `raft node ${config.id}:`;
+  const log = await RaftLogStore.open(new NodeFileSystem(), config.data_dir, {
+    initial_conf_state: { voters: config.initial_members, learners: [] },
+    segment_size_bytes: config.segment_size_bytes,
+  });
+  let loop: WorkerLoop | undefined;
+  const transport = new TcpTransport({
+    cluster_id: config.cluster_id,
+    node_id: config.id,
+    listen: config.listen,
+    peers: config.peers,
+    max_frame_bytes: Math.max(16 * 1024 * 1024, 2 * config.max_size_per_msg_bytes),
+    on_message: (_from, payload) => loop?.receiveMessage(payload),
+    log: (line) => console.warn(`${prefix} ${line}`),
+  });
+  try {
+    const node = new RaftNode({
+      id: config.id,
+      storage: log,
+      election_tick: config.election_tick,
+      heartbeat_tick: config.heartbeat_tick,
+      pre_vote: config.pre_vote,
+      check_quorum: config.check_quorum,
+      max_inflight_msgs: config.max_inflight_msgs,
+      max_size_per_msg_bytes: config.max_size_per_msg_bytes,
+      max_uncommitted_entries: config.max_uncommitted_entries,
+      applied: config.applied_index,
+      rng: new SeededRng(config.seed),
+    });
+    loop = new WorkerLoop(node, {
+      save: (update) => log.save(update),
+      send: (to, payload) => transport.send(to, payload),
+      emit: (event) => sender.send(event),
+      snapshot: async (index, conf_state, data) => {
+        await log.createSnapshot(index, conf_state, data);
+        log.compact(index);
+      },
+      setPeer: (id, address) => address ? transport.addPeer(id, address) : transport.removePeer(id),
+      extraStatus: () => ({ log_stats: log.stats(), transport: transport.stats() }),
+      log: (line) => console.error(`${prefix} ${line}`),
+    });
+    transport.start();
+  } catch (err) {
+    await transport.stop();
+    log.close();
+    throw err;
+  }
+  const timer = setInterval(() => loop!.tick(), config.tick_ms);
+  return { loop, log, transport, timer };
+}
+
+/** Feeds commands to the loop until Stop, the end of the stream, or a fatal error. */
+async function pumpCommands(receiver: RingReceiver, loop: WorkerLoop): Promise<void> {
+  while (!loop.stop_requested && !loop.fatal) {
+    if (loop.queued_commands >= MAX_QUEUED_COMMANDS) {
+      await loop.idle();
+      continue;
+    }
+    const message = await receiver.receive(1_000).catch((err) => {
+      if (err instanceof ChannelTimeoutError) return undefined;
+      throw err;
+    });
+    if (message === null) return;
+    if (message === undefined) continue; // a periodic look at the stop and fatal flags
+    loop.receiveCommand(decodeCommand(message));
+    for (let i = 0; i < MAX_COMMANDS_PER_DRAIN; i++) {
+      const next = receiver.tryReceive();
+      if (next === null) break;
+      loop.receiveCommand(decodeCommand(next));
+    }
+  }
+}
+
+async function shutDown(running: Running, sender: RingSender): Promise<void> {
+  clearInterval(running.timer);
+  await running.loop.idle();
+  await running.transport.stop();
+  running.log.close();
+  const fatal = running.loop.fatal;
+  await sendEvent(
+    sender,
+    fatal ? { tag: EventTag.Failed, message: fatal.message } : { tag: EventTag.Stopped },
+  );
+  sender.close();
+  (globalThis as unknown as { close(): void }).close();
+}
+
+async function sendEvent(sender: RingSender, event: DriverEvent): Promise<void> {
+  await sender.send(encodeEvent(event));
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+await main();

@@ -1,0 +1,166 @@
+/**
+ * Three real Raft workers on loopback TCP with durable logs on disk: election, commits, the
+ * leader killed, a new leader committing, the killed node restarted and catching up.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  type Entry,
+  ProposalFailedError,
+  type RaftNodeConfig,
+  type RaftNodeHandle,
+  startRaftNode,
+} from "../mod.ts";
+
+const IDS = ["a", "b", "c"];
+const HOST = "127.0.0.1";
+
+/** Polls `condition` every 10 ms up to `limit_ms` (a liveness bound, not a timing assertion). */
+async function eventually(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  limit_ms = 20_000,
+) {
+  for (let waited = 0; !(await condition()); waited += 10) {
+    if (waited >= limit_ms) throw new Error(`gave up waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A node plus everything its committed-entry iterator produced. */
+interface Member {
+  handle: RaftNodeHandle;
+  committed: Entry[];
+  done: Promise<void>;
+}
+
+function config(id: string, dir: string): RaftNodeConfig {
+  return {
+    id,
+    cluster_id: "three-node-test",
+    data_dir: join(dir, id),
+    listen: { hostname: HOST, port: 0 },
+    peers: {},
+    initial_members: IDS,
+    tick_ms: 20,
+    election_tick: 10,
+    heartbeat_tick: 1,
+    seed: IDS.indexOf(id) + 1,
+  };
+}
+
+async function startMember(id: string, dir: string): Promise<Member> {
+  const handle = await startRaftNode(config(id, dir));
+  const committed: Entry[] = [];
+  const done = (async () => {
+    for await (const entry of handle.committedEntries()) committed.push(entry);
+  })();
+  return { handle, committed, done };
+}
+
+function connect(members: Map<string, Member>): void {
+  for (const [id, member] of members) {
+    for (const [other_id, other] of members) {
+      if (id !== other_id) member.handle.setPeer(other_id, other.handle.address);
+    }
+  }
+}
+
+async function leaderOf(members: Map<string, Member>): Promise<Member> {
+  let leader: Member | undefined;
+  await eventually("a leader known to every live member", () => {
+    const leaders = [...members.values()].filter((m) => m.handle.is_leader);
+    if (leaders.length !== 1) return false;
+    const id = leaders[0].handle.id;
+    leader = leaders[0];
+    return [...members.values()].every((m) => m.handle.leader === id);
+  });
+  return leader!;
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+const decode = (e: Entry) => new TextDecoder().decode(e.data);
+const userData = (entries: Entry[]) => entries.filter((e) => e.data.length > 0).map(decode);
+
+Deno.test({
+  name: "three Raft workers: elect, commit, lose the leader, re-elect, catch up",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "raft_cluster_" });
+    const members = new Map<string, Member>();
+    try {
+      for (const id of IDS) members.set(id, await startMember(id, dir));
+      connect(members);
+
+      let leader!: Member;
+      await t.step("elects one leader", async () => {
+        leader = await leaderOf(members);
+      });
+
+      await t.step("commits proposals on every member, in order", async () => {
+        const positions = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => leader.handle.propose(text(`first-${i}`))),
+        );
+        for (let i = 1; i < positions.length; i++) {
+          assert.equal(positions[i].index, positions[i - 1].index + 1);
+        }
+        const last = positions[positions.length - 1].index;
+        await eventually(
+          "all members applied",
+          () => [...members.values()].every((m) => m.handle.applied_index >= last),
+        );
+        const expected = Array.from({ length: 200 }, (_, i) => `first-${i}`);
+        for (const member of members.values()) {
+          assert.deepEqual(userData(member.committed), expected, `member ${member.handle.id}`);
+        }
+      });
+
+      await t.step("a follower refuses proposals and names the leader", async () => {
+        const follower = [...members.values()].find((m) => m !== leader)!;
+        await assert.rejects(
+          follower.handle.propose(text("nope")),
+          (err: Error) =>
+            err instanceof ProposalFailedError &&
+            err.message.includes(`the leader is ${leader.handle.id}`),
+        );
+      });
+
+      const killed_id = leader.handle.id;
+      await t.step("after the leader is killed a new leader commits", async () => {
+        leader.handle.kill();
+        await leader.done;
+        members.delete(killed_id);
+        const next = await leaderOf(members);
+        assert.notEqual(next.handle.id, killed_id);
+        const positions = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => next.handle.propose(text(`second-${i}`))),
+        );
+        assert.ok(positions.every((p) => p.term > 0));
+        leader = next;
+      });
+
+      await t.step("the killed node restarts from its log and catches up", async () => {
+        const restarted = await startMember(killed_id, dir);
+        members.set(killed_id, restarted);
+        connect(members);
+        const target = leader.handle.applied_index;
+        await eventually(
+          "restarted member caught up",
+          () => restarted.handle.applied_index >= target,
+        );
+        const expected = [
+          ...Array.from({ length: 200 }, (_, i) => `first-${i}`),
+          ...Array.from({ length: 50 }, (_, i) => `second-${i}`),
+        ];
+        assert.deepEqual(userData(restarted.committed), expected);
+        const status = await restarted.handle.status();
+        assert.equal(status.leader, leader.handle.id);
+        assert.ok(status.log.committed >= target);
+      });
+    } finally {
+      await Promise.all([...members.values()].map((m) => m.handle.stop()));
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
