@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { NodeId } from "../core/types.ts";
+import type { NodeId } from "../core/mod.ts";
 import { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import {
   decodeHello,
