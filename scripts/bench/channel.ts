@@ -1,11 +1,15 @@
 /**
- * `deno task bench channel [--quick] [--json]`: 1 KiB messages one way between the main isolate
- * and a worker, through the SharedArrayBuffer ring and through `postMessage` (structured clone
- * of a Uint8Array, no transfer), in both directions. Figures: messages/s and MB/s (10^6 bytes).
+ * `deno task bench channel [--quick] [--json]`: 1 KiB messages between the main isolate and a
+ * worker, through the SharedArrayBuffer ring and through `postMessage` (structured clone of a
+ * Uint8Array, no transfer).
  *
- * Each run times from the first message sent to the receiver's confirmation that it got the
- * last one. The ring side uses each end's fastest path: `trySend`/`tryReceive` with the
- * waiting call as fallback on the main isolate, `sendBlocking`/`receiveBlocking` in the worker.
+ * - One way, in each direction: messages/s and MB/s (10^6 bytes), timed from the first message
+ *   sent to the receiver's confirmation that it got the last one.
+ * - Round trip (main sends, the worker echoes, main waits for the echo before the next):
+ *   round trips/s and the latency percentiles, which show the cost of waking the other side.
+ *
+ * The ring side uses each end's fastest path: `trySend`/`tryReceive` with the waiting call as
+ * fallback on the main isolate, `sendBlocking`/`receiveBlocking` in the worker.
  *
  * This module is also the benchmark's worker: started with a name beginning `channel-bench`.
  *
@@ -17,7 +21,7 @@ import {
   type RingSender,
   spawnWorkerChannel,
 } from "../../shared/channel/mod.ts";
-import { BenchReport } from "./report.ts";
+import { BenchReport, percentile } from "./report.ts";
 
 /** Size of every benchmark message. */
 const MESSAGE_BYTES = 1024;
@@ -27,10 +31,12 @@ const RING_CAPACITY_BYTES = 1 << 20;
 const RING_MESSAGES = { full: 2_000_000, quick: 200_000 };
 /** Messages per run through postMessage (about 10x slower), full and quick. */
 const POST_MESSAGES = { full: 300_000, quick: 30_000 };
+/** Round trips per run, both implementations, full and quick. */
+const ROUND_TRIPS = { full: 50_000, quick: 5_000 };
 /** Prefix of the worker's name that makes this module run as the benchmark's worker. */
 const WORKER_NAME_PREFIX = "channel-bench";
 
-type Direction = "main->worker" | "worker->main";
+type Direction = "main->worker" | "worker->main" | "round-trip";
 
 /** What the worker is asked to do, encoded in its name: `channel-bench:<impl>:<dir>:<count>`. */
 interface WorkerTask {
@@ -60,7 +66,68 @@ export async function run(args: string[]): Promise<void> {
     const post_task: WorkerTask = { impl: "postMessage", direction, messages: POST_MESSAGES[size] };
     report.add(row(post_task, await timePostMessage(post_task)));
   }
+  for (const impl of ["ring", "postMessage"] as const) {
+    const task: WorkerTask = { impl, direction: "round-trip", messages: ROUND_TRIPS[size] };
+    const latencies_ms = impl === "ring" ? await ringRoundTrips(task) : await postRoundTrips(task);
+    report.add(roundTripRow(task, latencies_ms));
+  }
   report.finish();
+}
+
+function roundTripRow(task: WorkerTask, latencies_ms: number[]) {
+  const total_ms = latencies_ms.reduce((sum, ms) => sum + ms, 0);
+  latencies_ms.sort((a, b) => a - b);
+  return {
+    bench: "1KiB round trip",
+    impl: task.impl,
+    messages: task.messages,
+    round_trips_per_s: Math.round(task.messages / (total_ms / 1000)),
+    p50_us: percentile(latencies_ms, 50) * 1000,
+    p99_us: percentile(latencies_ms, 99) * 1000,
+    seconds: total_ms / 1000,
+  };
+}
+
+/** Latency of each of `task.messages` round trips through the rings, in ms. */
+async function ringRoundTrips(task: WorkerTask): Promise<number[]> {
+  const channel = await spawnWorkerChannel(import.meta.url, {
+    capacity_bytes: RING_CAPACITY_BYTES,
+    name: workerName(task),
+  });
+  try {
+    const message = new Uint8Array(MESSAGE_BYTES).fill(7);
+    const latencies_ms: number[] = [];
+    for (let i = 0; i < task.messages; i++) {
+      const start_ms = performance.now();
+      if (!channel.sender.trySend(message)) await channel.sender.send(message);
+      const echo = channel.receiver.tryReceive() ?? await channel.receiver.receive();
+      latencies_ms.push(performance.now() - start_ms);
+      if (echo?.length !== MESSAGE_BYTES) throw new Error(`ring round trip ${i}: bad echo`);
+    }
+    return latencies_ms;
+  } finally {
+    channel.terminate();
+  }
+}
+
+/** Latency of each of `task.messages` round trips by postMessage, in ms. */
+async function postRoundTrips(task: WorkerTask): Promise<number[]> {
+  const worker = new Worker(import.meta.url, { type: "module", name: workerName(task) });
+  try {
+    await nextMessage(worker); // the worker is ready
+    const message = new Uint8Array(MESSAGE_BYTES).fill(7);
+    const latencies_ms: number[] = [];
+    for (let i = 0; i < task.messages; i++) {
+      const start_ms = performance.now();
+      const echoed = nextMessage(worker);
+      worker.postMessage(message);
+      await echoed;
+      latencies_ms.push(performance.now() - start_ms);
+    }
+    return latencies_ms;
+  } finally {
+    worker.terminate();
+  }
 }
 
 function row(task: WorkerTask, seconds: number) {
@@ -165,7 +232,11 @@ async function workerMain(task: WorkerTask): Promise<void> {
 
 async function ringWorker(task: WorkerTask): Promise<void> {
   const { sender, receiver } = await acceptWorkerChannel();
-  if (task.direction === "main->worker") {
+  if (task.direction === "round-trip") {
+    for (let i = 0; i < task.messages; i++) {
+      sender.sendBlocking(receiver.receiveBlocking() ?? new Uint8Array(0));
+    }
+  } else if (task.direction === "main->worker") {
     for (let i = 0; i < task.messages; i++) {
       if (receiver.receiveBlocking() === null) {
         throw new Error("ring benchmark: channel closed early");
@@ -195,6 +266,10 @@ function postMessageWorker(task: WorkerTask): void {
   const scope = globalThis as unknown as WorkerScope;
   let received = 0;
   scope.onmessage = (event: MessageEvent) => {
+    if (task.direction === "round-trip") {
+      scope.postMessage(event.data);
+      return;
+    }
     if (task.direction === "main->worker") {
       if (++received === task.messages) scope.postMessage("done");
       return;
