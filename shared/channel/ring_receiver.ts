@@ -156,6 +156,7 @@ export class RingReceiver {
       );
     }
     const deadline_ms = deadlineFor(timeout_ms, "receiveBlocking");
+    // Each pass returns, throws, or sleeps until the sender, a close, an abort or the deadline.
     for (;;) {
       const outcome = this.#poll("receiveBlocking");
       if (outcome !== undefined) return outcome;
@@ -169,6 +170,7 @@ export class RingReceiver {
   }
 
   async #receiveAsync(deadline_ms: number, timeout_ms?: number): Promise<Uint8Array | null> {
+    // Each pass returns, throws, or sleeps until the sender, a close, an abort or the deadline.
     for (;;) {
       const outcome = this.#poll("receive");
       if (outcome !== undefined) return outcome;
@@ -193,7 +195,7 @@ export class RingReceiver {
     throwIfAborted(this.#slots, what);
     const message = this.#take();
     if (message !== null) return message;
-    if (state === RingState.CLOSED) {
+    if (state === RingState.CLOSED && Atomics.load(this.#slots, Slot.TAIL) === this.#head) {
       this.#partial = null; // a message the sender abandoned (timed out) before closing
       return null;
     }

@@ -22,7 +22,10 @@ export interface WorkerChannel {
   receiver: RingReceiver;
   /** The worker itself; stop it with {@link WorkerChannel.terminate}, not `worker.terminate`. */
   worker: Worker;
-  /** Aborts both rings (waiters on both sides reject with ChannelClosedError) and stops the worker. */
+  /**
+   * Aborts both rings (waiters on both sides reject with ChannelClosedError) and stops the
+   * worker. Idempotent.
+   */
   terminate(): void;
 }
 
@@ -40,6 +43,9 @@ export interface SpawnWorkerChannelOptions {
 export const DEFAULT_CAPACITY_BYTES = 1 << 20;
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 60_000;
+
+/** Longest timer delay: `setTimeout` fires at once for anything longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Tags of the handshake messages, so that they cannot be mistaken for the user's own. */
 const HELLO = "draft.channel.hello";
@@ -61,7 +67,7 @@ interface RingsMessage {
  * @returns the parent's end once the worker accepted
  * @throws ChannelClosedError (rejection) if the worker dies before accepting
  * @throws ChannelTimeoutError (rejection) if it does not accept within the handshake timeout
- * @throws RangeError (rejection) for a bad `capacity_bytes`
+ * @throws RangeError (rejection) for a bad `capacity_bytes` or `handshake_timeout_ms`
  * @example
  * ```ts
  * const channel = await spawnWorkerChannel(new URL("./wal_worker.ts", import.meta.url), {
@@ -79,6 +85,14 @@ export async function spawnWorkerChannel(
   const capacity_bytes = options.capacity_bytes ?? DEFAULT_CAPACITY_BYTES;
   validateCapacity(capacity_bytes);
   const handshake_timeout_ms = options.handshake_timeout_ms ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  if (
+    !Number.isFinite(handshake_timeout_ms) || handshake_timeout_ms < 0 ||
+    handshake_timeout_ms > MAX_TIMER_MS
+  ) {
+    throw new RangeError(
+      `handshake_timeout_ms ${handshake_timeout_ms} is invalid: allowed is 0 to ${MAX_TIMER_MS}`,
+    );
+  }
   const to_worker = createRing(capacity_bytes);
   const from_worker = createRing(capacity_bytes);
   const worker = new Worker(module_url, { type: "module", name: options.name });

@@ -128,5 +128,9 @@ Deno.test("spawnWorkerChannel and acceptWorkerChannel refuse misuse", async () =
     spawnWorkerChannel(TEST_WORKER, { capacity_bytes: 100 }),
     /capacity_bytes 100 is invalid/,
   );
+  await assert.rejects(
+    spawnWorkerChannel(TEST_WORKER, { handshake_timeout_ms: Infinity }),
+    /handshake_timeout_ms Infinity is invalid: allowed is 0 to 2147483647/,
+  );
   await assert.rejects(acceptWorkerChannel(), /must be called inside a Worker/);
 });
