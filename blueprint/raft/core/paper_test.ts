@@ -93,10 +93,6 @@ class Solo {
   }
 }
 
-function types(messages: Message[]): MessageType[] {
-  return messages.map((m) => m.type);
-}
-
 function leaderOf(c: TestCluster): string | undefined {
   for (const [id, m] of c.members) {
     if (m.node.status().soft_state.role === Role.Leader) return id;
