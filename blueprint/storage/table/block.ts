@@ -130,25 +130,66 @@ export class BlockIterator implements InternalIterator {
     const data = block.data;
     let left = 0;
     let right = block.restart_count - 1;
+    // Every key between two compared keys shares at least the smaller of their common
+    // prefixes with the target, so comparisons skip bytes already known to be equal.
+    let prefix_left = 0;
+    let prefix_right = 0;
     while (left < right) {
       const mid = (left + right + 1) >>> 1;
       const key_start = this.#decodeRestartKeyStart(block.restartPoint(mid));
       const key_end = key_start + this.#restart_key_length;
-      if (compareInternalKeyRanges(data, key_start, key_end, target, 0, target_length) < 0) {
+      const known_equal = prefix_left < prefix_right ? prefix_left : prefix_right;
+      if (this.#compareFrom(data, key_start, key_end, target, target_length, known_equal) < 0) {
         left = mid;
+        prefix_left = this.#common_prefix;
       } else {
         right = mid - 1;
+        prefix_right = this.#common_prefix;
       }
     }
     this.#seekToRestartPoint(left);
     const scratch = this.key_scratch;
+    // Bytes of the entry's key shared with the previous key that also matched the target.
+    let prefix_previous = 0;
     while (this.#parseNextEntry()) {
+      const shared = this.#entry_shared;
+      const known_equal = shared < prefix_previous ? shared : prefix_previous;
       if (
-        compareInternalKeyRanges(scratch.bytes, 0, scratch.length, target, 0, target_length) >= 0
+        this.#compareFrom(scratch.bytes, 0, scratch.length, target, target_length, known_equal) >= 0
       ) {
         return;
       }
+      prefix_previous = this.#common_prefix;
     }
+  }
+
+  /** Shared-prefix length of the entry parsed last. */
+  #entry_shared = 0;
+  /** Common user-key prefix length of the last {@link BlockIterator.#compareFrom} operands. */
+  #common_prefix = 0;
+
+  /**
+   * Internal-key comparison of `a[a_start, a_end)` with `target[0, target_length)` whose
+   * first `known_equal` user-key bytes are known to be equal; records the user keys' common
+   * prefix length in `#common_prefix`.
+   */
+  #compareFrom(
+    a: Uint8Array,
+    a_start: number,
+    a_end: number,
+    target: Uint8Array,
+    target_length: number,
+    known_equal: number,
+  ): number {
+    const a_user = a_end - a_start - TRAILER_SIZE_BYTES;
+    const b_user = target_length - TRAILER_SIZE_BYTES;
+    const n = a_user < b_user ? a_user : b_user;
+    let i = known_equal < n ? known_equal : n;
+    while (i < n && a[a_start + i] === target[i]) i++;
+    this.#common_prefix = i;
+    if (i < n) return a[a_start + i] - target[i];
+    if (a_user !== b_user) return a_user - b_user;
+    return compareInternalKeyRanges(a, a_start, a_end, target, 0, target_length);
   }
 
   /** Moves to the next entry. */
@@ -279,6 +320,7 @@ export class BlockIterator implements InternalIterator {
     ) {
       throw this.#corrupt(offset, "bad entry header");
     }
+    this.#entry_shared = shared;
     scratch.length = shared;
     scratch.appendRange(data, at, at + unshared);
     this.value_offset = at + unshared;

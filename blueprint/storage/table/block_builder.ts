@@ -20,7 +20,8 @@ export class BlockBuilder {
   #restarts: Uint32Array = new Uint32Array(64);
   #restart_count = 0;
   #entries_since_restart = 0;
-  readonly #last_key: GrowableBuffer = new GrowableBuffer(64);
+  /** The last key added, in `bytes[0, length)`. Read only: the builder owns it. */
+  readonly last_key: GrowableBuffer = new GrowableBuffer(64);
   #entry_count = 0;
 
   /**
@@ -38,7 +39,7 @@ export class BlockBuilder {
     this.#restarts[0] = 0;
     this.#restart_count = 1;
     this.#entries_since_restart = 0;
-    this.#last_key.clear();
+    this.last_key.clear();
     this.#entry_count = 0;
   }
 
@@ -59,17 +60,25 @@ export class BlockBuilder {
 
   /** The last key added (a view valid until the next add or reset). */
   lastKey(): Uint8Array {
-    return this.#last_key.view();
+    return this.last_key.view();
   }
 
-  /** Appends an entry; the caller guarantees keys arrive in increasing order. */
-  add(key: Uint8Array, value: Uint8Array): void {
-    const last = this.#last_key;
+  /**
+   * Appends an entry; the caller guarantees keys arrive in increasing order.
+   * @param common_prefix_hint the length of the common prefix of `key` and the last key, if
+   *   the caller already knows it (-1: compute it)
+   */
+  add(key: Uint8Array, value: Uint8Array, common_prefix_hint = -1): void {
+    const last = this.last_key;
     let shared = 0;
     if (this.#entries_since_restart < this.restart_interval) {
-      const limit = Math.min(last.length, key.length);
-      const last_bytes = last.bytes;
-      while (shared < limit && last_bytes[shared] === key[shared]) shared++;
+      if (common_prefix_hint >= 0 && this.#entry_count > 0) {
+        shared = common_prefix_hint;
+      } else {
+        const limit = Math.min(last.length, key.length);
+        const last_bytes = last.bytes;
+        while (shared < limit && last_bytes[shared] === key[shared]) shared++;
+      }
     } else {
       this.#addRestart();
     }

@@ -45,6 +45,8 @@ export class GrowableBuffer {
     let at = this.length;
     if (n < 32) {
       for (let i = start; i < end; i++) out[at++] = data[i];
+    } else if (start === 0 && end === data.length) {
+      out.set(data, at);
     } else {
       out.set(data.subarray(start, end), at);
     }

@@ -9,7 +9,6 @@ import { basename } from "node:path";
 import type { FileHandle, FileSystem } from "../../../shared/fs/mod.ts";
 import { StorageError } from "../errors.ts";
 import {
-  compareByteRanges,
   compareInternalKeyRanges,
   formatInternalKey,
   MAX_SEQUENCE,
@@ -162,25 +161,24 @@ export class TableBuilder {
    */
   add(ikey: Uint8Array, value: Uint8Array): void {
     this.#assertOpen("add");
-    this.#checkEntry(ikey, value);
-    const last = this.#last_key;
+    this.#checkSizes(ikey, value);
+    // One pass over the common prefix with the last key serves the order check, the
+    // filter's "new user key" test and the block's prefix compression.
+    const last = this.#lastKey();
+    const last_bytes = last.bytes;
+    const limit = last.length < ikey.length ? last.length : ikey.length;
+    let common = 0;
+    while (common < limit && last_bytes[common] === ikey[common]) common++;
+    const new_user_key = this.#entry_count === 0 || this.#checkOrder(ikey, last, common);
     if (this.#pending_handle !== null) {
       this.#addIndexEntry(this.#shortestSeparator(ikey), this.#pending_handle);
       this.#pending_handle = null;
     }
-    if (this.#filter !== null) {
-      const user_end = ikey.length - TRAILER_SIZE_BYTES;
-      if (
-        this.#entry_count === 0 ||
-        compareByteRanges(last.bytes, 0, last.length - TRAILER_SIZE_BYTES, ikey, 0, user_end) !== 0
-      ) {
-        this.#filter.addKey(ikey, 0, user_end);
-      }
+    if (this.#filter !== null && new_user_key) {
+      this.#filter.addKey(ikey, 0, ikey.length - TRAILER_SIZE_BYTES);
     }
     if (this.#entry_count === 0) this.#smallest_key = ikey.slice();
-    last.clear();
-    last.append(ikey);
-    this.#data_block.add(ikey, value);
+    this.#data_block.add(ikey, value, common);
     this.#entry_count++;
     if (this.#data_block.estimatedSizeBytes() >= this.#options.block_size_bytes) {
       this.#flushDataBlock();
@@ -237,7 +235,7 @@ export class TableBuilder {
     }
   }
 
-  #checkEntry(ikey: Uint8Array, value: Uint8Array): void {
+  #checkSizes(ikey: Uint8Array, value: Uint8Array): void {
     if (ikey.length < TRAILER_SIZE_BYTES || ikey.length > MAX_ENTRY_PART_BYTES) {
       throw new StorageError(
         `${this.path}: internal key of ${ikey.length} bytes; allowed ${TRAILER_SIZE_BYTES}..${MAX_ENTRY_PART_BYTES}`,
@@ -248,19 +246,42 @@ export class TableBuilder {
         `${this.path}: value of ${value.length} bytes; at most ${MAX_ENTRY_PART_BYTES} allowed`,
       );
     }
-    const last = this.#last_key;
-    if (
-      this.#entry_count > 0 &&
-      compareInternalKeyRanges(ikey, 0, ikey.length, last.bytes, 0, last.length) <= 0
-    ) {
+  }
+
+  /** The last key added: in the open data block, or kept here once that block was written. */
+  #lastKey(): GrowableBuffer {
+    return this.#data_block.empty() ? this.#last_key : this.#data_block.last_key;
+  }
+
+  /**
+   * Throws unless `ikey` sorts after `last` (they share `common` leading bytes); returns
+   * whether its user key differs from the last one.
+   */
+  #checkOrder(ikey: Uint8Array, last: GrowableBuffer, common: number): boolean {
+    const last_user = last.length - TRAILER_SIZE_BYTES;
+    const user = ikey.length - TRAILER_SIZE_BYTES;
+    let in_order: boolean;
+    let new_user_key = true;
+    if (common < last_user && common < user) {
+      in_order = ikey[common] > last.bytes[common];
+    } else if (last_user !== user) {
+      in_order = user > last_user; // one user key is a prefix of the other
+    } else {
+      new_user_key = false;
+      in_order = compareInternalKeyRanges(ikey, 0, ikey.length, last.bytes, 0, last.length) > 0;
+    }
+    if (!in_order) {
       throw new StorageError(
         `${this.path}: keys must be added in increasing internal order; ` +
           `${formatInternalKey(ikey)} does not follow ${formatInternalKey(last.view())}`,
       );
     }
+    return new_user_key;
   }
 
   #flushDataBlock(): void {
+    this.#last_key.clear();
+    this.#last_key.append(this.#data_block.last_key.view());
     this.#pending_handle = this.#writeBlock(this.#data_block.finish());
     this.#data_block.reset();
   }
