@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Entry, type NodeId, Role, type Snapshot } from "../core/mod.ts";
+import { type Entry, type HardState, type NodeId, Role, type Snapshot } from "../core/mod.ts";
 
 /** What a node looks like to the checkers at one moment. */
 export interface NodeView {
@@ -85,6 +85,8 @@ export class SafetyChecker {
   #max_committed = 0;
   /** Per node: last applied index (applies must be contiguous). */
   readonly #applied = new Map<NodeId, number>();
+  /** Per node: last persisted hard state. */
+  readonly #hard_states = new Map<NodeId, HardState>();
   /** Nodes seen as leader, with the term, to check completeness once per term. */
   readonly #checked_leader = new Map<NodeId, number>();
 
@@ -255,6 +257,20 @@ export class SafetyChecker {
         "Leader Completeness",
         `leader ${view.id} of term ${view.term} has term ${term} at committed ${index} ` +
           `(committed term ${record.term})`,
+      );
+    }
+  }
+
+  /** A node persisted `hard_state`: its term and commit never go backwards. */
+  observeHardState(id: NodeId, hard_state: HardState): void {
+    const previous = this.#hard_states.get(id);
+    this.#hard_states.set(id, { ...hard_state });
+    if (!previous) return;
+    if (hard_state.term < previous.term || hard_state.commit < previous.commit) {
+      throw new SafetyViolation(
+        "Persistent state",
+        `${id} went from term ${previous.term} commit ${previous.commit} ` +
+          `to term ${hard_state.term} commit ${hard_state.commit}`,
       );
     }
   }

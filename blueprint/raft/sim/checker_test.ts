@@ -84,3 +84,12 @@ Deno.test("checker: a read index below what was committed when asked is not line
   c.observeRead("a", 5, 5);
   throws(() => c.observeRead("a", 4, 5), /Linearizable read/);
 });
+
+Deno.test("checker: persisted term and commit never go backwards", () => {
+  const c = checker();
+  c.observeHardState("a", { term: 3, vote: "a", commit: 4 });
+  c.observeHardState("a", { term: 3, vote: "a", commit: 5 });
+  throws(() => c.observeHardState("a", { term: 2, vote: null, commit: 5 }), /Persistent state/);
+  c.observeHardState("b", { term: 4, vote: null, commit: 6 });
+  throws(() => c.observeHardState("b", { term: 4, vote: null, commit: 5 }), /Persistent state/);
+});

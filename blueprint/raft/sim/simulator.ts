@@ -10,6 +10,7 @@
  */
 import {
   ConfChangeType,
+  decodeConfChange,
   type Entry,
   EntryType,
   MemoryRaftStorage,
@@ -94,6 +95,8 @@ interface SimMember {
   id: NodeId;
   storage: MemoryRaftStorage;
   node: RaftNode | null;
+  /** A Ready written but not yet synced: a crash now loses it. */
+  unsynced: Ready | null;
   /** Microtick offset of this member's clock within a tick. */
   phase: number;
   /** Reads asked: context key → max committed at ask time. */
@@ -206,6 +209,7 @@ class Simulation {
       phase: this.#rng.nextInt(MICROTICKS_PER_TICK),
       reads: new Map(),
       retired: false,
+      unsynced: null,
     };
     this.#members.set(id, member);
     this.#checker.observeSnapshot(id, storage.snapshot());
@@ -233,6 +237,7 @@ class Simulation {
   #crash(member: SimMember): void {
     // Whatever the node held in memory (unpersisted entries, unsent messages) is lost.
     member.node = null;
+    member.unsynced = null;
     this.#stats.crashes++;
   }
 
@@ -274,8 +279,11 @@ class Simulation {
           member.node.tick();
           this.#check(member);
         }
-        // A slow disk: Ready is not always handled at once, so crashes find unsynced state.
-        if (this.#rng.chance(0.6)) this.#handleReady(member);
+        // A slow disk: a Ready is written, and synced some time later; the node keeps
+        // stepping meanwhile, and a crash in between loses the write.
+        if (!this.#rng.chance(0.6)) continue;
+        if (member.unsynced) this.#syncReady(member);
+        else if (member.node.hasReady()) member.unsynced = member.node.ready();
       }
     }
     this.#stats.ticks++;
@@ -311,11 +319,11 @@ class Simulation {
     }
   }
 
-  /** The driver loop for one Ready: persist + sync, send, apply, advance. */
-  #handleReady(member: SimMember): void {
+  /** The second half of the driver loop for one Ready: sync, send, apply, advance. */
+  #syncReady(member: SimMember): void {
     const node = member.node!;
-    if (!node.hasReady()) return;
-    const rd: Ready = node.ready();
+    const rd = member.unsynced!;
+    member.unsynced = null;
     if (rd.soft_state?.role === Role.Leader) this.#stats.elections++;
     if (rd.snapshot) {
       this.#stats.installs++;
@@ -324,7 +332,10 @@ class Simulation {
     }
     member.storage.append(rd.entries);
     this.#checker.observePersist(member.id, rd.entries);
-    if (rd.hard_state) member.storage.setHardState(rd.hard_state);
+    if (rd.hard_state) {
+      member.storage.setHardState(rd.hard_state);
+      this.#checker.observeHardState(member.id, rd.hard_state);
+    }
     for (const m of rd.messages) this.#send(m);
     const term = node.status().hard_state.term;
     const leaders = this.#leaders().map((m) => this.#view(m));
@@ -338,14 +349,14 @@ class Simulation {
   #applyMembership(entries: Entry[]): void {
     for (const e of entries) {
       if (e.type !== EntryType.ConfChange) continue;
-      const bytes = e.data;
-      // Type byte then u16 length then id (see codec): a removed member is shut down.
-      if (bytes[0] !== ConfChangeType.RemoveNode) continue;
-      const id = new TextDecoder().decode(bytes.subarray(3));
-      const member = this.#members.get(id);
+      const change = decodeConfChange(e.data);
+      if (change.type !== ConfChangeType.RemoveNode) continue;
+      // A removed member is shut down, as an operator would.
+      const member = this.#members.get(change.node_id);
       if (member && !member.retired) {
         member.retired = true;
         member.node = null;
+        member.unsynced = null;
       }
     }
   }

@@ -3,7 +3,7 @@ import { runSimulation } from "./simulator.ts";
 import { main } from "./main.ts";
 
 const SEED_COUNT = 500;
-const CHAOS_TICKS = 250;
+const CHAOS_TICKS = 200;
 
 Deno.test(`simulation: ${SEED_COUNT} seeds keep every safety property and recover`, () => {
   const totals = { committed: 0, crashes: 0, installs: 0, conf_changes: 0, elections: 0 };
