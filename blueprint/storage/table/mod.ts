@@ -26,9 +26,9 @@ export {
   DEFAULT_TABLE_OPTIONS,
   parseTableFileNumber,
   TableBuilder,
-  type TableFileMeta,
   tableFileName,
   type TableOptions,
 } from "./table_builder.ts";
 export { type TableGetResult, TableReader } from "./table_reader.ts";
 export { BlockCache } from "./block_cache.ts";
+export type { TableFileMeta } from "../manifest.ts";

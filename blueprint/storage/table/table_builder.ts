@@ -8,6 +8,7 @@
 import { basename } from "node:path";
 import type { FileHandle, FileSystem } from "../../../shared/fs/mod.ts";
 import { StorageError } from "../errors.ts";
+import type { TableFileMeta } from "../manifest.ts";
 import {
   compareInternalKeyRanges,
   formatInternalKey,
@@ -44,18 +45,6 @@ export const DEFAULT_TABLE_OPTIONS: Readonly<TableOptions> = {
   restart_interval: 16,
   bloom_bits_per_key: 10,
 };
-
-/** What a finished table reports (the manifest's `TableFileMeta`). */
-export interface TableFileMeta {
-  /** Number in the file name (`000042.sst` is 42). */
-  file_number: number;
-  /** Size of the file in bytes. */
-  size_bytes: number;
-  /** First internal key in the table. */
-  smallest_key: Uint8Array;
-  /** Last internal key in the table. */
-  largest_key: Uint8Array;
-}
 
 /** Largest key or value a table accepts (a block holding it must stay readable). */
 export const MAX_ENTRY_PART_BYTES = 32 << 20;

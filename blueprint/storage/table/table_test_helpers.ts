@@ -7,12 +7,8 @@
 import { FaultyFileSystem, seededRng } from "../../../shared/fs/mod.ts";
 import { compareInternalKeys, encodeInternalKey, ValueType } from "../internal_key.ts";
 import { BlockCache } from "./block_cache.ts";
-import {
-  DEFAULT_TABLE_OPTIONS,
-  TableBuilder,
-  type TableFileMeta,
-  type TableOptions,
-} from "./table_builder.ts";
+import type { TableFileMeta } from "../manifest.ts";
+import { DEFAULT_TABLE_OPTIONS, TableBuilder, type TableOptions } from "./table_builder.ts";
 import { TableReader } from "./table_reader.ts";
 
 /** One entry of a test table. */
