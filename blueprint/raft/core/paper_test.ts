@@ -806,11 +806,18 @@ Deno.test("§9.6 PreVote: a partitioned node that rejoins does not disrupt the l
   c.elect("a");
   const term = c.node("a").status().hard_state.term;
   c.isolate("c");
+  c.node("a").propose(enc("while c was away"));
+  c.stabilize();
   for (let i = 0; i < 100; i++) c.node("c").tick();
   c.stabilize();
   strictEqual(c.node("c").status().hard_state.term, term, "pre-votes never raised c's term");
   c.heal();
-  c.tickAll(5);
+  // c keeps pre-campaigning after it rejoins: its stale log wins no pre-votes.
+  for (let i = 0; i < 40; i++) {
+    c.node("c").tick();
+    c.stabilize();
+  }
+  ok(c.trace.some((m) => m.type === MessageType.PreVoteResp && m.reject && m.to === "c"));
   strictEqual(leaderOf(c), "a");
   strictEqual(c.node("a").status().hard_state.term, term);
 });
