@@ -37,7 +37,11 @@ export class Block {
     }
     this.restart_count = count;
     this.restarts_offset = data.length - 4 - 4 * count;
+    this.#view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
+
+  /** Reads the restart array with single loads instead of four byte loads each. */
+  readonly #view: DataView;
 
   /** Bytes this block holds (its charge in the block cache). */
   get size_bytes(): number {
@@ -46,7 +50,7 @@ export class Block {
 
   /** Offset of restart point `index` inside `data`. */
   restartPoint(index: number): number {
-    return readUint32LE(this.data, this.restarts_offset + 4 * index);
+    return this.#view.getUint32(this.restarts_offset + 4 * index, true);
   }
 
   /** A new iterator over this block's entries. */

@@ -29,6 +29,6 @@ export {
   tableFileName,
   type TableOptions,
 } from "./table_builder.ts";
-export { type TableGetResult, TableReader } from "./table_reader.ts";
+export { type TableGetResult, type TableIteratorOptions, TableReader } from "./table_reader.ts";
 export { BlockCache } from "./block_cache.ts";
 export type { TableFileMeta } from "../manifest.ts";

@@ -32,6 +32,12 @@ import {
 } from "./format.ts";
 import { GrowableBuffer } from "./growable_buffer.ts";
 
+/** Options of {@link TableReader.iterator}. */
+export interface TableIteratorOptions {
+  /** Whether blocks this iterator reads from disk enter the block cache (default true). */
+  fill_cache?: boolean;
+}
+
 /** The newest entry of a user key visible at a snapshot. */
 export interface TableGetResult {
   /** Value or deletion (a tombstone hides older entries in older tables). */
@@ -188,11 +194,20 @@ export class TableReader {
     };
   }
 
-  /** A new iterator over every entry; close it to let the reader close. */
-  iterator(): InternalIterator {
+  /**
+   * A new iterator over every entry; close it to let the reader close.
+   * @param options `fill_cache: false` keeps blocks read by this iterator out of the cache
+   *   (for compaction inputs and long scans, which would evict the blocks reads need)
+   */
+  iterator(options: TableIteratorOptions = {}): InternalIterator {
     this.#assertOpen("iterator");
     this.#open_iterators++;
-    return new TableIterator(this, this.#index.iterator(), () => this.#iteratorClosed());
+    return new TableIterator(
+      this,
+      this.#index.iterator(),
+      options.fill_cache ?? true,
+      () => this.#iteratorClosed(),
+    );
   }
 
   /** Closes the file (once every iterator from this reader is closed). */
@@ -203,10 +218,11 @@ export class TableReader {
   }
 
   /**
-   * The data block an index entry points to, from the cache or read and verified from disk.
+   * The data block an index entry points to, from the cache or read and verified from disk
+   * (and then cached when `fill_cache`).
    * @internal used by the table iterator
    */
-  dataBlockAt(index_entry: BlockIterator): Block {
+  dataBlockAt(index_entry: BlockIterator, fill_cache = true): Block {
     const handle = this.#handle;
     const value_end = index_entry.value_offset + index_entry.value_length;
     const index_data = index_entry.block.data;
@@ -227,7 +243,7 @@ export class TableReader {
       "data",
     );
     const block = new Block(readBlockContents(this.#file, handle), this.path, handle.offset);
-    this.#cache.insert(this.file_number, handle.offset, block);
+    if (fill_cache) this.#cache.insert(this.file_number, handle.offset, block);
     return block;
   }
 
@@ -259,6 +275,7 @@ class TableIterator implements InternalIterator {
   constructor(
     readonly reader: TableReader,
     readonly index: BlockIterator,
+    readonly fill_cache: boolean,
     readonly on_close: () => void,
   ) {}
 
@@ -323,7 +340,7 @@ class TableIterator implements InternalIterator {
       this.#data_block_offset = -1;
       return null;
     }
-    const block = this.reader.dataBlockAt(this.index);
+    const block = this.reader.dataBlockAt(this.index, this.fill_cache);
     if (this.#data === null) this.#data = block.iterator();
     else if (block.file_offset !== this.#data_block_offset || this.#data.block !== block) {
       this.#data.reset(block);

@@ -309,6 +309,27 @@ Deno.test("options, file names and arguments are validated with clear errors", (
   );
 });
 
+Deno.test("an iterator with fill_cache false reads blocks without caching them", async () => {
+  const many: TestEntry[] = [];
+  for (let i = 0; i < 500; i++) {
+    many.push({
+      key: encodeInternalKey(text(`k${1000 + i}`), 1, ValueType.Value),
+      value: text("v".repeat(50)),
+    });
+  }
+  const { reader, cache } = await buildTable(many);
+  const it = reader.iterator({ fill_cache: false });
+  let count = 0;
+  for (it.seekToFirst(); it.valid(); it.next()) count++;
+  it.close();
+  assert.equal(count, many.length);
+  assert.equal(cache.entryCount(), 0);
+  const filling = reader.iterator();
+  for (filling.seekToFirst(); filling.valid(); filling.next()) count++;
+  filling.close();
+  assert.ok(cache.entryCount() > 1);
+});
+
 Deno.test("a reader closes its file only after its iterators are closed", async () => {
   const entries = [{ key: encodeInternalKey(text("a"), 1, ValueType.Value), value: text("1") }];
   const { reader } = await buildTable(entries);
