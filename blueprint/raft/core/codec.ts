@@ -34,7 +34,7 @@ const VERSION = 1;
 
 /** Malformed or oversized encoded input. */
 export class CodecError extends Error {
-  /** @param message what was wrong. */
+  /** Describe what was wrong with the input. */
   constructor(message: string) {
     super(`raft codec: ${message}`);
     this.name = "CodecError";

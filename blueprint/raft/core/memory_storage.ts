@@ -25,6 +25,8 @@ export class MemoryRaftStorage implements RaftLogReader {
   #entries: Entry[];
 
   /**
+   * Create founding-member or joiner storage.
+   *
    * @param conf_state bootstrap membership. With voters, the storage starts as a founding
    * member: a snapshot at index 1, term 1 holding the membership, and hard state term 1,
    * commit 1 (so a member that joins later learns the membership from a snapshot). Without,

@@ -14,7 +14,7 @@ export class Inflights {
   #sizes: number[] = [];
   #bytes = 0;
 
-  /** @param max_count max messages in flight (≥ 1); @param max_bytes 0 = unlimited. */
+  /** A window of `max_count` messages (≥ 1) and `max_bytes` (0 = unlimited). */
   constructor(max_count: number, max_bytes: number) {
     if (!Number.isInteger(max_count) || max_count < 1) {
       throw new RangeError(`max_inflight_msgs must be an integer ≥ 1, got ${max_count}`);
@@ -70,9 +70,12 @@ export class Inflights {
 
 /** Replication progress of one member. */
 export class Progress {
+  /** Highest index known replicated. */
   match = 0;
+  /** Next index to send. */
   next: number;
-  state = ProgressState.Probe;
+  /** Replication state. */
+  state: ProgressState = ProgressState.Probe;
   /** Probe state: an append was sent and not yet answered (pause until a response). */
   probe_sent = false;
   /** Snapshot state: index of the snapshot being sent. */
@@ -81,9 +84,12 @@ export class Progress {
   snapshot_elapsed_ticks = 0;
   /** Heard from since the last CheckQuorum round. */
   recent_active = true;
+  /** Whether the member is a learner. */
   is_learner: boolean;
+  /** Appends in flight (replicate state). */
   readonly inflights: Inflights;
 
+  /** Start probing at `next`. */
   constructor(next: number, is_learner: boolean, max_inflight: number, max_bytes: number) {
     this.next = next;
     this.is_learner = is_learner;
@@ -98,6 +104,7 @@ export class Progress {
     this.inflights.reset();
   }
 
+  /** Probe from just after `match` (or after a snapshot that was being sent). */
   becomeProbe(): void {
     if (this.state === ProgressState.Snapshot) {
       const pending = this.pending_snapshot;
@@ -109,11 +116,13 @@ export class Progress {
     }
   }
 
+  /** Stream appends optimistically from just after `match`. */
   becomeReplicate(): void {
     this.#resetState(ProgressState.Replicate);
     this.next = this.match + 1;
   }
 
+  /** Pause while the snapshot at `snapshot_index` is sent. */
   becomeSnapshot(snapshot_index: number): void {
     this.#resetState(ProgressState.Snapshot);
     this.pending_snapshot = snapshot_index;

@@ -122,6 +122,7 @@ function validateConfig(c: RaftNodeOptions): void {
  * stable log are re-applied to the snapshot's configuration.
  */
 export class RaftNode {
+  /** This node's id. */
   readonly id: NodeId;
   readonly #cfg: RaftNodeOptions;
   readonly #log: RaftLog;

@@ -31,24 +31,31 @@ export function limitSize(entries: Entry[], max_bytes: number): Entry[] {
 }
 
 /** Entries and snapshot not yet persisted. `offset` is the index of `entries[0]`. */
-class Unstable {
+export class Unstable {
+  /** Snapshot received from the leader, not yet persisted. */
   snapshot: Snapshot | undefined;
+  /** Entries not yet persisted, starting at `offset`. */
   entries: Entry[] = [];
+  /** Index of `entries[0]` (last stable index + 1). */
   offset: number;
 
+  /** Start empty after the stable log ending at `offset - 1`. */
   constructor(offset: number) {
     this.offset = offset;
   }
 
+  /** First index if an unstable snapshot decides it. */
   maybeFirstIndex(): number | undefined {
     return this.snapshot ? this.snapshot.meta.index + 1 : undefined;
   }
 
+  /** Last index if unstable entries or snapshot decide it. */
   maybeLastIndex(): number | undefined {
     if (this.entries.length > 0) return this.offset + this.entries.length - 1;
     return this.snapshot ? this.snapshot.meta.index : undefined;
   }
 
+  /** Term of `index` if the unstable part knows it. */
   maybeTerm(index: number): number | undefined {
     if (index < this.offset) {
       return this.snapshot?.meta.index === index ? this.snapshot.meta.term : undefined;
@@ -58,6 +65,7 @@ class Unstable {
     return this.entries[index - this.offset].term;
   }
 
+  /** Drop entries up to `index` once persisted (if still of `term`). */
   stableTo(index: number, term: number): void {
     const t = this.maybeTerm(index);
     if (t === undefined || t !== term || index < this.offset) return;
@@ -65,16 +73,19 @@ class Unstable {
     this.offset = index + 1;
   }
 
+  /** Drop the snapshot at `index` once persisted. */
   stableSnapTo(index: number): void {
     if (this.snapshot?.meta.index === index) this.snapshot = undefined;
   }
 
+  /** Replace everything with `snapshot`. */
   restore(snapshot: Snapshot): void {
     this.offset = snapshot.meta.index + 1;
     this.entries = [];
     this.snapshot = snapshot;
   }
 
+  /** Append `entries`, replacing any unstable suffix from their first index. */
   truncateAndAppend(entries: Entry[]): void {
     const after = entries[0].index;
     if (after === this.offset + this.entries.length) {
@@ -89,6 +100,7 @@ class Unstable {
     }
   }
 
+  /** Unstable entries [lo, hi). */
   slice(lo: number, hi: number): Entry[] {
     if (lo < this.offset || hi > this.offset + this.entries.length) {
       throw new RangeError(
@@ -101,13 +113,16 @@ class Unstable {
 
 /** The log as one node sees it, with commit and apply positions. */
 export class RaftLog {
+  /** The persisted log. */
   readonly storage: RaftLogReader;
+  /** Entries (and snapshot) not yet persisted. */
   readonly unstable: Unstable;
   /** Highest index known committed. */
   committed: number;
   /** Highest index handed to the application. */
   applied: number;
 
+  /** Start from what `storage` holds. */
   constructor(storage: RaftLogReader) {
     this.storage = storage;
     const first = storage.firstIndex();
@@ -119,10 +134,12 @@ export class RaftLog {
     this.applied = base;
   }
 
+  /** First available index (after the latest snapshot). */
   firstIndex(): number {
     return this.unstable.maybeFirstIndex() ?? this.storage.firstIndex();
   }
 
+  /** Last index, unstable entries included. */
   lastIndex(): number {
     return this.unstable.maybeLastIndex() ?? this.storage.lastIndex();
   }
@@ -151,10 +168,12 @@ export class RaftLog {
     return index >= this.firstIndex() - 1 && index <= this.lastIndex();
   }
 
+  /** Term of the last entry. */
   lastTerm(): number {
     return this.term(this.lastIndex());
   }
 
+  /** Whether our entry at `index` has `term`. */
   matchTerm(index: number, term: number): boolean {
     if (!this.isAvailable(index)) return false;
     return this.term(index) === term;
@@ -170,7 +189,12 @@ export class RaftLog {
    * Follower side of AppendEntries: if our log matches (index, log_term), append the new
    * entries after resolving conflicts and return the last new index; otherwise undefined.
    */
-  maybeAppend(index: number, log_term: number, committed: number, entries: Entry[]) {
+  maybeAppend(
+    index: number,
+    log_term: number,
+    committed: number,
+    entries: Entry[],
+  ): number | undefined {
     if (!this.matchTerm(index, log_term)) return undefined;
     const last_new = index + entries.length;
     const conflict = this.findConflict(entries);
@@ -219,6 +243,7 @@ export class RaftLog {
     return { index: floor, term: 0 };
   }
 
+  /** Raise the commit index (never lowers it; never beyond the last index). */
   commitTo(commit: number): void {
     if (commit <= this.committed) return;
     if (commit > this.lastIndex()) {
@@ -238,6 +263,7 @@ export class RaftLog {
     return false;
   }
 
+  /** Record that entries up to `index` were handed to the application. */
   appliedTo(index: number): void {
     if (index === 0) return;
     if (index > this.committed || index < this.applied) {
@@ -248,14 +274,17 @@ export class RaftLog {
     this.applied = index;
   }
 
+  /** Entries up to `index` (if still of `term`) are persisted. */
   stableTo(index: number, term: number): void {
     this.unstable.stableTo(index, term);
   }
 
+  /** The unstable snapshot at `index` is persisted. */
   stableSnapTo(index: number): void {
     this.unstable.stableSnapTo(index);
   }
 
+  /** Entries not yet persisted. */
   unstableEntries(): Entry[] {
     return this.unstable.entries;
   }
@@ -267,6 +296,7 @@ export class RaftLog {
     return this.slice(lo, this.committed + 1, max_bytes);
   }
 
+  /** Whether committed entries wait to be applied. */
   hasNextCommittedEntries(): boolean {
     return this.committed + 1 > Math.max(this.applied + 1, this.firstIndex());
   }

@@ -10,7 +10,7 @@ import type { Rng } from "./types.ts";
 export class SeededRng implements Rng {
   #state: number;
 
-  /** @param seed any integer; only its low 32 bits matter. */
+  /** Start the sequence of `seed` (any integer; only its low 32 bits matter). */
   constructor(seed: number) {
     if (!Number.isInteger(seed)) {
       throw new RangeError(`rng seed must be an integer, got ${seed}`);

@@ -19,9 +19,13 @@ export function persistReady(storage: MemoryRaftStorage, rd: Ready): void {
 
 /** One test member. */
 export interface TestMember {
+  /** The node. */
   node: RaftNode;
+  /** Its durable storage (survives restarts). */
   storage: MemoryRaftStorage;
+  /** Entries applied, in order. */
   applied: Entry[];
+  /** Read states received. */
   read_states: ReadState[];
 }
 
@@ -50,6 +54,7 @@ export function testConfig(
 
 /** A cluster whose messages are delivered synchronously by {@link stabilize}. */
 export class TestCluster {
+  /** Members by id. */
   readonly members = new Map<NodeId, TestMember>();
   /** Links "from->to" that drop everything. */
   readonly cut = new Set<string>();

@@ -299,7 +299,7 @@ export interface RaftStatus {
 
 /** Requested entries are below the first index (compacted into a snapshot). */
 export class CompactedError extends Error {
-  /** @param index the index asked for. */
+  /** Name the index that was asked for. */
   constructor(index: number) {
     super(`raft log index ${index} is compacted`);
     this.name = "CompactedError";
@@ -308,7 +308,7 @@ export class CompactedError extends Error {
 
 /** Requested entries are beyond the last index. */
 export class UnavailableError extends Error {
-  /** @param index the index asked for. */
+  /** Name the index that was asked for. */
   constructor(index: number) {
     super(`raft log index ${index} is unavailable`);
     this.name = "UnavailableError";
@@ -317,7 +317,7 @@ export class UnavailableError extends Error {
 
 /** A proposal cannot be accepted now (no leader, transfer in progress, conf change pending). */
 export class ProposalDroppedError extends Error {
-  /** @param reason why the proposal was dropped. */
+  /** Say why the proposal was dropped. */
   constructor(reason: string) {
     super(`raft proposal dropped: ${reason}`);
     this.name = "ProposalDroppedError";

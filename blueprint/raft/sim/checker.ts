@@ -26,7 +26,7 @@ export interface NodeView {
 
 /** A safety property was broken. */
 export class SafetyViolation extends Error {
-  /** @param property which property; @param detail what was seen. */
+  /** Name the broken `property` and what was seen. */
   constructor(readonly property: string, detail: string) {
     super(`${property}: ${detail}`);
     this.name = "SafetyViolation";
@@ -90,7 +90,7 @@ export class SafetyChecker {
   /** Nodes seen as leader, with the term, to check completeness once per term. */
   readonly #checked_leader = new Map<NodeId, number>();
 
-  /** @param base_index, base_term: the founding snapshot every member starts from. */
+  /** Start from the founding snapshot (`base_index`, `base_term`) every member holds. */
   constructor(base_index: number, base_term: number) {
     this.#prefix_hash.set(`${base_index}:${base_term}`, FNV_OFFSET);
     // A member that joins later starts from the empty log.
@@ -189,7 +189,12 @@ export class SafetyChecker {
    * A node applied `entries` (State Machine Safety: every node applies the same entry at
    * each index). `leaders` are the current leaders, which must hold what is committed.
    */
-  observeApply(id: NodeId, observer_term: number, entries: readonly Entry[], leaders: NodeView[]) {
+  observeApply(
+    id: NodeId,
+    observer_term: number,
+    entries: readonly Entry[],
+    leaders: NodeView[],
+  ): void {
     let applied = this.#applied.get(id) ?? 0;
     for (const entry of entries) {
       if (entry.index !== applied + 1) {
