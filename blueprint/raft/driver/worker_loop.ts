@@ -80,10 +80,15 @@ export class WorkerLoop {
   #pending_ticks = 0;
   #outbox: DriverEvent[] = [];
   #leader: LeaderInfo = { leader: null, role: Role.Follower, term: 0 };
+  /** Term and vote as last made durable (what votes and early sends depend on). */
+  #durable_vote: { term: number; vote: NodeId | null };
   #running: Promise<void> | null = null;
   #rerun = false;
   #stop_requested = false;
   #fatal: Error | null = null;
+  /** True while a Ready's write is in flight. */
+  #saving = false;
+  #absorb_queued = false;
   /** Messages dropped because the inbox was full. */
   dropped_messages = 0;
 
@@ -96,6 +101,8 @@ export class WorkerLoop {
     this.#node = node;
     this.#io = io;
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    const hard = node.status().hard_state;
+    this.#durable_vote = { term: hard.term, vote: hard.vote };
   }
 
   /** Whether a Stop command was processed. */
@@ -111,7 +118,7 @@ export class WorkerLoop {
   /** One timer tick elapsed. */
   tick(): void {
     this.#pending_ticks++;
-    this.#schedule();
+    this.#inputArrived();
   }
 
   /** A peer's encoded message arrived. */
@@ -121,13 +128,13 @@ export class WorkerLoop {
       return;
     }
     this.#inbox.push(payload);
-    this.#schedule();
+    this.#inputArrived();
   }
 
   /** A command from the main side arrived. */
   receiveCommand(command: DriverCommand): void {
     this.#commands.push(command);
-    this.#schedule();
+    this.#inputArrived();
   }
 
   /** Commands not yet absorbed (the command pump pauses while this is large). */
@@ -141,47 +148,121 @@ export class WorkerLoop {
     for (let i = 0; i < 1_000 && this.#running; i++) await this.#running;
   }
 
+  /**
+   * While a Ready is being persisted, inputs are stepped into the node at once (once per
+   * burst) instead of after the write: the core accepts steps between ready() and advance(),
+   * so acknowledgements and proposals that arrive during one fsync make the very next Ready.
+   */
+  #inputArrived(): void {
+    if (this.#saving && !this.#absorb_queued) {
+      this.#absorb_queued = true;
+      queueMicrotask(() => {
+        this.#absorb_queued = false;
+        if (!this.#saving || this.#fatal) return;
+        try {
+          this.#absorbInputs();
+        } catch (err) {
+          this.#fail(err as Error);
+        }
+      });
+    }
+    this.#schedule();
+  }
+
+  #fail(err: Error): void {
+    if (this.#fatal) return;
+    this.#fatal = err;
+    this.#io.log(`raft worker: fatal: ${err.message}`);
+  }
+
   #schedule(): void {
     if (this.#fatal) return;
     if (this.#running) {
       this.#rerun = true;
       return;
     }
-    this.#running = this.#run().finally(() => {
+    // Started in a microtask, so that a synchronous burst of inputs is absorbed as one batch.
+    this.#running = Promise.resolve().then(() => this.#run()).then((exhausted) => {
       this.#running = null;
-      if (this.#rerun && !this.#fatal) {
-        this.#rerun = false;
-        // A macrotask, so that timers and socket reads get their turn between cycles.
-        setTimeout(() => this.#schedule(), 0);
-      }
+      if (!this.#rerun || this.#fatal) return;
+      this.#rerun = false;
+      // After a full cycle, a macrotask lets timers and socket reads have their turn.
+      if (exhausted) setTimeout(() => this.#schedule(), 0);
+      else this.#schedule();
     });
   }
 
-  async #run(): Promise<void> {
+  /** Processes Readies until idle; returns true if it stopped at the cycle bound instead. */
+  async #run(): Promise<boolean> {
     try {
       for (let round = 0; round < MAX_READIES_PER_CYCLE; round++) {
         this.#absorbInputs();
         await this.#flushOutbox();
-        if (!this.#node.hasReady()) return;
+        if (!this.#node.hasReady()) return false;
         await this.#handleReady(this.#node.ready());
       }
       this.#rerun = true;
+      return true;
     } catch (err) {
-      this.#fatal = err as Error;
-      this.#io.log(`raft worker: fatal: ${(err as Error).message}`);
+      this.#fail(err as Error);
+      return false;
     }
   }
 
   async #handleReady(rd: Ready): Promise<void> {
-    // 1. persist, 2. send, 3. hand out for applying, then advance: the Ready contract.
-    if (rd.hard_state || rd.entries.length > 0 || rd.snapshot) {
-      await this.#io.save({
-        hard_state: rd.hard_state,
-        entries: rd.entries,
-        snapshot: rd.snapshot,
-      });
+    // The Ready contract is: 1. persist, 2. send, 3. hand out for applying, then advance.
+    // Two reorderings are safe and take a disk wait off the commit path (etcd does both):
+    // - a leader whose term and vote are already durable sends its appends while its own
+    //   write is in flight (Raft thesis 10.2.1): it counts itself toward a quorum only after
+    //   advance, so nothing commits on its unsynced bytes;
+    // - entries committed before this Ready's new entries are durable on a quorum already,
+    //   so they are handed out while the new entries are written.
+    const needs_save = rd.hard_state !== undefined || rd.entries.length > 0 ||
+      rd.snapshot !== undefined;
+    const send_early = !needs_save || this.#canSendBeforeSave(rd);
+    const first_new_index = rd.entries.length > 0 ? rd.entries[0].index : Infinity;
+    const hand_out_early = rd.snapshot === undefined &&
+      rd.committed_entries.every((entry) => entry.index < first_new_index);
+    if (send_early) this.#sendAll(rd);
+    const saving = needs_save
+      ? this.#io.save({ hard_state: rd.hard_state, entries: rd.entries, snapshot: rd.snapshot })
+      : Promise.resolve();
+    this.#saving = true;
+    try {
+      if (hand_out_early) {
+        // If the hand-out fails the worker is dying anyway; never leave the save unobserved.
+        await Promise.all([this.#handOut(rd), saving]);
+      } else {
+        await saving;
+      }
+    } finally {
+      this.#saving = false;
     }
+    if (this.#fatal) throw this.#fatal;
+    if (rd.hard_state) this.#durable_vote = { term: rd.hard_state.term, vote: rd.hard_state.vote };
+    if (!send_early) this.#sendAll(rd);
+    if (!hand_out_early) await this.#handOut(rd);
+    this.#node.advance(rd);
+    for (const entry of rd.committed_entries) {
+      if (entry.type === EntryType.ConfChange) this.#afterConfChange(entry);
+    }
+  }
+
+  /** A leader may send before its write only if term and vote are already durable. */
+  #canSendBeforeSave(rd: Ready): boolean {
+    const role = rd.soft_state?.role ?? this.#leader.role;
+    if (role !== Role.Leader || rd.snapshot !== undefined) return false;
+    const hard = rd.hard_state;
+    return hard === undefined ||
+      (hard.term === this.#durable_vote.term && hard.vote === this.#durable_vote.vote);
+  }
+
+  #sendAll(rd: Ready): void {
     for (const message of rd.messages) this.#io.send(message.to, encodeMessage(message));
+  }
+
+  /** Hands leader changes, read points and committed entries to the main side. */
+  async #handOut(rd: Ready): Promise<void> {
     let leader: LeaderInfo | undefined;
     const term = rd.hard_state?.term ?? this.#leader.term;
     if (rd.soft_state || term !== this.#leader.term) {
@@ -197,10 +278,6 @@ export class WorkerLoop {
       const event: DriverEvent = { tag: EventTag.Applied, reads, entries: rd.committed_entries };
       if (leader) event.leader = leader;
       await this.#io.emit(encodeEvent(event));
-    }
-    this.#node.advance(rd);
-    for (const entry of rd.committed_entries) {
-      if (entry.type === EntryType.ConfChange) this.#afterConfChange(entry);
     }
   }
 
