@@ -15,7 +15,11 @@
  * ```
  */
 export class ChannelClosedError extends Error {
-  /** @param message what closed and why */
+  /**
+   * Makes the error.
+   *
+   * @param message what closed and why
+   */
   constructor(message: string) {
     super(message);
     this.name = "ChannelClosedError";
@@ -27,7 +31,11 @@ export class ChannelClosedError extends Error {
  * timed out delivers nothing (the receiver discards any fragments of it it already holds).
  */
 export class ChannelTimeoutError extends Error {
-  /** @param message which operation timed out and after how long */
+  /**
+   * Makes the error.
+   *
+   * @param message which operation timed out and after how long
+   */
   constructor(message: string) {
     super(message);
     this.name = "ChannelTimeoutError";

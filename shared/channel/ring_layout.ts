@@ -167,11 +167,6 @@ export function recordBytes(payload_bytes: number): number {
   return RECORD_HEADER_BYTES + padded;
 }
 
-/** The largest payload one record can carry: a record may fill the whole ring. */
-export function maxFragmentBytes(capacity_bytes: number): number {
-  return capacity_bytes - RECORD_HEADER_BYTES;
-}
-
 /**
  * The smallest fragment the producer cuts from a message that does not fit the free space:
  * a quarter of the ring, so a large message moves in few records rather than in slivers.

@@ -73,6 +73,8 @@ export class RingReceiver {
   #queue_tail: Promise<unknown> = Promise.resolve();
 
   /**
+   * Becomes the consumer of `ring`.
+   *
    * @param ring a buffer from createRing; exactly one RingReceiver may use it
    * @throws TypeError if `ring` is not a ring
    * @throws Error if the ring already has a RingReceiver

@@ -69,6 +69,8 @@ export class RingSender {
   #queue_tail: Promise<void> = Promise.resolve();
 
   /**
+   * Becomes the producer of `ring`.
+   *
    * @param ring a buffer from createRing; exactly one RingSender may use it
    * @throws TypeError if `ring` is not a ring
    * @throws Error if the ring already has a RingSender
