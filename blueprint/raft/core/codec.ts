@@ -1,13 +1,13 @@
 /**
  * Compact binary encoding of {@link Message}, {@link Entry} and {@link ConfChange}.
  *
- * Message layout (little endian): u8 version=1, u8 type, u8 flags (bit0 reject, bit1 has
- * snapshot, bit2 has context), str from, str to, f64 term, f64 log_term, f64 index,
- * f64 commit, f64 reject_hint, u32 entry count, entries, [snapshot], [bytes context].
- * str = u16 length + UTF-8; bytes = u32 length + data; entry = f64 term, f64 index, u8 type,
- * bytes data; snapshot = f64 index, f64 term, u32 voters, str*, u32 learners, str*, bytes.
- * Numbers are written as f64 so every safe integer round-trips; decoding checks they are
- * non-negative safe integers. Decoding throws {@link CodecError} on any malformed input.
+ * Message layout: u8 version=1, u8 type, u8 flags (bit0 reject, bit1 has snapshot, bit2 has
+ * context), str from, str to, num term, num log_term, num index, num commit, num reject_hint,
+ * u32 entry count, entries, [snapshot], [bytes context]. num = unsigned LEB128 varint of a
+ * safe integer (at most 8 bytes, minimal encoding); u16/u32 little endian; str = u16 length +
+ * UTF-8; bytes = u32 length + data; entry = num term, num index, u8 type, bytes data;
+ * snapshot = num index, num term, u32 voters, str*, u32 learners, str*, bytes data.
+ * Decoding throws {@link CodecError} on any malformed input.
  *
  * @module
  */
@@ -31,6 +31,8 @@ export const MAX_NODE_ID_BYTES = 255;
 /** Most members a snapshot's configuration may list. */
 export const MAX_MEMBERS = 1024;
 const VERSION = 1;
+/** 8 × 7 bits cover every safe integer (2^53 − 1). */
+const MAX_VARINT_BYTES = 8;
 
 /** Malformed or oversized encoded input. */
 export class CodecError extends Error {
@@ -81,13 +83,17 @@ class Writer {
     this.#pos += 4;
   }
 
+  /** Unsigned LEB128 varint: small numbers (the common case) take one or two bytes. */
   num(v: number, what: string): void {
     if (!Number.isSafeInteger(v) || v < 0) {
       throw new CodecError(`${what} must be a non-negative safe integer, got ${v}`);
     }
-    this.#ensure(8);
-    this.#view.setFloat64(this.#pos, v, true);
-    this.#pos += 8;
+    this.#ensure(MAX_VARINT_BYTES);
+    while (v >= 0x80) {
+      this.#buf[this.#pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.#buf[this.#pos++] = v;
   }
 
   str(s: string, what: string): void {
@@ -151,13 +157,21 @@ class Reader {
   }
 
   num(what: string): number {
-    this.#need(8, what);
-    const v = this.#view.getFloat64(this.#pos, true);
-    this.#pos += 8;
-    if (!Number.isSafeInteger(v) || v < 0) {
-      throw new CodecError(`${what} must be a non-negative safe integer, got ${v}`);
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+      const b = this.u8(what);
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (b === 0 && i > 0) throw new CodecError(`${what} has a non-minimal varint encoding`);
+        if (!Number.isSafeInteger(value)) {
+          throw new CodecError(`${what} must be a non-negative safe integer, got ${value}`);
+        }
+        return value;
+      }
+      scale *= 0x80;
     }
-    return v;
+    throw new CodecError(`${what} varint is longer than ${MAX_VARINT_BYTES} bytes`);
   }
 
   str(what: string): string {

@@ -94,6 +94,27 @@ Deno.test("codec: every truncation of a valid message is rejected", () => {
   );
 });
 
+Deno.test("codec: small numbers take one byte each (compact)", () => {
+  const m: Message = {
+    type: MessageType.Heartbeat,
+    from: "n1",
+    to: "n2",
+    term: 7,
+    log_term: 0,
+    index: 0,
+    entries: [],
+    commit: 100,
+    reject: false,
+    reject_hint: 0,
+  };
+  // 3 header + 2×(2+2) ids + 5 numbers (commit 100 < 128) + 4 entry count.
+  deepStrictEqual(encodeMessage(m).length, 3 + 8 + 5 + 4);
+  deepStrictEqual(
+    decodeMessage(encodeMessage({ ...m, term: Number.MAX_SAFE_INTEGER })).term,
+    Number.MAX_SAFE_INTEGER,
+  );
+});
+
 Deno.test("codec: malformed input names what was wrong", () => {
   const m: Message = {
     type: MessageType.App,
@@ -122,8 +143,17 @@ Deno.test("codec: malformed input names what was wrong", () => {
   throws(() => encodeMessage({ ...m, from: "x".repeat(300) }), /from is 300 bytes/);
   throws(() => decodeConfChange(new Uint8Array([7, 1, 0, 65])), /conf change type 7/);
   throws(() => decodeEntry(new Uint8Array(3)), /truncated/);
-  // A NaN where a term belongs.
-  const nan = good.slice();
-  new DataView(nan.buffer).setFloat64(3 + 3 + 3, NaN, true);
-  throws(() => decodeMessage(nan), /term must be a non-negative safe integer/);
+  // Varints: the term sits after version, type, flags and two one-byte ids.
+  const term_at = 3 + 3 + 3;
+  const overlong = new Uint8Array([
+    ...good.subarray(0, term_at),
+    0x81,
+    0x00,
+    ...good.subarray(term_at + 1),
+  ]);
+  throws(() => decodeMessage(overlong), /term has a non-minimal varint/);
+  const huge = new Uint8Array([...good.subarray(0, term_at), ...new Array(8).fill(0xff), 0x01]);
+  throws(() => decodeMessage(huge), /term varint is longer than 8 bytes/);
+  const unsafe = new Uint8Array([...good.subarray(0, term_at), ...new Array(7).fill(0xff), 0x7f]);
+  throws(() => decodeMessage(unsafe), /term must be a non-negative safe integer/);
 });
