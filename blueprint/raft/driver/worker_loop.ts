@@ -133,6 +133,8 @@ export class WorkerLoop {
 
   /** A command from the main side arrived. */
   receiveCommand(command: DriverCommand): void {
+    // Seen at once, so that the command pump stops reading without waiting for a turn.
+    if (command.tag === CommandTag.Stop) this.#stop_requested = true;
     this.#commands.push(command);
     this.#inputArrived();
   }
