@@ -11,6 +11,8 @@ import { StorageError } from "./errors.ts";
  *
  * `key()` and `value()` may return views into buffers that the iterator reuses: they are valid
  * until the next call that moves the iterator. Copy them (`slice()`) to keep them longer.
+ * Never modify them. (Table iterators return keys that are fresh copies and values that are
+ * views into immutable cached blocks, so those stay valid; other sources need not.)
  *
  * @example
  * ```ts
