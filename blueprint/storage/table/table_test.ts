@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { FaultyFileSystem } from "../../../shared/fs/mod.ts";
+import { join } from "node:path";
+import {
+  FaultyFileSystem,
+  InjectedFaultError,
+  NodeFileSystem,
+  seededRng,
+} from "../../../shared/fs/mod.ts";
 import { CorruptionError, StorageError } from "../errors.ts";
 import {
   compareBytes,
@@ -28,6 +34,8 @@ import {
   testSeed,
   withSeed,
 } from "./table_test_helpers.ts";
+
+const seededTestRng = () => seededRng(12345);
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -340,4 +348,41 @@ Deno.test("a reader closes its file only after its iterators are closed", async 
   assert.deepEqual(it.value(), text("1"));
   it.close();
   assert.throws(() => it.seekToFirst(), /after close/);
+});
+
+Deno.test("a finish that fails to sync can be abandoned, removing the file", async () => {
+  const fs = new FaultyFileSystem();
+  fs.mkdir("/db");
+  const builder = new TableBuilder(fs, "/db/000005.sst", DEFAULT_TABLE_OPTIONS);
+  builder.add(encodeInternalKey(text("k"), 1, ValueType.Value), text("v"));
+  fs.failAfter(1); // the append of the staged bytes succeeds, the sync fails
+  await assert.rejects(() => builder.finish(), InjectedFaultError);
+  fs.clearFault();
+  builder.abandon();
+  assert.equal(fs.exists("/db/000005.sst"), false);
+});
+
+Deno.test("tables round-trip on the real disk", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "table_test_" });
+  try {
+    const fs = new NodeFileSystem();
+    const path = join(dir, tableFileName(12));
+    const entries = randomEntries(seededTestRng(), 2000);
+    const builder = new TableBuilder(fs, path, DEFAULT_TABLE_OPTIONS);
+    for (const { key, value } of entries) builder.add(key, value);
+    const meta = await builder.finish();
+    assert.equal(meta.size_bytes, Deno.statSync(path).size);
+    const reader = TableReader.open(fs, path, 12, meta.size_bytes, new BlockCache(1 << 20));
+    const it = reader.iterator();
+    let i = 0;
+    for (it.seekToFirst(); it.valid(); it.next(), i++) {
+      assert.deepEqual(it.key(), entries[i].key);
+      assert.deepEqual(it.value(), entries[i].value);
+    }
+    assert.equal(i, entries.length);
+    it.close();
+    reader.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
