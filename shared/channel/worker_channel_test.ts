@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ChannelClosedError } from "./errors.ts";
+import { ChannelClosedError, ChannelTimeoutError } from "./errors.ts";
 import { acceptWorkerChannel, spawnWorkerChannel, type WorkerChannel } from "./worker_channel.ts";
 import { assertNumberedMessage, numberedMessage } from "./testdata/messages.ts";
 
@@ -145,6 +145,12 @@ Deno.test("a worker that dies never leaves the parent hanging", async (t) => {
   });
   await t.step("throws before accepting: spawn rejects", async () => {
     await assert.rejects(spawn("throw-before-accept"), /died: .*failing before accept/);
+  });
+  await t.step("never accepts: spawn rejects after the handshake timeout", async () => {
+    await assert.rejects(
+      spawnWorkerChannel(TEST_WORKER, { name: "never-accept", handshake_timeout_ms: 200 }),
+      (error: Error) => error instanceof ChannelTimeoutError && /in 200 ms/.test(error.message),
+    );
   });
 });
 

@@ -7,6 +7,7 @@
  * - "self-close-after-1": takes one message, then calls `self.close()`.
  * - "exit-after-1": takes one message, then calls `Deno.exit`.
  * - "throw-before-accept": throws while loading, before accepting the channel.
+ * - "never-accept": stays alive without ever accepting the channel.
  * - "send-then-close": sends three messages, closes its sender, then exits with `self.close()`.
  *
  * @module
@@ -15,6 +16,7 @@ import { acceptWorkerChannel } from "../mod.ts";
 
 const mode = self.name;
 if (mode === "throw-before-accept") throw new Error("test worker failing before accept");
+if (mode === "never-accept") await new Promise(() => setInterval(() => {}, 1_000));
 
 const { sender, receiver } = await acceptWorkerChannel();
 const throw_after = /^throw-after-(\d+)$/.exec(mode)?.[1];
