@@ -24,6 +24,7 @@ import {
   BLOCK_TRAILER_SIZE_BYTES,
   type BlockHandle,
   encodeFooter,
+  FOOTER_SIZE_BYTES,
   MAX_BLOCK_SIZE_BYTES,
   writeBlockTrailer,
 } from "./format.ts";
@@ -195,6 +196,14 @@ export class TableBuilder {
     const index_handle = this.#writeBlock(this.#index_block.finish());
     this.#staged.append(encodeFooter({ filter: filter_handle, index: index_handle }));
     this.#flushStaged();
+    const expected_size_bytes = this.#offset_bytes + FOOTER_SIZE_BYTES;
+    if (
+      this.#file_size_bytes !== expected_size_bytes || this.#file.size() !== expected_size_bytes
+    ) {
+      throw new StorageError(
+        `${this.path}: table is ${this.#file.size()} bytes after finish, expected ${expected_size_bytes}`,
+      );
+    }
     try {
       await this.#file.sync();
     } finally {
