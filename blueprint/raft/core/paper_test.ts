@@ -919,6 +919,47 @@ Deno.test("flow control: max_size_per_msg_bytes bounds an append, the first entr
   strictEqual(app.entries[0].data.length, 500);
 });
 
+Deno.test("flow control: a failed snapshot report resumes probing without waiting", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  c.isolate("c");
+  for (let i = 0; i < 5; i++) c.node("a").propose(enc(`p${i}`));
+  c.stabilize();
+  const a = c.get("a");
+  const applied = a.node.status().applied;
+  a.storage.createSnapshot(applied, a.node.confState(), enc("state"));
+  a.storage.compact(applied);
+  // c rejects an append (it holds only index 2): the leader must fall back to a snapshot.
+  const term = a.node.status().hard_state.term;
+  const next = a.node.status().progress.get("c")!.next;
+  a.node.step(
+    msg({
+      type: MessageType.AppResp,
+      from: "c",
+      to: "a",
+      term,
+      index: next - 1,
+      reject: true,
+      reject_hint: 2,
+    }),
+  );
+  c.stabilize();
+  strictEqual(a.node.status().progress.get("c")?.state, ProgressState.Snapshot);
+  a.node.reportSnapshot("c", false);
+  strictEqual(a.node.status().progress.get("c")?.state, ProgressState.Probe);
+  c.heal();
+  c.tickAll(2);
+  strictEqual(c.node("c").status().hard_state.commit, a.node.status().hard_state.commit);
+});
+
+Deno.test("flow control: an unreachable follower drops from replicate to probe", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  strictEqual(c.node("a").status().progress.get("b")?.state, ProgressState.Replicate);
+  c.node("a").reportUnreachable("b");
+  strictEqual(c.node("a").status().progress.get("b")?.state, ProgressState.Probe);
+});
+
 Deno.test("configuration errors name the field and the allowed range", () => {
   const storage = new MemoryRaftStorage({ voters: ["a"], learners: [] });
   throws(
