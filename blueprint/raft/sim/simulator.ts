@@ -143,6 +143,12 @@ class Simulation {
   readonly #members = new Map<NodeId, SimMember>();
   readonly #pre_vote: boolean;
   readonly #check_quorum: boolean;
+  /** Flow-control settings, varied by seed so windows and message limits are exercised. */
+  readonly #tuning: {
+    heartbeat_tick: number;
+    max_inflight_msgs: number;
+    max_size_per_msg_bytes: number;
+  };
   #in_flight: InFlight[] = [];
   #sequence = 0;
   #now = 0;
@@ -172,6 +178,11 @@ class Simulation {
     const count = options.node_count ?? (this.#rng.chance(0.5) ? 3 : 5);
     this.#pre_vote = options.pre_vote ?? this.#rng.chance(0.5);
     this.#check_quorum = options.check_quorum ?? this.#rng.chance(0.5);
+    this.#tuning = {
+      heartbeat_tick: 1 + this.#rng.nextInt(3),
+      max_inflight_msgs: 1 + this.#rng.nextInt(8),
+      max_size_per_msg_bytes: 32 + this.#rng.nextInt(512),
+    };
     const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
     this.#next_node_number = count + 1;
     this.#checker = new SafetyChecker(1, 1);
@@ -222,11 +233,11 @@ class Simulation {
       id: member.id,
       storage: member.storage,
       election_tick: ELECTION_TICK,
-      heartbeat_tick: 2,
+      heartbeat_tick: this.#tuning.heartbeat_tick,
       pre_vote: this.#pre_vote,
       check_quorum: this.#check_quorum,
-      max_inflight_msgs: 4,
-      max_size_per_msg_bytes: 256,
+      max_inflight_msgs: this.#tuning.max_inflight_msgs,
+      max_size_per_msg_bytes: this.#tuning.max_size_per_msg_bytes,
       rng: this.#rng.fork(),
       testing_faults: this.#options.testing_faults,
     });
