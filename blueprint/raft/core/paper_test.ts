@@ -971,4 +971,8 @@ Deno.test("configuration errors name the field and the allowed range", () => {
     /max_inflight_msgs/,
   );
   throws(() => new RaftNode(testConfig("", storage)), /id/);
+  const s = new Solo("a", ["a"], { max_entries_per_proposal: 2 });
+  s.campaign();
+  throws(() => s.node.proposeBatch([enc("1"), enc("2"), enc("3")]), /at most 2 allowed/);
+  throws(() => s.node.proposeBatch([]), /at least one/);
 });

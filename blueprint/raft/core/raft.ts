@@ -37,6 +37,8 @@ const CAMPAIGN_TRANSFER = new Uint8Array([0x74]);
 const MAX_PENDING_READS = 4096;
 /** Bound on committed-entry bytes handed out in one Ready. */
 const MAX_COMMITTED_BYTES_PER_READY = 8 * 1024 * 1024;
+/** Default bound on commands in one proposeBatch. */
+const DEFAULT_MAX_ENTRIES_PER_PROPOSAL = 4096;
 /** Default bound on entries proposed but not yet committed. */
 const DEFAULT_MAX_UNCOMMITTED_ENTRIES = 8192;
 
@@ -205,6 +207,10 @@ export class RaftNode {
   /** Propose several commands as one batch (one log append, one App per follower). */
   proposeBatch(datas: Uint8Array[]): void {
     if (datas.length === 0) throw new RangeError("proposeBatch needs at least one command");
+    const max = this.#cfg.max_entries_per_proposal ?? DEFAULT_MAX_ENTRIES_PER_PROPOSAL;
+    if (datas.length > max) {
+      throw new RangeError(`proposeBatch got ${datas.length} commands; at most ${max} allowed`);
+    }
     const entries = datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data }));
     this.#stepProposal(this.#local(MessageType.Prop, entries), true);
   }
