@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ConfChangeType, Entry, EntryType, NodeId, Role } from "../core/mod.ts";
+import type { ConfChangeType, Entry, EntryType, NodeId, Role, Snapshot } from "../core/mod.ts";
 
 /** Main isolate → worker. */
 export type DriverCommand =
@@ -65,7 +65,13 @@ export type DriverEvent =
   | { tag: EventTag.Failed; message: string }
   | { tag: EventTag.Accepted; first_index: number; term: number; ids: number[] }
   | { tag: EventTag.Rejected; reason: string; ids: number[] }
-  | { tag: EventTag.Applied; leader?: LeaderInfo; reads: ReadPoint[]; entries: Entry[] }
+  | {
+    tag: EventTag.Applied;
+    leader?: LeaderInfo;
+    reads: ReadPoint[];
+    snapshot?: Snapshot;
+    entries: Entry[];
+  }
   | { tag: EventTag.Reply; id: number; ok: boolean; json: string }
   | { tag: EventTag.Stopped };
 
@@ -79,7 +85,10 @@ export enum EventTag {
   Accepted = 3,
   /** Proposals `ids` were refused (not leader, too many uncommitted, ...). */
   Rejected = 4,
-  /** One Ready's worth of output: leader change, read points, committed entries. */
+  /**
+   * One Ready's worth of output: leader change, read points, an installed snapshot (to be
+   * applied before the entries), committed entries.
+   */
   Applied = 5,
   /** Answer to Status or Snapshot (`json` holds the result or the error message). */
   Reply = 6,
@@ -267,6 +276,7 @@ export function encodeEvent(event: DriverEvent): Uint8Array {
   let capacity = 64;
   if (event.tag === EventTag.Applied) {
     for (const e of event.entries) capacity += e.data.length + 24;
+    capacity += event.snapshot ? event.snapshot.data.length + 256 : 0;
   } else if (event.tag === EventTag.Accepted || event.tag === EventTag.Rejected) {
     capacity += event.ids.length * 8;
   }
@@ -305,7 +315,7 @@ export function encodeEvent(event: DriverEvent): Uint8Array {
 
 function writeApplied(
   w: Writer,
-  event: { leader?: LeaderInfo; reads: ReadPoint[]; entries: Entry[] },
+  event: { leader?: LeaderInfo; reads: ReadPoint[]; snapshot?: Snapshot; entries: Entry[] },
 ): void {
   w.u8(event.leader ? 1 : 0);
   if (event.leader) {
@@ -317,6 +327,17 @@ function writeApplied(
   for (const read of event.reads) {
     w.f64(read.id);
     w.f64(read.index);
+  }
+  w.u8(event.snapshot ? 1 : 0);
+  if (event.snapshot) {
+    const { meta, data } = event.snapshot;
+    w.f64(meta.index);
+    w.f64(meta.term);
+    for (const group of [meta.conf_state.voters, meta.conf_state.learners]) {
+      w.u32(group.length);
+      for (const id of group) w.str(id);
+    }
+    w.bytes(data);
   }
   w.u32(event.entries.length);
   for (const entry of event.entries) {
@@ -351,7 +372,9 @@ export function decodeEvent(bytes: Uint8Array): DriverEvent {
   }
 }
 
-function readApplied(r: Reader): { leader?: LeaderInfo; reads: ReadPoint[]; entries: Entry[] } {
+function readApplied(
+  r: Reader,
+): { leader?: LeaderInfo; reads: ReadPoint[]; snapshot?: Snapshot; entries: Entry[] } {
   let leader: LeaderInfo | undefined;
   if (r.u8() === 1) {
     const id = r.str();
@@ -360,10 +383,30 @@ function readApplied(r: Reader): { leader?: LeaderInfo; reads: ReadPoint[]; entr
   const reads: ReadPoint[] = [];
   const read_count = r.u32();
   for (let i = 0; i < read_count; i++) reads.push({ id: r.f64(), index: r.f64() });
+  let snapshot: Snapshot | undefined;
+  if (r.u8() === 1) {
+    const index = r.f64();
+    const term = r.f64();
+    const groups: string[][] = [];
+    for (let g = 0; g < 2; g++) {
+      const count = r.u32();
+      if (count > 65_536) throw new RangeError(`snapshot membership of ${count} is too large`);
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) ids.push(r.str());
+      groups.push(ids);
+    }
+    const conf_state = { voters: groups[0], learners: groups[1] };
+    snapshot = { meta: { index, term, conf_state }, data: r.bytes() };
+  }
   const entries: Entry[] = [];
   const entry_count = r.u32();
   for (let i = 0; i < entry_count; i++) {
     entries.push({ index: r.f64(), term: r.f64(), type: r.u8() as EntryType, data: r.bytes() });
   }
-  return leader ? { leader, reads, entries } : { reads, entries };
+  return {
+    ...(leader ? { leader } : {}),
+    reads,
+    ...(snapshot ? { snapshot } : {}),
+    entries,
+  };
 }

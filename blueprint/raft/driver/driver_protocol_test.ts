@@ -58,6 +58,15 @@ Deno.test("driver events round-trip", () => {
       entries: [],
     },
     { tag: EventTag.Applied, reads: [], entries: entries.slice(0, 1) },
+    {
+      tag: EventTag.Applied,
+      reads: [],
+      snapshot: {
+        meta: { index: 40, term: 3, conf_state: { voters: ["a", "b"], learners: ["c"] } },
+        data: new Uint8Array([1, 2, 3]),
+      },
+      entries: entries.slice(40, 42),
+    },
     { tag: EventTag.Reply, id: 3, ok: true, json: '{"x":1}' },
     { tag: EventTag.Stopped },
   ];

@@ -6,6 +6,7 @@
  */
 export {
   type CommitPosition,
+  type CommittedItem,
   MAX_PROPOSAL_BYTES,
   ProposalFailedError,
   type RaftNodeHandle,

@@ -10,7 +10,7 @@ import {
   spawnWorkerChannel,
   type WorkerChannel,
 } from "../../../shared/channel/mod.ts";
-import { type ConfChangeType, type Entry, type NodeId, Role } from "../core/mod.ts";
+import { type ConfChangeType, type Entry, type NodeId, Role, type Snapshot } from "../core/mod.ts";
 import type { PeerAddress } from "../transport/mod.ts";
 import {
   CommandTag,
@@ -61,6 +61,14 @@ export interface RaftNodeStatus {
   [more: string]: unknown;
 }
 
+/**
+ * What {@link RaftNodeHandle.committed} yields, in log order: a committed entry, or a snapshot
+ * received from the leader that replaces all state before it (restore it, then go on).
+ */
+export type CommittedItem =
+  | { kind: "entry"; entry: Entry }
+  | { kind: "snapshot"; snapshot: Snapshot };
+
 /** Largest command accepted by `propose` (the transport's frame limit leaves room). */
 export const MAX_PROPOSAL_BYTES = 8 * 1024 * 1024;
 
@@ -78,7 +86,10 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
  *   peers: { b: { hostname: "10.0.0.2", port: 7001 }, c: { hostname: "10.0.0.3", port: 7001 } },
  * });
  * const { index } = await node.propose(new TextEncoder().encode("set x 1"));
- * for await (const entry of node.committedEntries()) apply(entry);
+ * for await (const item of node.committed()) {
+ *   if (item.kind === "snapshot") restore(item.snapshot.data);
+ *   else apply(item.entry);
+ * }
  * ```
  */
 export async function startRaftNode(
@@ -127,7 +138,7 @@ export class RaftNodeHandle {
   #role: Role = Role.Follower;
   #term = 0;
   #applied_index = 0;
-  #buffer: Entry[] | null = null;
+  #buffer: CommittedItem[] | null = null;
   #buffer_head = 0;
   #consumer_waiting: (() => void) | null = null;
   #space_waiting: (() => void) | null = null;
@@ -243,30 +254,31 @@ export class RaftNodeHandle {
   }
 
   /**
-   * Committed entries, in order, from the moment of the first call (earlier ones are not
-   * kept). One consumer only. A slow consumer slows the node (bounded buffer), never the heap.
+   * Committed entries (and installed snapshots), in order, from the moment of the first call
+   * (earlier ones are not kept). One consumer only. A slow consumer slows the node (bounded
+   * buffer), never the heap.
    */
-  committedEntries(): AsyncIterableIterator<Entry> {
-    if (this.#buffer !== null) throw new Error("committedEntries() may be called only once");
+  committed(): AsyncIterableIterator<CommittedItem> {
+    if (this.#buffer !== null) throw new Error("committed() may be called only once");
     this.#buffer = [];
-    const next = async (): Promise<IteratorResult<Entry>> => {
+    const next = async (): Promise<IteratorResult<CommittedItem>> => {
       // Bounded: each wait ends with a new entry or the end of the stream.
       for (;;) {
         const buffer = this.#buffer!;
         if (this.#buffer_head < buffer.length) {
-          const entry = buffer[this.#buffer_head++];
+          const item = buffer[this.#buffer_head++];
           if (this.#buffer_head > 4096 && this.#buffer_head * 2 > buffer.length) {
             this.#buffer = buffer.slice(this.#buffer_head);
             this.#buffer_head = 0;
           }
           this.#wakeProducer();
-          return { value: entry, done: false };
+          return { value: item, done: false };
         }
         if (this.#closed) return { value: undefined, done: true };
         await new Promise<void>((resolve) => (this.#consumer_waiting = resolve));
       }
     };
-    const iterator: AsyncIterableIterator<Entry> = {
+    const iterator: AsyncIterableIterator<CommittedItem> = {
       next,
       [Symbol.asyncIterator]: () => iterator,
     };
@@ -363,10 +375,16 @@ export class RaftNodeHandle {
       case EventTag.Applied: {
         if (event.leader) this.#leaderChanged(event.leader);
         for (const entry of event.entries) this.#proposals.committed(entry);
+        const items: CommittedItem[] = [];
+        if (event.snapshot) {
+          items.push({ kind: "snapshot", snapshot: event.snapshot });
+          this.#applied_index = Math.max(this.#applied_index, event.snapshot.meta.index);
+        }
+        for (const entry of event.entries) items.push({ kind: "entry", entry });
         if (event.entries.length > 0) {
           this.#applied_index = event.entries[event.entries.length - 1].index;
-          await this.#deliver(event.entries);
         }
+        if (items.length > 0) await this.#deliver(items);
         for (const read of event.reads) this.#reads.readPoint(read.id, read.index);
         this.#reads.appliedTo(this.#applied_index);
         return;
@@ -403,13 +421,13 @@ export class RaftNodeHandle {
     }
   }
 
-  async #deliver(entries: Entry[]): Promise<void> {
+  async #deliver(items: CommittedItem[]): Promise<void> {
     if (this.#buffer === null) return;
     // Bounded: waits only while the consumer is behind by the buffer limit.
     while (this.#buffer.length - this.#buffer_head >= this.#max_buffered_entries && !this.#closed) {
       await new Promise<void>((resolve) => (this.#space_waiting = resolve));
     }
-    for (const entry of entries) this.#buffer.push(entry);
+    for (const item of items) this.#buffer.push(item);
     const wake = this.#consumer_waiting;
     this.#consumer_waiting = null;
     wake?.();

@@ -7,6 +7,7 @@
  */
 import {
   acceptWorkerChannel,
+  ChannelClosedError,
   ChannelTimeoutError,
   type RingReceiver,
   type RingSender,
@@ -56,7 +57,12 @@ async function main(): Promise<void> {
   }
   const { hostname, port } = running.transport.address;
   await sendEvent(sender, { tag: EventTag.Started, hostname, port });
-  await pumpCommands(receiver, running.loop);
+  try {
+    await pumpCommands(receiver, running.loop);
+  } catch (err) {
+    // The main side is gone (terminated or crashed): shut down quietly, nobody is listening.
+    if (!(err instanceof ChannelClosedError)) console.error(`raft worker: ${describe(err)}`);
+  }
   await shutDown(running, sender);
 }
 
@@ -140,11 +146,15 @@ async function shutDown(running: Running, sender: RingSender): Promise<void> {
   await running.transport.stop();
   running.log.close();
   const fatal = running.loop.fatal;
-  await sendEvent(
-    sender,
-    fatal ? { tag: EventTag.Failed, message: fatal.message } : { tag: EventTag.Stopped },
-  );
-  sender.close();
+  try {
+    await sendEvent(
+      sender,
+      fatal ? { tag: EventTag.Failed, message: fatal.message } : { tag: EventTag.Stopped },
+    );
+    sender.close();
+  } catch (err) {
+    if (!(err instanceof ChannelClosedError)) throw err;
+  }
   (globalThis as unknown as { close(): void }).close();
 }
 

@@ -276,9 +276,10 @@ export class WorkerLoop {
       id: readIdOf(rs.request_ctx),
       index: rs.index,
     }));
-    if (leader || reads.length > 0 || rd.committed_entries.length > 0) {
+    if (leader || reads.length > 0 || rd.snapshot || rd.committed_entries.length > 0) {
       const event: DriverEvent = { tag: EventTag.Applied, reads, entries: rd.committed_entries };
       if (leader) event.leader = leader;
+      if (rd.snapshot) event.snapshot = rd.snapshot;
       await this.#io.emit(encodeEvent(event));
     }
   }
