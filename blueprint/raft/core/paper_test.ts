@@ -484,6 +484,59 @@ Deno.test("§5.4.2 entries of earlier terms are committed only through one of th
   deepStrictEqual(s.applied.map((e) => dec(e.data)), ["old", ""]);
 });
 
+Deno.test("§5.4.2 Figure 8: an old-term entry replicated to a majority can still be overwritten", () => {
+  // One entry per append, so a follower can hold the old entry without the leader's new one.
+  const c = new TestCluster(["a", "b", "c", "d", "e"], { max_size_per_msg_bytes: 1 });
+  const isolateFrom = (id: string, others: string[]) => {
+    for (const o of others) c.cut.add(`${id}->${o}`).add(`${o}->${id}`);
+  };
+  const campaignUntilLeader = (id: string) => {
+    for (let i = 0; i < 200 && c.node(id).status().soft_state.role !== Role.Leader; i++) {
+      c.node(id).tick();
+      c.stabilize();
+    }
+    strictEqual(c.node(id).status().soft_state.role, Role.Leader, `${id} leads`);
+  };
+  c.elect("a"); // term 2; everyone holds the no-op at index 2
+  // (a) a replicates x (index 3, term 2) to b only.
+  isolateFrom("a", ["c", "d", "e"]);
+  c.node("a").propose(enc("x"));
+  c.stabilize();
+  // (b) a crashes; e wins term 3 with c and d, but its no-op 3:3 reaches nobody.
+  c.isolate("a");
+  c.drop = (m) => m.from === "e" && m.type === MessageType.App;
+  campaignUntilLeader("e");
+  // (c) e crashes; a restarts and wins term 4; it gets 3:2 onto c and d, but not 4:4.
+  c.isolate("e");
+  c.cut.clear();
+  isolateFrom("e", ["a", "b", "c", "d"]);
+  c.drop = (m) => {
+    // The new entry is lost on the way: strip it, so followers still see the append.
+    if (m.from === "a" && m.type === MessageType.App) {
+      m.entries = m.entries.filter((x) => x.index < 4);
+    }
+    return false;
+  };
+  c.add("a", c.get("a").storage);
+  campaignUntilLeader("a");
+  c.tickAll(3);
+  strictEqual(c.node("c").termAt(3), 2, "3:2 is on a majority (a, b, c, d)");
+  strictEqual(c.node("a").status().hard_state.commit, 2, "but it is not committed by counting");
+  // (d) a crashes; e restarts, wins term 5 (its last term 3 beats 2) and overwrites 3:2.
+  c.isolate("a");
+  c.cut.clear();
+  isolateFrom("a", ["b", "c", "d", "e"]);
+  c.drop = () => false;
+  c.add("e", c.get("e").storage);
+  campaignUntilLeader("e");
+  c.tickAll(3);
+  strictEqual(c.node("c").termAt(3), 3);
+  // State Machine Safety: whoever applied index 3 applied the same entry.
+  const at3 = [...c.members.values()].flatMap((m) => m.applied.filter((e) => e.index === 3));
+  ok(at3.length >= 3);
+  deepStrictEqual(new Set(at3.map((e) => e.term)), new Set([3]));
+});
+
 // ---------------------------------------------------------------- §5.5 / persistence
 
 Deno.test("§5.5 a restarted server keeps its term, vote and log", () => {

@@ -58,6 +58,8 @@ export class TestCluster {
   readonly members = new Map<NodeId, TestMember>();
   /** Links "from->to" that drop everything. */
   readonly cut = new Set<string>();
+  /** Drop messages this predicate selects (besides cut links). */
+  drop: (message: Message) => boolean = () => false;
   /** Messages seen by the pump, in order (for assertions). */
   readonly trace: Message[] = [];
 
@@ -127,7 +129,7 @@ export class TestCluster {
         for (const msg of this.drain(id)) {
           moved = true;
           this.trace.push(msg);
-          if (this.cut.has(`${msg.from}->${msg.to}`)) continue;
+          if (this.cut.has(`${msg.from}->${msg.to}`) || this.drop(msg)) continue;
           this.members.get(msg.to)?.node.step(msg);
         }
       }
