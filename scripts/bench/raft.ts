@@ -6,14 +6,16 @@
  *
  * Figures per in-flight level: committed entries per second (entries_per_s), MB/s of entry
  * data, commit latency p50/p99/max in milliseconds (propose call to commit promise), and
- * leader fsyncs per second. Targets: >= 20,000 entries/s at 1,024 in flight; p99 < 20 ms at 64.
+ * leader fsyncs per second. A last row gives the disk's own rate of 4 KiB append + fdatasync
+ * (one writer), the ceiling a single synced round trip cannot beat. Targets: >= 20,000 entries/s at 1,024 in flight; p99 < 20 ms at 64.
  *
  * @module
  */
+import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type RaftNodeHandle, startRaftNode } from "../../blueprint/raft/mod.ts";
-import { BenchReport, percentile, rssMiB } from "./report.ts";
+import { BenchReport, type BenchRow, percentile, rssMiB } from "./report.ts";
 
 const ENTRY_BYTES = 256;
 const IDS = ["n1", "n2", "n3"];
@@ -83,6 +85,8 @@ export async function run(args: string[]): Promise<void> {
         rss_mib: rssMiB(),
       });
     }
+    await Promise.all(nodes.map((node) => node.stop()));
+    report.add(await measureDisk(dir, values.quick ? 100 : 300));
   } finally {
     await Promise.all(nodes.map((node) => node.stop()));
     await Deno.remove(dir, { recursive: true });
@@ -141,4 +145,35 @@ async function measure(
   };
   await Promise.all(Array.from({ length: inflight }, worker));
   return { committed, failed, elapsed_s: (performance.now() - start) / 1000, latencies_ms };
+}
+
+/** The disk's rate and latency of a 4 KiB append followed by fdatasync, one at a time. */
+async function measureDisk(dir: string, count: number): Promise<BenchRow> {
+  const path = join(dir, "disk_probe");
+  const fd = fs.openSync(path, "w");
+  const block = new Uint8Array(4096);
+  const latencies_ms: number[] = [];
+  const start = performance.now();
+  try {
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      fs.writeSync(fd, block);
+      await new Promise<void>((resolve, reject) =>
+        fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))
+      );
+      latencies_ms.push(performance.now() - t0);
+    }
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(path);
+  }
+  const sorted = latencies_ms.sort((a, b) => a - b);
+  return {
+    bench: "disk_4k_append_fdatasync",
+    impl: "disk",
+    ops_per_s: Math.round(count / ((performance.now() - start) / 1000)),
+    p50_ms: percentile(sorted, 50),
+    p99_ms: percentile(sorted, 99),
+    max_ms: sorted[sorted.length - 1],
+  };
 }

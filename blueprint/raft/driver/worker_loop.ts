@@ -36,7 +36,9 @@ import {
 /** What the loop needs from the outside world. */
 export interface WorkerLoopIo {
   /** Persists a Ready's storage part; resolves when durable. */
-  save(update: { hard_state?: HardState; entries: Entry[]; snapshot?: Snapshot }): Promise<void>;
+  save(
+    update: { hard_state?: HardState; entries: Entry[]; snapshot?: Snapshot; sync?: boolean },
+  ): Promise<void>;
   /** Queues an encoded message for a peer (may drop; Raft retries). */
   send(to: NodeId, payload: Uint8Array): void;
   /** Delivers an encoded event to the main side; resolves when it was taken (back-pressure). */
@@ -219,8 +221,14 @@ export class WorkerLoop {
     //   advance, so nothing commits on its unsynced bytes;
     // - entries committed before this Ready's new entries are durable on a quorum already,
     //   so they are handed out while the new entries are written.
-    const needs_save = rd.hard_state !== undefined || rd.entries.length > 0 ||
-      rd.snapshot !== undefined;
+    const writes_log = rd.entries.length > 0 || rd.snapshot !== undefined;
+    // A hard state that only moves the commit index is recorded without waiting for an fsync:
+    // nothing depends on its durability (a lost commit index is learned again).
+    const commit_only = !writes_log && rd.hard_state !== undefined &&
+      rd.hard_state.term === this.#durable_vote.term &&
+      rd.hard_state.vote === this.#durable_vote.vote;
+    if (commit_only) await this.#io.save({ hard_state: rd.hard_state, entries: [], sync: false });
+    const needs_save = writes_log || (rd.hard_state !== undefined && !commit_only);
     const send_early = !needs_save || this.#canSendBeforeSave(rd);
     const first_new_index = rd.entries.length > 0 ? rd.entries[0].index : Infinity;
     const hand_out_early = rd.snapshot === undefined &&

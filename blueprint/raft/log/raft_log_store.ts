@@ -68,6 +68,12 @@ export interface LogUpdate {
   entries: Entry[];
   /** Snapshot to install before the entries. */
   snapshot?: Snapshot;
+  /**
+   * Wait for the fsync (default true). False only for an update that needs no durability
+   * before anything depends on it, such as a hard state whose only change is the commit
+   * index: its bytes become durable with the next synced save.
+   */
+  sync?: boolean;
 }
 
 /** Counters for monitoring and benchmarks. */
@@ -259,7 +265,7 @@ export class RaftLogStore implements RaftLogReader {
   /**
    * Persists a Ready's storage part: installs `snapshot` (a durable file first), truncates any
    * conflicting suffix, appends `entries`, records `hard_state`; resolves once all of it is
-   * durable (one shared `fdatasync`).
+   * durable (one shared `fdatasync`), or at once after the write with `sync: false`.
    */
   async save(update: LogUpdate): Promise<void> {
     this.#assertUsable();
@@ -275,6 +281,12 @@ export class RaftLogStore implements RaftLogReader {
     }
     // From validation to append nothing awaits, so concurrent saves cannot interleave here.
     this.#appendBatch(update, batch);
+    if (update.sync === false) {
+      if (update.entries.length > 0 || update.snapshot) {
+        throw new RaftLogUsageError("save: sync: false is only for a hard state update");
+      }
+      return;
+    }
     await this.#waitDurable(this.#written_batches);
     if (update.snapshot) this.#removeSnapshotsBefore(update.snapshot.meta.index);
   }
