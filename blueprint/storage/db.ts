@@ -242,6 +242,8 @@ export class Storage {
   #forced_flush = false;
   /** True while the memtable and WAL are being switched: writers queue behind it. */
   #switching = false;
+  /** Writers waiting in #make_room. */
+  #queued_writers = 0;
   #stats = { write_slowdowns: 0, write_stops: 0, write_stall_ms: 0, flushes: 0, compactions: 0 };
 
   private constructor(dir: string, options: ResolvedOptions, lock: { release(): void }) {
@@ -342,7 +344,15 @@ export class Storage {
     const sync = this.#sync_option(options);
     this.#validate_batch(batch);
     if (batch.count === 0) return;
-    if (this.#needs_room()) await this.#make_room();
+    if (this.#needs_room() || this.#queued_writers > 0) {
+      // Writers that arrive while others wait queue behind them: writes apply in call order.
+      this.#queued_writers++;
+      try {
+        await this.#make_room();
+      } finally {
+        this.#queued_writers--;
+      }
+    }
     this.#check_usable("write");
     const first_sequence = this.#last_sequence + 1;
     const appended = this.#wal.append(batch.encode(first_sequence), sync);
