@@ -269,6 +269,9 @@ export class RaftLogStore implements RaftLogReader {
    */
   async save(update: LogUpdate): Promise<void> {
     this.#assertUsable();
+    if (update.sync === false && (update.entries.length > 0 || update.snapshot)) {
+      throw new RaftLogUsageError("save: sync: false is only for a hard state update");
+    }
     if (update.snapshot && update.snapshot.meta.index > this.#snapshot.meta.index) {
       await writeSnapshotFile(this.#fs, this.#dir, update.snapshot);
       this.#assertUsable();
@@ -281,12 +284,7 @@ export class RaftLogStore implements RaftLogReader {
     }
     // From validation to append nothing awaits, so concurrent saves cannot interleave here.
     this.#appendBatch(update, batch);
-    if (update.sync === false) {
-      if (update.entries.length > 0 || update.snapshot) {
-        throw new RaftLogUsageError("save: sync: false is only for a hard state update");
-      }
-      return;
-    }
+    if (update.sync === false) return;
     await this.#waitDurable(this.#written_batches);
     if (update.snapshot) this.#removeSnapshotsBefore(update.snapshot.meta.index);
   }

@@ -112,6 +112,29 @@ Deno.test("RaftLogStore basics", async (t) => {
     assert.throws(() => log.entries(1, 1, 0), /closed/);
   });
 
+  await t.step(
+    "an unsynced commit-only hard state becomes durable with the next sync",
+    async () => {
+      const fs = new FaultyFileSystem();
+      let log = await RaftLogStore.open(fs, DIR);
+      await log.save({ hard_state: { term: 1, vote: "a", commit: 0 }, entries: range(1, 3, 1) });
+      const syncs = fs.counters.syncs;
+      await log.save({ hard_state: { term: 1, vote: "a", commit: 2 }, entries: [], sync: false });
+      assert.equal(fs.counters.syncs, syncs, "no fsync for a commit-only update");
+      await assert.rejects(
+        log.save({ entries: [entry(4, 1)], sync: false }),
+        /only for a hard state update/,
+      );
+      await log.save({ hard_state: { term: 1, vote: "a", commit: 3 }, entries: [], sync: false });
+      assert.equal(log.lastIndex(), 3, "a refused save has no effect");
+      await log.save({ entries: [entry(4, 1)] });
+      fs.crash(seededRng(3), { tear_last_write: true });
+      log = await RaftLogStore.open(fs, DIR);
+      assert.deepEqual(log.initialState().hard_state, { term: 1, vote: "a", commit: 3 });
+      log.close();
+    },
+  );
+
   await t.step("a second open of the same directory is refused", async () => {
     const fs = new FaultyFileSystem();
     const log = await RaftLogStore.open(fs, DIR);
