@@ -77,36 +77,39 @@ Deno.test("MergingIterator matches a sorted model in both directions, across dir
     child_count: fc.integer({ min: 1, max: 5 }),
     ops: fc.array(opArb, { maxLength: 60 }),
   });
-  fc.assert(fc.property(scenario, ({ entries, child_count, ops }) => {
-    const model = entries.map((e) => key(e.user, e.sequence)).sort(compareInternalKeys);
-    const children = Array.from({ length: child_count }, () => [] as Uint8Array[]);
-    for (const e of entries) children[e.child % child_count].push(key(e.user, e.sequence));
-    for (const c of children) c.sort(compareInternalKeys);
-    const merged = new MergingIterator(children.map((c) => new ArrayIterator(c)));
-    let at = -1; // model position; -1 or model.length = invalid
-    for (const step of ops) {
-      if (step.op === "first") {
-        merged.seekToFirst();
-        at = model.length === 0 ? -1 : 0;
-      } else if (step.op === "last") {
-        merged.seekToLast();
-        at = model.length - 1;
-      } else if (step.op === "seek") {
-        const target = key(step.user, step.sequence);
-        merged.seek(target);
-        at = model.findIndex((k) => compareInternalKeys(k, target) >= 0);
-      } else {
-        if (!merged.valid()) continue;
-        if (step.op === "next") merged.next();
-        else merged.prev();
-        at += step.op === "next" ? 1 : -1;
+  fc.assert(
+    fc.property(scenario, ({ entries, child_count, ops }) => {
+      const model = entries.map((e) => key(e.user, e.sequence)).sort(compareInternalKeys);
+      const children = Array.from({ length: child_count }, () => [] as Uint8Array[]);
+      for (const e of entries) children[e.child % child_count].push(key(e.user, e.sequence));
+      for (const c of children) c.sort(compareInternalKeys);
+      const merged = new MergingIterator(children.map((c) => new ArrayIterator(c)));
+      let at = -1; // model position; -1 or model.length = invalid
+      for (const step of ops) {
+        if (step.op === "first") {
+          merged.seekToFirst();
+          at = model.length === 0 ? -1 : 0;
+        } else if (step.op === "last") {
+          merged.seekToLast();
+          at = model.length - 1;
+        } else if (step.op === "seek") {
+          const target = key(step.user, step.sequence);
+          merged.seek(target);
+          at = model.findIndex((k) => compareInternalKeys(k, target) >= 0);
+        } else {
+          if (!merged.valid()) continue;
+          if (step.op === "next") merged.next();
+          else merged.prev();
+          at += step.op === "next" ? 1 : -1;
+        }
+        const model_valid = at >= 0 && at < model.length;
+        assert.equal(merged.valid(), model_valid, `valid() after ${step.op}`);
+        if (model_valid) assert.deepEqual(merged.key(), model[at], `key after ${step.op}`);
       }
-      const model_valid = at >= 0 && at < model.length;
-      assert.equal(merged.valid(), model_valid, `valid() after ${step.op}`);
-      if (model_valid) assert.deepEqual(merged.key(), model[at], `key after ${step.op}`);
-    }
-    merged.close();
-  }), { numRuns: 300 });
+      merged.close();
+    }),
+    { numRuns: 300 },
+  );
 });
 
 Deno.test("MergingIterator walks a whole merge forward then backward", () => {
