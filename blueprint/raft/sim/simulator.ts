@@ -49,6 +49,8 @@ export interface SimOptions {
   check_quorum?: boolean;
   /** Deliberately broken rules, to show the checkers can fail. */
   testing_faults?: RaftTestingFaults;
+  /** A deliberately broken driver: it persists the hard state without the vote. */
+  forget_vote_on_restart?: boolean;
 }
 
 /** Outcome of one run. */
@@ -344,7 +346,8 @@ class Simulation {
     member.storage.append(rd.entries);
     this.#checker.observePersist(member.id, rd.entries);
     if (rd.hard_state) {
-      member.storage.setHardState(rd.hard_state);
+      const forget = this.#options.forget_vote_on_restart === true;
+      member.storage.setHardState(forget ? { ...rd.hard_state, vote: null } : rd.hard_state);
       this.#checker.observeHardState(member.id, rd.hard_state);
     }
     for (const m of rd.messages) this.#send(m);
@@ -392,6 +395,14 @@ class Simulation {
     if (rng.chance(0.015)) {
       const victim = pick(live);
       if (victim) this.#crash(victim);
+    }
+    if (rng.chance(0.04)) {
+      // A quick reboot: whatever was not synced is gone, the rest comes straight back.
+      const victim = pick(live);
+      if (victim) {
+        this.#crash(victim);
+        this.#start(victim);
+      }
     }
     if (rng.chance(0.08)) {
       const down = [...this.#members.values()].filter((m) => !m.node && !m.retired);
