@@ -332,6 +332,14 @@ export function decodeEntry(bytes: Uint8Array): Entry {
 
 /** Encode a membership change as an entry payload. */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
+  if (ConfChangeType[cc.type] === undefined) {
+    throw new CodecError(
+      `conf change type ${cc.type} is unknown; allowed 0 (AddVoter), 1 (RemoveNode), 2 (AddLearner)`,
+    );
+  }
+  if (typeof cc.node_id !== "string" || cc.node_id.length === 0) {
+    throw new CodecError("conf change node_id must be a non-empty string");
+  }
   const w = new Writer();
   w.u8(cc.type);
   w.str(cc.node_id, "conf change node_id");

@@ -142,6 +142,8 @@ Deno.test("codec: malformed input names what was wrong", () => {
   throws(() => encodeMessage({ ...m, index: 1.5 }), /index/);
   throws(() => encodeMessage({ ...m, from: "x".repeat(300) }), /from is 300 bytes/);
   throws(() => decodeConfChange(new Uint8Array([7, 1, 0, 65])), /conf change type 7/);
+  throws(() => encodeConfChange({ type: 9 as ConfChangeType, node_id: "x" }), /type 9/);
+  throws(() => encodeConfChange({ type: ConfChangeType.AddVoter, node_id: "" }), /non-empty/);
   throws(() => decodeEntry(new Uint8Array(3)), /truncated/);
   // Varints: the term sits after version, type, flags and two one-byte ids.
   const term_at = 3 + 3 + 3;
