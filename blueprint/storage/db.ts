@@ -332,7 +332,8 @@ export class Storage {
 
   /**
    * Applies every operation of `batch` atomically, with consecutive sequence numbers: after
-   * a crash all or none are present; readers see all or none.
+   * a crash all or none are present; readers see all or none. Concurrent writes apply in
+   * call order, and the state that survives a crash is a prefix of that order.
    *
    * @throws StorageError for a bad key or value (nothing is written), or after close.
    */
@@ -376,7 +377,7 @@ export class Storage {
    * @throws CorruptionError naming the file when a table read fails its checksum.
    */
   get(key: Uint8Array, options: ReadOptions = {}): Uint8Array | undefined {
-    this.#check_usable("get");
+    this.#check_usable("get", true);
     this.#validate_key(key, "get");
     const sequence = this.#read_sequence(options.snapshot, "get");
     const hit = this.#mem.get(key, sequence) ?? this.#imm?.get(key, sequence) ??
@@ -397,7 +398,7 @@ export class Storage {
    * @throws StorageError for bad options (at once, not at the first step).
    */
   scan(options: ScanOptions = {}): ScanIterator {
-    this.#check_usable("scan");
+    this.#check_usable("scan", true);
     const range = this.#scan_range(options);
     const limit = options.limit ?? Infinity;
     if (limit !== Infinity && (!Number.isInteger(limit) || limit < 0)) {
@@ -424,7 +425,7 @@ export class Storage {
 
   /** Captures the current state for consistent reads; release it when done. */
   snapshot(): Snapshot {
-    this.#check_usable("snapshot");
+    this.#check_usable("snapshot", true);
     const snapshot = new Snapshot(this.#last_sequence, (s) => this.#snapshots.delete(s));
     this.#snapshots.add(snapshot);
     return snapshot;
@@ -893,13 +894,14 @@ export class Storage {
     }
   }
 
-  #check_usable(operation: string): void {
+  /** Throws after close; writes (not reads) also fail once background work has failed. */
+  #check_usable(operation: string, reading = false): void {
     if (this.#closed) {
       throw new StorageError(
         `${operation}: storage at ${this.#dir} is closed; no reads or writes are allowed after close()`,
       );
     }
-    this.#throw_background_error();
+    if (!reading) this.#throw_background_error();
   }
 
   #sync_option(options: WriteOptions): boolean {
