@@ -272,12 +272,12 @@ export class RaftLogStore implements RaftLogReader {
     if (update.sync === false && (update.entries.length > 0 || update.snapshot)) {
       throw new RaftLogUsageError("save: sync: false is only for a hard state update");
     }
+    const batch = this.#encodeBatch(update); // validates before anything is written
+    if (batch.bytes.length === 0) return;
     if (update.snapshot && update.snapshot.meta.index > this.#snapshot.meta.index) {
       await writeSnapshotFile(this.#fs, this.#dir, update.snapshot);
       this.#assertUsable();
     }
-    const batch = this.#encodeBatch(update);
-    if (batch.bytes.length === 0) return;
     if (this.#needsRollOver(batch.bytes.length)) {
       await this.#rollOver();
       this.#validateEntries(update.entries, update.snapshot); // others may have written meanwhile

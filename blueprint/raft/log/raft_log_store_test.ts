@@ -270,30 +270,79 @@ Deno.test("RaftLogStore recovery", async (t) => {
   });
 });
 
-/** What the log must hold: the acknowledged state, and the save in flight at the crash. */
+/** What the log must hold: everything after the compaction point `base`, and the hard state. */
 interface Model {
+  base: number;
   entries: Entry[];
   hard_state: HardState;
 }
 
+const OPTIONS = { segment_size_bytes: 8192, cache_size_bytes: 2048 };
+
+function lastOf(model: Model): number {
+  return model.base + model.entries.length;
+}
+
+/** The model after `update` with only its first `entry_count` entries written. */
 function applyToModel(model: Model, update: LogUpdate, entry_count: number): Model {
   const entries = update.entries.slice(0, entry_count);
+  const hard_state = update.hard_state ?? model.hard_state;
+  if (update.snapshot) return { base: update.snapshot.meta.index, entries, hard_state };
   const kept = entries.length === 0
     ? model.entries
     : model.entries.filter((e) => e.index < entries[0].index);
-  return { entries: [...kept, ...entries], hard_state: update.hard_state ?? model.hard_state };
+  return { base: model.base, entries: [...kept, ...entries], hard_state };
 }
 
-function randomUpdate(rng: () => number, model: Model, next_term: number): LogUpdate {
-  const last = model.entries.length;
-  const start = last === 0 || rng() < 0.7 ? last + 1 : 1 + Math.floor(rng() * last);
+/** The model with everything up to `index` compacted away (a snapshot taken or kept). */
+function compactModel(model: Model, index: number): Model {
+  return { ...model, base: index, entries: model.entries.filter((e) => e.index > index) };
+}
+
+function randomEntries(rng: () => number, start: number, term: number): Entry[] {
   const count = 1 + Math.floor(rng() * 40);
-  const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) {
-    entries.push(entry(start + i, next_term, "x".repeat(Math.floor(rng() * 300))));
+  return Array.from(
+    { length: count },
+    (_, i) => entry(start + i, term, "x".repeat(Math.floor(rng() * 300))),
+  );
+}
+
+function randomUpdate(rng: () => number, model: Model, term: number): LogUpdate {
+  const hard_state = rng() < 0.5 ? { term, vote: "a", commit: 0 } : undefined;
+  if (rng() < 0.15) {
+    const index = model.base + 1 + Math.floor(rng() * (model.entries.length + 10));
+    const meta = { index, term, conf_state: CONF };
+    const snapshot = { meta, data: new Uint8Array([index % 256]) };
+    // Without entries, only the snapshot mark can drop the old entries above the snapshot.
+    const entries = rng() < 0.4 ? [] : randomEntries(rng, index + 1, term);
+    return { snapshot, entries, hard_state };
   }
-  const hard_state = rng() < 0.5 ? { term: next_term, vote: "a", commit: 0 } : undefined;
-  return { entries, hard_state };
+  const last = lastOf(model);
+  const start = model.entries.length === 0 || rng() < 0.7
+    ? last + 1
+    : model.base + 1 + Math.floor(rng() * model.entries.length);
+  return { entries: randomEntries(rng, start, term), hard_state };
+}
+
+/** Every state a crash during `update` may leave: before, or any prefix of it after. */
+function crashCandidates(model: Model, update: LogUpdate): Model[] {
+  const candidates = [model];
+  if (update.snapshot) {
+    // The snapshot file is durable before its mark: kept without the mark, the old entries
+    // above it stay (the leader's consistency check repairs any that conflict).
+    candidates.push(compactModel(model, update.snapshot.meta.index));
+    candidates.push(applyToModel(model, update, 0));
+  }
+  for (let k = 1; k <= update.entries.length; k++) candidates.push(applyToModel(model, update, k));
+  return candidates;
+}
+
+function describeModel(model: Model): string {
+  return [model.base, ...describe(model.entries)].join();
+}
+
+function describeLog(log: RaftLogStore): string {
+  return [log.firstIndex() - 1, ...describe(allEntries(log))].join();
 }
 
 Deno.test("RaftLogStore crash property: nothing synced is lost, no truncated suffix returns", async () => {
@@ -301,47 +350,60 @@ Deno.test("RaftLogStore crash property: nothing synced is lost, no truncated suf
   try {
     const rng = seededRng(seed);
     const fs = new FaultyFileSystem();
-    let log = await RaftLogStore.open(fs, DIR, {
-      segment_size_bytes: 8192,
-      cache_size_bytes: 2048,
-    });
-    let model: Model = { entries: [], hard_state: { term: 0, vote: null, commit: 0 } };
+    let log = await RaftLogStore.open(fs, DIR, OPTIONS);
+    let model: Model = { base: 0, entries: [], hard_state: { term: 0, vote: null, commit: 0 } };
     let term = 1;
-    for (let round = 0; round < 60; round++) {
-      const update = randomUpdate(rng, model, term);
+    for (let round = 0; round < 80; round++) {
       if (rng() < 0.3) term++;
-      if (rng() < 0.2) {
+      const roll = rng();
+      if (roll < 0.1 && model.entries.length > 0) {
+        // A local snapshot and compaction; with a crash in flight, either outcome is fine.
+        const index = model.base + 1 + Math.floor(rng() * model.entries.length);
+        const done = log.createSnapshot(index, CONF, new Uint8Array([1]))
+          .then(() => log.compact(index)).then(() => true, () => false);
+        if (rng() < 0.3) {
+          if (rng() < 0.5) await Promise.resolve();
+          fs.crash(rng, { tear_last_write: true });
+          await done;
+          log = await RaftLogStore.open(fs, DIR, OPTIONS);
+          const found = describeLog(log);
+          const compacted = compactModel(model, index);
+          assert.ok(
+            [describeModel(model), describeModel(compacted)].includes(found),
+            `round ${round}: recovered ${found.slice(0, 80)} after a snapshot at ${index}`,
+          );
+          if (found === describeModel(compacted)) model = compacted;
+        } else {
+          assert.ok(await done);
+          model = compactModel(model, index);
+        }
+        assert.equal(describeLog(log), describeModel(model), `round ${round}`);
+        continue;
+      }
+      const update = randomUpdate(rng, model, term);
+      if (roll < 0.3) {
         // Crash with this save in flight: the log must hold the old state or a prefix of it.
         const pending = log.save(update).then(() => true, () => false);
         if (rng() < 0.5) await Promise.resolve();
         fs.crash(rng, { tear_last_write: true });
         const acknowledged = await pending;
-        log = await RaftLogStore.open(fs, DIR, {
-          segment_size_bytes: 8192,
-          cache_size_bytes: 2048,
-        });
-        const found = describe(allEntries(log));
-        const candidates = [
-          model,
-          ...update.entries.map((_, k) => applyToModel(model, update, k + 1)),
-        ];
-        const match = candidates.find((c) => describe(c.entries).join() === found.join());
-        assert.ok(match, `round ${round}: recovered log ${found.length} entries matches no prefix`);
+        log = await RaftLogStore.open(fs, DIR, OPTIONS);
+        const found = describeLog(log);
+        const candidates = crashCandidates(model, update);
+        const match = candidates.find((c) => describeModel(c) === found);
+        assert.ok(match, `round ${round}: recovered ${found.slice(0, 80)} matches no candidate`);
         if (acknowledged) assert.equal(match, candidates[candidates.length - 1]);
         const hard = log.initialState().hard_state;
         assert.ok(hard.term === model.hard_state.term || hard.term === update.hard_state?.term);
-        model = { entries: match.entries, hard_state: hard };
+        model = { ...match, hard_state: hard };
       } else {
         await log.save(update);
         model = applyToModel(model, update, update.entries.length);
         if (rng() < 0.2) {
           fs.crash(rng, { tear_last_write: true });
-          log = await RaftLogStore.open(fs, DIR, {
-            segment_size_bytes: 8192,
-            cache_size_bytes: 2048,
-          });
+          log = await RaftLogStore.open(fs, DIR, OPTIONS);
         }
-        assert.deepEqual(describe(allEntries(log)), describe(model.entries), `round ${round}`);
+        assert.equal(describeLog(log), describeModel(model), `round ${round}`);
         assert.equal(log.initialState().hard_state.term, model.hard_state.term);
       }
     }
