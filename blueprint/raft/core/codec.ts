@@ -45,42 +45,58 @@ export class CodecError extends Error {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
+/** Encoded node ids, cached: the same few ids appear in every message. Bounded. */
+const id_cache = new Map<string, Uint8Array>();
+const MAX_CACHED_IDS = 4096;
 
+function idBytes(id: string, what: string): Uint8Array {
+  let bytes = id_cache.get(id);
+  if (bytes === undefined) {
+    bytes = encoder.encode(id);
+    if (bytes.length > MAX_NODE_ID_BYTES) {
+      throw new CodecError(`${what} is ${bytes.length} bytes; at most ${MAX_NODE_ID_BYTES}`);
+    }
+    if (id_cache.size >= MAX_CACHED_IDS) id_cache.clear();
+    id_cache.set(id, bytes);
+  }
+  return bytes;
+}
+
+/** Writes into a buffer sized up front from an upper bound (see the `*Bound` helpers). */
 class Writer {
-  #buf = new Uint8Array(256);
-  #view = new DataView(this.#buf.buffer);
+  #buf: Uint8Array;
   #pos = 0;
 
-  #ensure(n: number): void {
-    if (this.#pos + n <= this.#buf.length) return;
-    const need = this.#pos + n;
-    if (need > MAX_MESSAGE_BYTES) {
+  constructor(capacity_bytes: number) {
+    if (capacity_bytes > MAX_MESSAGE_BYTES + 1024) {
       throw new CodecError(`message exceeds ${MAX_MESSAGE_BYTES} bytes`);
     }
-    let size = this.#buf.length * 2;
-    while (size < need) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.#buf.subarray(0, this.#pos));
-    this.#buf = next;
-    this.#view = new DataView(next.buffer);
+    this.#buf = new Uint8Array(capacity_bytes);
+  }
+
+  #ensure(n: number): void {
+    if (this.#pos + n > this.#buf.length) {
+      throw new Error(`raft codec invariant: size bound too small at byte ${this.#pos}`);
+    }
   }
 
   u8(v: number): void {
     this.#ensure(1);
-    this.#view.setUint8(this.#pos, v);
-    this.#pos += 1;
+    this.#buf[this.#pos++] = v;
   }
 
   u16(v: number): void {
     this.#ensure(2);
-    this.#view.setUint16(this.#pos, v, true);
-    this.#pos += 2;
+    this.#buf[this.#pos++] = v & 0xff;
+    this.#buf[this.#pos++] = v >>> 8;
   }
 
   u32(v: number): void {
     this.#ensure(4);
-    this.#view.setUint32(this.#pos, v, true);
-    this.#pos += 4;
+    this.#buf[this.#pos++] = v & 0xff;
+    this.#buf[this.#pos++] = (v >>> 8) & 0xff;
+    this.#buf[this.#pos++] = (v >>> 16) & 0xff;
+    this.#buf[this.#pos++] = v >>> 24;
   }
 
   /** Unsigned LEB128 varint: small numbers (the common case) take one or two bytes. */
@@ -97,10 +113,7 @@ class Writer {
   }
 
   str(s: string, what: string): void {
-    const bytes = encoder.encode(s);
-    if (bytes.length > MAX_NODE_ID_BYTES) {
-      throw new CodecError(`${what} is ${bytes.length} bytes; at most ${MAX_NODE_ID_BYTES}`);
-    }
+    const bytes = idBytes(s, what);
     this.u16(bytes.length);
     this.raw(bytes);
   }
@@ -117,18 +130,38 @@ class Writer {
   }
 
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#pos);
+    return this.#pos === this.#buf.length ? this.#buf : this.#buf.subarray(0, this.#pos);
   }
+}
+
+/** Upper bound of an encoded string (u16 length + at most 3 UTF-8 bytes per UTF-16 unit). */
+function strBound(s: string): number {
+  return 2 + s.length * 3;
+}
+
+function entryBound(e: Entry): number {
+  return 2 * MAX_VARINT_BYTES + 1 + 4 + e.data.length;
+}
+
+function messageBound(m: Message): number {
+  let size = 3 + strBound(m.from) + strBound(m.to) + 5 * MAX_VARINT_BYTES + 4;
+  for (const e of m.entries) size += entryBound(e);
+  if (m.snapshot) {
+    const { conf_state } = m.snapshot.meta;
+    size += 2 * MAX_VARINT_BYTES + 8 + 4 + m.snapshot.data.length;
+    for (const id of conf_state.voters) size += strBound(id);
+    for (const id of conf_state.learners) size += strBound(id);
+  }
+  if (m.context) size += 4 + m.context.length;
+  return size;
 }
 
 class Reader {
   readonly #buf: Uint8Array;
-  readonly #view: DataView;
   #pos = 0;
 
   constructor(buf: Uint8Array) {
     this.#buf = buf;
-    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   #need(n: number, what: string): void {
@@ -139,21 +172,23 @@ class Reader {
 
   u8(what: string): number {
     this.#need(1, what);
-    return this.#view.getUint8(this.#pos++);
+    return this.#buf[this.#pos++];
   }
 
   u16(what: string): number {
     this.#need(2, what);
-    const v = this.#view.getUint16(this.#pos, true);
+    const b = this.#buf;
+    const v = b[this.#pos] | (b[this.#pos + 1] << 8);
     this.#pos += 2;
     return v;
   }
 
   u32(what: string): number {
     this.#need(4, what);
-    const v = this.#view.getUint32(this.#pos, true);
+    const b = this.#buf;
+    const p = this.#pos;
     this.#pos += 4;
-    return v;
+    return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
   }
 
   num(what: string): number {
@@ -180,10 +215,21 @@ class Reader {
       throw new CodecError(`${what} is ${len} bytes; at most ${MAX_NODE_ID_BYTES}`);
     }
     this.#need(len, what);
-    const s = this.#buf.subarray(this.#pos, this.#pos + len);
+    const start = this.#pos;
     this.#pos += len;
+    // ASCII fast path: node ids are almost always plain ASCII.
+    let ascii = "";
+    for (let i = start; i < start + len; i++) {
+      const c = this.#buf[i];
+      if (c >= 0x80) return this.#utf8(start, len, what);
+      ascii += String.fromCharCode(c);
+    }
+    return ascii;
+  }
+
+  #utf8(start: number, len: number, what: string): string {
     try {
-      return decoder.decode(s);
+      return decoder.decode(this.#buf.subarray(start, start + len));
     } catch {
       throw new CodecError(`${what} is not valid UTF-8`);
     }
@@ -192,7 +238,8 @@ class Reader {
   bytes(what: string): Uint8Array {
     const len = this.u32(what);
     this.#need(len, what);
-    const b = this.#buf.slice(this.#pos, this.#pos + len);
+    // A view: decode* copies the whole input once, so views never alias the caller's buffer.
+    const b = this.#buf.subarray(this.#pos, this.#pos + len);
     this.#pos += len;
     return b;
   }
@@ -246,7 +293,7 @@ export function encodeMessage(m: Message): Uint8Array {
   if (m.entries.length > MAX_ENTRIES_PER_MESSAGE) {
     throw new CodecError(`${m.entries.length} entries; at most ${MAX_ENTRIES_PER_MESSAGE}`);
   }
-  const w = new Writer();
+  const w = new Writer(messageBound(m));
   w.u8(VERSION);
   w.u8(m.type);
   w.u8((m.reject ? 1 : 0) | (m.snapshot ? 2 : 0) | (m.context ? 4 : 0));
@@ -276,7 +323,8 @@ export function decodeMessage(bytes: Uint8Array): Message {
   if (bytes.length > MAX_MESSAGE_BYTES) {
     throw new CodecError(`message is ${bytes.length} bytes; at most ${MAX_MESSAGE_BYTES}`);
   }
-  const r = new Reader(bytes);
+  // One copy for the whole message (cheaper than one per entry); the caller may reuse `bytes`.
+  const r = new Reader(bytes.slice());
   const version = r.u8("version");
   if (version !== VERSION) throw new CodecError(`version ${version} unknown; expected 1`);
   const type = r.u8("type");
@@ -317,14 +365,14 @@ export function decodeMessage(bytes: Uint8Array): Message {
 
 /** Encode an entry on its own (for a log store). */
 export function encodeEntry(e: Entry): Uint8Array {
-  const w = new Writer();
+  const w = new Writer(entryBound(e));
   writeEntry(w, e);
   return w.finish();
 }
 
 /** Decode an entry; throws {@link CodecError} on malformed input. */
 export function decodeEntry(bytes: Uint8Array): Entry {
-  const r = new Reader(bytes);
+  const r = new Reader(bytes.slice());
   const e = readEntry(r);
   r.done();
   return e;
@@ -340,7 +388,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
   if (typeof cc.node_id !== "string" || cc.node_id.length === 0) {
     throw new CodecError("conf change node_id must be a non-empty string");
   }
-  const w = new Writer();
+  const w = new Writer(1 + strBound(cc.node_id));
   w.u8(cc.type);
   w.str(cc.node_id, "conf change node_id");
   return w.finish();

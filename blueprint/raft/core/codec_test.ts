@@ -115,6 +115,25 @@ Deno.test("codec: small numbers take one byte each (compact)", () => {
   );
 });
 
+Deno.test("codec: decoded payloads do not alias the input buffer", () => {
+  const m: Message = {
+    type: MessageType.App,
+    from: "a",
+    to: "b",
+    term: 1,
+    log_term: 1,
+    index: 1,
+    entries: [{ term: 1, index: 2, type: EntryType.Normal, data: new Uint8Array([1, 2, 3]) }],
+    commit: 0,
+    reject: false,
+    reject_hint: 0,
+  };
+  const bytes = encodeMessage(m);
+  const decoded = decodeMessage(bytes);
+  bytes.fill(0);
+  deepStrictEqual(decoded.entries[0].data, new Uint8Array([1, 2, 3]));
+});
+
 Deno.test("codec: malformed input names what was wrong", () => {
   const m: Message = {
     type: MessageType.App,
