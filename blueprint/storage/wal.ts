@@ -49,10 +49,9 @@ export class Wal {
   readonly #writer: LogWriter;
   /** The directory entry of a new log is durable only after its directory is synced once. */
   #dir_synced = false;
-  #sync_running = false;
   /** Appends waiting for the next sync to start; null when none wait. */
   #waiting: SyncBatch | null = null;
-  /** The batch whose sync runs now, if any. */
+  /** The batch whose sync runs now, if any: one sync runs at a time. */
   #running: SyncBatch | null = null;
   #failure: unknown = null;
   #closed = false;
@@ -134,17 +133,15 @@ export class Wal {
 
   /** Runs one sync for the waiting batch, unless one runs already (it restarts us after). */
   #startSync(): void {
-    if (this.#sync_running || this.#waiting === null) return;
+    if (this.#running !== null || this.#waiting === null) return;
     const batch = this.#waiting;
     this.#waiting = null;
     if (this.#failure !== null) {
       batch.reject(this.#failure);
       return;
     }
-    this.#sync_running = true;
     this.#running = batch;
     const finish = (err: unknown) => {
-      this.#sync_running = false;
       this.#running = null;
       if (err !== null) this.#failure = err;
       // Start the next batch before settling this one, so that whoever resumes on this
