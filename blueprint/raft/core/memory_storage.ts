@@ -147,7 +147,9 @@ export class MemoryRaftStorage implements RaftLogReader {
         `append leaves a gap: last index ${this.lastIndex()}, first new ${trimmed[0].index}`,
       );
     }
-    this.#entries = this.#entries.slice(0, offset).concat(trimmed);
+    // In place: truncate any conflicting suffix, then push (appends are the hot path).
+    this.#entries.length = offset;
+    for (const entry of trimmed) this.#entries.push(entry);
   }
 }
 
