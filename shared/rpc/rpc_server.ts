@@ -1,0 +1,456 @@
+/**
+ * A gRPC server on `@grpc/grpc-js` whose services come from parsed `.proto` files, with the
+ * standard health service and server reflection built in, request size limits, gRPC statuses
+ * for every failure, and a shutdown that waits for calls to finish, up to a bound.
+ *
+ * Permissions: `--allow-net`, `--allow-env` (grpc-js reads its settings from the
+ * environment), `--allow-read` for the `.proto` files and `--allow-sys=uid,gid` (see DESIGN.md).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { grpc, ReflectionService } from "../../deps.ts";
+import {
+  type Encodable,
+  HEALTH_SERVICE,
+  loadHealthSchema,
+  methodOf,
+  type MethodSchema,
+  type ProtoMessage,
+  type ProtoSchema,
+} from "../proto/mod.ts";
+import { HEALTH_STATUS_NUMBER, type HealthState, HealthStatusTable } from "./health_status.ts";
+import {
+  checkSize,
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_SEND_MESSAGE_BYTES,
+  MAX_CONFIGURABLE_REQUEST_BYTES,
+  RECEIVE_HEADROOM_BYTES,
+  validateByteLimit,
+} from "./limits.ts";
+import { invalidArgument, notFound, RpcError, rpcError, Status, toRpcError } from "./rpc_error.ts";
+
+/** What a handler knows about its call besides the request. */
+export interface CallContext {
+  /** The method's path, e.g. `/etcdserverpb.KV/Put`. */
+  readonly method_path: string;
+  /** The request metadata (headers). */
+  readonly metadata: grpc.Metadata;
+  /** The peer's address, e.g. `ipv4:127.0.0.1:51234`. */
+  readonly peer: string;
+  /** The call's deadline (`Infinity` when the client set none). */
+  readonly deadline: grpc.Deadline;
+  /** True once the client cancelled or the deadline passed. */
+  readonly cancelled: boolean;
+}
+
+/** Answers one request with one response (return it, or throw an {@link RpcError}). */
+export type UnaryHandler<Req = ProtoMessage, Res = ProtoMessage> = (
+  request: Req,
+  context: CallContext,
+) => Promise<Encodable<Res>> | Encodable<Res>;
+
+/**
+ * Answers one request with a stream: write responses (plain objects) to `call`; the stream
+ * ends when the returned promise settles (a rejection becomes the call's status).
+ */
+export type ServerStreamHandler<Req = ProtoMessage, Res = ProtoMessage> = (
+  request: Req,
+  call: grpc.ServerWritableStream<Req, Encodable<Res>>,
+) => Promise<void> | void;
+
+/**
+ * Reads a stream of (decoded) requests from `call` and answers once; a rejection becomes the
+ * call's status.
+ */
+export type ClientStreamHandler<Req = ProtoMessage, Res = ProtoMessage> = (
+  call: grpc.ServerReadableStream<Req, Encodable<Res>>,
+) => Promise<Encodable<Res>>;
+
+/**
+ * Reads decoded requests from and writes plain-object responses to `call`; the handler ends
+ * the call itself (`call.end()`, or `call.emit("error", rpcError(...))`). A rejection of the
+ * returned promise becomes the call's status.
+ */
+export type BidiStreamHandler<Req = ProtoMessage, Res = ProtoMessage> = (
+  call: grpc.ServerDuplexStream<Req, Encodable<Res>>,
+) => Promise<void> | void;
+
+/** The handlers of one service, by method name as in the `.proto` file. */
+// deno-lint-ignore no-explicit-any
+export type ServiceHandlers = Record<string, (...args: any[]) => unknown>;
+
+/** Options of {@link RpcServer}. Every field has a default. */
+export interface RpcServerOptions {
+  /** Largest request a handler sees, in bytes; larger ones get INVALID_ARGUMENT. 1.5 MiB. */
+  readonly max_request_bytes?: number;
+  /** gRPC's receive limit, in bytes; larger messages get RESOURCE_EXHAUSTED. Request + 512 KiB. */
+  readonly max_receive_message_bytes?: number;
+  /** gRPC's send limit, in bytes. 16 MiB. */
+  readonly max_send_message_bytes?: number;
+  /** Ping an idle client connection this often, in ms. 2 hours, as gRPC's default. */
+  readonly keepalive_time_ms?: number;
+  /** Close a connection whose ping is not answered within this, in ms. 20 s. */
+  readonly keepalive_timeout_ms?: number;
+  /** Concurrent streams allowed on one connection. 1024. */
+  readonly max_concurrent_streams?: number;
+  /** How long {@link RpcServer.shutdown} waits for calls before cutting them, in ms. 5 s. */
+  readonly shutdown_timeout_ms?: number;
+}
+
+/** Where a server listens. */
+export interface ListenAddress {
+  /** The host as given to {@link RpcServer.listen}. */
+  readonly host: string;
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  /** `host:port`, ready for a client. */
+  readonly address: string;
+}
+
+/** The longest {@link RpcServerOptions.shutdown_timeout_ms} accepted. */
+export const MAX_SHUTDOWN_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** The default shutdown bound, in ms. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+
+/** A request that was refused while being decoded; its handler answers the error instead. */
+class RejectedRequest {
+  constructor(readonly error: RpcError) {}
+}
+
+/**
+ * A gRPC server. Add services, then `listen`; `shutdown` when done.
+ *
+ * @example
+ * ```ts
+ * const schema = await loadEtcdSchema();
+ * const server = new RpcServer();
+ * server.addService(schema, "etcdserverpb.KV", {
+ *   Put: async (request: PutRequest) => ({ header: { revision: 1n } }),
+ * });
+ * const { address } = await server.listen("127.0.0.1:0");
+ * // ... later
+ * await server.shutdown();
+ * ```
+ */
+export class RpcServer {
+  /** The health table: set a service's state to change what the health service answers. */
+  readonly health = new HealthStatusTable();
+  readonly #server: grpc.Server;
+  readonly #schemas = new Set<ProtoSchema>();
+  readonly #services = new Set<string>();
+  readonly #max_request_bytes: number;
+  readonly #shutdown_timeout_ms: number;
+  #state: "new" | "listening" | "closed" = "new";
+
+  /**
+   * Makes the server; nothing listens until {@link RpcServer.listen}.
+   *
+   * @param options limits and timings; see {@link RpcServerOptions}
+   */
+  constructor(options: RpcServerOptions = {}) {
+    this.#max_request_bytes = validateByteLimit(
+      "max_request_bytes",
+      options.max_request_bytes ?? DEFAULT_MAX_REQUEST_BYTES,
+      MAX_CONFIGURABLE_REQUEST_BYTES,
+    );
+    const max_receive = validateByteLimit(
+      "max_receive_message_bytes",
+      options.max_receive_message_bytes ?? this.#max_request_bytes + RECEIVE_HEADROOM_BYTES,
+      MAX_CONFIGURABLE_REQUEST_BYTES + RECEIVE_HEADROOM_BYTES,
+    );
+    const max_send = validateByteLimit(
+      "max_send_message_bytes",
+      options.max_send_message_bytes ?? DEFAULT_MAX_SEND_MESSAGE_BYTES,
+      MAX_CONFIGURABLE_REQUEST_BYTES * 4,
+    );
+    this.#shutdown_timeout_ms = validateMs(
+      "shutdown_timeout_ms",
+      options.shutdown_timeout_ms ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+      MAX_SHUTDOWN_TIMEOUT_MS,
+    );
+    this.#server = new grpc.Server({
+      "grpc.max_receive_message_length": max_receive,
+      "grpc.max_send_message_length": max_send,
+      "grpc.keepalive_time_ms": validateMs(
+        "keepalive_time_ms",
+        options.keepalive_time_ms ?? 2 * 60 * 60 * 1000,
+        24 * 60 * 60 * 1000,
+      ),
+      "grpc.keepalive_timeout_ms": validateMs(
+        "keepalive_timeout_ms",
+        options.keepalive_timeout_ms ?? 20_000,
+        10 * 60 * 1000,
+      ),
+      "grpc.max_concurrent_streams": options.max_concurrent_streams ?? 1024,
+    });
+  }
+
+  /** The largest request handlers accept, in bytes. */
+  get maxRequestBytes(): number {
+    return this.#max_request_bytes;
+  }
+
+  /**
+   * Serves `service_name` of `schema` with `handlers` (by method name). Methods without a
+   * handler answer UNIMPLEMENTED. The service is marked SERVING in {@link RpcServer.health}
+   * and listed by reflection. Must be called before {@link RpcServer.listen}.
+   *
+   * @param schema the loaded `.proto` files that declare the service
+   * @param service_name its fully qualified name, e.g. `etcdserverpb.KV`
+   * @param handlers the implementation, by method name
+   */
+  addService(schema: ProtoSchema, service_name: string, handlers: ServiceHandlers): void {
+    if (this.#state !== "new") {
+      throw new Error(`cannot add ${service_name}: services are added before listen()`);
+    }
+    if (this.#services.has(service_name)) throw new Error(`${service_name} is already added`);
+    const service = schema.service(service_name);
+    const known = new Set(service.methods.map((method) => method.name));
+    for (const name of Object.keys(handlers)) {
+      if (!known.has(name)) {
+        throw new Error(
+          `${service_name} has no method ${name} (its methods: ${[...known].join(", ")})`,
+        );
+      }
+    }
+    const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    const implementation: grpc.UntypedServiceImplementation = {};
+    for (const method of service.methods) {
+      definition[method.name] = this.#methodDefinition(method);
+      implementation[method.name] = wrapHandler(method, handlers[method.name]);
+    }
+    this.#server.addService(definition, implementation);
+    this.#schemas.add(schema);
+    this.#services.add(service_name);
+    this.health.set(service_name, "SERVING");
+  }
+
+  /**
+   * Adds the health and reflection services and starts listening.
+   *
+   * @param address `host:port`; port 0 picks a free port
+   * @returns where the server listens
+   */
+  async listen(address: string): Promise<ListenAddress> {
+    if (this.#state !== "new") throw new Error(`listen() was already called (${this.#state})`);
+    const match = /^(.*):(\d{1,5})$/.exec(address);
+    if (!match) throw new RangeError(`listen address ${JSON.stringify(address)}: need host:port`);
+    this.#state = "listening";
+    await this.#addHealthService();
+    this.#addReflectionService();
+    this.health.set("", "SERVING");
+    const port = await new Promise<number>((resolve, reject) => {
+      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
+        if (error) reject(new Error(`cannot listen on ${address}: ${error.message}`));
+        else resolve(port);
+      });
+    });
+    const host = match[1];
+    return { host, port, address: `${host}:${port}` };
+  }
+
+  /**
+   * Stops the server: marks every service NOT_SERVING, refuses new calls, waits for running
+   * calls to finish, and after `timeout_ms` cuts the rest.
+   *
+   * @param timeout_ms how long to wait for running calls; defaults to the server's option
+   * @returns whether calls had to be cut
+   */
+  async shutdown(timeout_ms: number = this.#shutdown_timeout_ms): Promise<{ forced: boolean }> {
+    validateMs("timeout_ms", timeout_ms, MAX_SHUTDOWN_TIMEOUT_MS);
+    if (this.#state === "closed") return { forced: false };
+    this.#state = "closed";
+    this.health.setAll("NOT_SERVING");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const graceful = new Promise<boolean>((resolve) => {
+      this.#server.tryShutdown(() => resolve(false));
+    });
+    const deadline = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeout_ms);
+    });
+    const forced = await Promise.race([graceful, deadline]);
+    clearTimeout(timer);
+    if (forced) this.#server.forceShutdown();
+    return { forced };
+  }
+
+  #methodDefinition(method: MethodSchema): grpc.MethodDefinition<unknown, unknown> {
+    const max_request_bytes = this.#max_request_bytes;
+    const response_codec = method.response_codec;
+    return {
+      path: method.path,
+      requestStream: method.request_stream,
+      responseStream: method.response_stream,
+      requestSerialize: (value: unknown) =>
+        toBuffer(method.request_codec.encode(value as ProtoMessage)),
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          checkSize(`request to ${method.path}`, bytes.length, max_request_bytes);
+          return method.request_codec.decode(bytes);
+        } catch (error) {
+          const rejection = error instanceof RpcError ? error : invalidArgument(
+            `request to ${method.path} is not a valid ${method.request_codec.type_name}: ` +
+              (error instanceof Error ? error.message : String(error)),
+          );
+          // grpc-js answers a throwing deserializer with INTERNAL; single requests get the
+          // precise status through their handler, streamed ones through this error's message.
+          if (method.request_stream) throw new Error(`${rejection.codeName}: ${rejection.message}`);
+          return new RejectedRequest(rejection);
+        }
+      },
+      responseSerialize: (value: unknown) =>
+        toBuffer(
+          value instanceof Uint8Array ? value : response_codec.encode(value as ProtoMessage),
+        ),
+      responseDeserialize: (bytes: Buffer) => response_codec.decode(bytes),
+      originalName: method.name,
+    };
+  }
+
+  async #addHealthService(): Promise<void> {
+    const schema = await loadHealthSchema();
+    const service = schema.service(HEALTH_SERVICE);
+    const health = this.health;
+    const known = () => health.services().filter((name) => name !== "").join(", ");
+    this.#server.addService(
+      Object.fromEntries(service.methods.map((m) => [m.name, this.#methodDefinition(m)])),
+      {
+        Check: wrapHandler(
+          methodOf(service, "Check"),
+          (request: { service: string }) => {
+            const state = health.get(request.service);
+            if (state === undefined) {
+              throw notFound(
+                `unknown service ${JSON.stringify(request.service)} (known: ${known()})`,
+              );
+            }
+            return { status: HEALTH_STATUS_NUMBER[state] };
+          },
+        ),
+        Watch: (call: grpc.ServerWritableStream<{ service: string }, ProtoMessage>) => {
+          if (call.request instanceof RejectedRequest) {
+            return call.emit("error", call.request.error);
+          }
+          const service = call.request.service;
+          const send = (state: HealthState | undefined) =>
+            call.write({ status: HEALTH_STATUS_NUMBER[state ?? "SERVICE_UNKNOWN"] });
+          let stop: () => void;
+          try {
+            stop = health.watch(service, send);
+          } catch (error) {
+            return call.emit("error", rpcError(Status.RESOURCE_EXHAUSTED, String(error)));
+          }
+          call.on("cancelled", stop);
+          call.on("close", stop);
+          send(health.get(service));
+        },
+      },
+    );
+    this.#schemas.add(schema);
+  }
+
+  #addReflectionService(): void {
+    const files = new Map<string, Buffer>();
+    for (const schema of this.#schemas) {
+      for (const file of schema.fileDescriptors()) files.set(file.file_name, toBuffer(file.bytes));
+    }
+    // @grpc/reflection reads only `fileDescriptorProtos` from each package entry.
+    const package_definition = { all: { fileDescriptorProtos: [...files.values()] } };
+    const reflection = new ReflectionService(
+      package_definition as unknown as ConstructorParameters<typeof ReflectionService>[0],
+    );
+    reflection.addToServer(this.#server);
+  }
+}
+
+/** Adapts a handler to grpc-js's calling convention, turning every failure into a status. */
+// deno-lint-ignore no-explicit-any
+function wrapHandler(method: MethodSchema, handler: ((...args: any[]) => unknown) | undefined) {
+  if (!handler) {
+    const error = rpcError(Status.UNIMPLEMENTED, `${method.path} is not offered by this server`);
+    if (method.response_stream) {
+      return (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit("error", error);
+    }
+    return (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(error);
+  }
+  if (!method.request_stream && !method.response_stream) {
+    return (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      if (call.request instanceof RejectedRequest) return callback(call.request.error);
+      Promise.resolve()
+        .then(() => handler(call.request, callContext(method, call)))
+        .then((response) => callback(null, encodeResponse(method, response)))
+        .catch((error) => callback(toRpcError(error)));
+    };
+  }
+  if (!method.request_stream) {
+    return (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      if (call.request instanceof RejectedRequest) return call.emit("error", call.request.error);
+      Promise.resolve()
+        .then(() => handler(call.request, call))
+        .then(() => call.end())
+        .catch((error) => call.emit("error", toRpcError(error)));
+    };
+  }
+  if (!method.response_stream) {
+    return (
+      call: grpc.ServerReadableStream<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      Promise.resolve()
+        .then(() => handler(call))
+        .then((response) => callback(null, encodeResponse(method, response)))
+        .catch((error) => callback(toRpcError(error)));
+    };
+  }
+  return (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+    Promise.resolve()
+      .then(() => handler(call))
+      .catch((error) => call.emit("error", toRpcError(error)));
+  };
+}
+
+function encodeResponse(method: MethodSchema, response: unknown): Uint8Array {
+  try {
+    return method.response_codec.encode((response ?? {}) as ProtoMessage);
+  } catch (error) {
+    throw rpcError(
+      Status.INTERNAL,
+      `the server built an invalid ${method.response_codec.type_name} for ${method.path}: ` +
+        (error instanceof Error ? error.message : String(error)),
+    );
+  }
+}
+
+function callContext(
+  method: MethodSchema,
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+): CallContext {
+  return {
+    method_path: method.path,
+    metadata: call.metadata,
+    peer: call.getPeer(),
+    deadline: call.getDeadline(),
+    get cancelled() {
+      return call.cancelled;
+    },
+  };
+}
+
+/** A Buffer view of `bytes` (no copy): grpc-js wants Buffers. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function validateMs(name: string, value: number, max_ms: number): number {
+  if (!Number.isSafeInteger(value) || value < 0 || value > max_ms) {
+    throw new RangeError(`${name} is ${value}; allowed: an integer from 0 to ${max_ms} ms`);
+  }
+  return value;
+}
