@@ -145,6 +145,7 @@ export class LogWriter {
     let block_offset = this.#block_offset;
     let left = length;
     let total = 0;
+    // Each pass covers one fragment or one block trailer: bounded by the record's blocks.
     do {
       const left_in_block = LOG_BLOCK_SIZE_BYTES - block_offset;
       if (left_in_block < LOG_HEADER_SIZE_BYTES) {
