@@ -189,6 +189,28 @@ Deno.test({
         assert.equal(status.leader, leader.handle.id);
         assert.ok(status.log.committed >= target);
       });
+      await t.step("leadership transfers on request and serves linearizable reads", async () => {
+        const target = [...members.values()].find((m) => m !== leader)!;
+        const committed_before = leader.handle.applied_index;
+        leader.handle.transferLeader(target.handle.id);
+        await eventually("the transferee leads", () => target.handle.is_leader);
+        const next = await leaderOf(members);
+        assert.equal(next.handle.id, target.handle.id);
+        // A new leader refuses reads until it has committed an entry of its term: retry.
+        const read = async (member: Member) => {
+          let index = -1;
+          await eventually("a read index", async () => {
+            index = await member.handle.readIndex().catch(() => -1);
+            return index >= 0;
+          });
+          return index;
+        };
+        const read_index = await read(next);
+        assert.ok(read_index >= committed_before, `read index ${read_index} < ${committed_before}`);
+        const follower_read = await read(leader);
+        assert.ok(follower_read >= committed_before);
+        await assert.rejects(leader.handle.propose(text("late")), /not the leader/);
+      });
     } finally {
       await Promise.all([...members.values()].map((m) => m.handle.stop()));
       await Deno.remove(dir, { recursive: true });
