@@ -1,5 +1,10 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
-import { FaultyFileSystem, InjectedFaultError, seededRng } from "../../shared/fs/mod.ts";
+import {
+  FaultyFileSystem,
+  InjectedFaultError,
+  NodeFileSystem,
+  seededRng,
+} from "../../shared/fs/mod.ts";
 import { StorageError } from "./errors.ts";
 import { readLogRecords } from "./log_format.ts";
 import { Wal } from "./wal.ts";
@@ -135,4 +140,22 @@ Deno.test("Wal.close waits for requested syncs, then refuses use", async () => {
   throws(() => wal.append(record(1), false), /after close/);
   fs.crash(seededRng(1));
   deepStrictEqual(readLogRecords(fs, PATH).records.map(indexOf), [0]);
+});
+
+Deno.test("Wal on the real disk: concurrent synced appends read back in order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wal_test_" });
+  try {
+    const fs = new NodeFileSystem();
+    const path = `${dir}/000001.log`;
+    const wal = Wal.create(fs, path);
+    const sizes = [0, 10, 40_000, 100, 70_000, 8];
+    await Promise.all(sizes.map((size, i) => wal.append(record(i, Math.max(8, size)), true)));
+    await wal.close();
+    const { records, torn_tail_offset } = readLogRecords(fs, path);
+    deepStrictEqual(records.map(indexOf), [0, 1, 2, 3, 4, 5]);
+    deepStrictEqual(records.map((r) => r.length), sizes.map((size) => Math.max(8, size)));
+    strictEqual(torn_tail_offset, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
