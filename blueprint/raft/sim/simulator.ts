@@ -11,6 +11,8 @@
 import {
   ConfChangeType,
   decodeConfChange,
+  decodeMessage,
+  encodeMessage,
   type Entry,
   EntryType,
   MemoryRaftStorage,
@@ -90,7 +92,10 @@ export interface SimStats {
 interface InFlight {
   deliver_at: number;
   sequence: number;
-  message: Message;
+  /** The message on the wire: every delivery decodes its own copy, as a real peer would. */
+  bytes: Uint8Array;
+  to: NodeId;
+  from: NodeId;
 }
 
 interface SimMember {
@@ -309,11 +314,11 @@ class Simulation {
     if (due.length === 0) return;
     this.#in_flight = rest;
     due.sort((a, b) => a.deliver_at - b.deliver_at || a.sequence - b.sequence);
-    for (const { message } of due) {
-      if (this.#cut.has(`${message.from}->${message.to}`)) continue;
-      const target = this.#members.get(message.to);
+    for (const { bytes, from, to } of due) {
+      if (this.#cut.has(`${from}->${to}`)) continue;
+      const target = this.#members.get(to);
       if (!target?.node || target.retired) continue;
-      target.node.step(message);
+      target.node.step(decodeMessage(bytes));
       this.#stats.delivered++;
       this.#check(target);
     }
@@ -322,12 +327,15 @@ class Simulation {
   #send(message: Message): void {
     if (this.#rng.chance(this.#faults.drop)) return;
     const copies = this.#rng.chance(this.#faults.duplicate) ? 2 : 1;
+    const bytes = encodeMessage(message);
     for (let i = 0; i < copies; i++) {
       if (this.#in_flight.length >= MAX_MESSAGES_IN_FLIGHT) return;
       this.#in_flight.push({
         deliver_at: this.#now + 1 + this.#rng.nextInt(this.#faults.max_delay),
         sequence: this.#sequence++,
-        message,
+        bytes,
+        to: message.to,
+        from: message.from,
       });
     }
   }
