@@ -298,7 +298,13 @@ export class FaultyFileSystem implements FileSystem {
     } else if (inode === undefined) {
       throw new FileNotFoundError(path);
     }
-    return new FaultyFileHandle(path, this, inode, mode !== "read", this.#generation);
+    return new FaultyFileHandle(
+      path,
+      this.#handle_context,
+      inode,
+      mode !== "read",
+      this.#generation,
+    );
   }
 
   /** A copy of the file's current bytes (synced or not). */
@@ -359,7 +365,7 @@ export class FaultyFileSystem implements FileSystem {
     this.#requireDir(normal, normal);
     this.#countOperation("syncDir", normal);
     const generation = this.#generation;
-    await this.completeAfterDelay();
+    await this.#completeAfterDelay();
     if (generation !== this.#generation) {
       throw new Error(`syncDir ${dir} was cut short by a crash`);
     }
@@ -391,18 +397,16 @@ export class FaultyFileSystem implements FileSystem {
     };
   }
 
-  /** @internal Used by handles: throws if a fault is armed and due. */
-  countOperation(operation: string, path: string): void {
-    this.#countOperation(operation, path);
-  }
+  /** What handles need from their file system, kept off its public face. */
+  readonly #handle_context: HandleContext = {
+    countOperation: (operation, path) => this.#countOperation(operation, path),
+    isLive: (generation) => generation === this.#generation,
+    completeAfterDelay: () => this.#completeAfterDelay(),
+    counters: this.counters,
+  };
 
-  /** @internal Used by handles: whether handles of `generation` are still alive. */
-  isLive(generation: number): boolean {
-    return generation === this.#generation;
-  }
-
-  /** @internal Waits as long as a sync takes. */
-  completeAfterDelay(): Promise<void> {
+  /** Waits as long as a sync takes. */
+  #completeAfterDelay(): Promise<void> {
     if (this.#sync_delay_ms === 0) return Promise.resolve();
     return new Promise((resolve) => setTimeout(resolve, this.#sync_delay_ms));
   }
@@ -428,12 +432,24 @@ export class FaultyFileSystem implements FileSystem {
   }
 }
 
+/** The part of {@link FaultyFileSystem} its handles use. */
+interface HandleContext {
+  /** Throws if an injected fault is due (see `failAfter`). */
+  countOperation(operation: string, path: string): void;
+  /** Whether handles opened in `generation` are still alive (no crash since). */
+  isLive(generation: number): boolean;
+  /** Waits as long as a sync takes. */
+  completeAfterDelay(): Promise<void>;
+  /** The file system's counters. */
+  counters: FaultyFileSystemCounters;
+}
+
 class FaultyFileHandle implements FileHandle {
   #closed = false;
 
   constructor(
     readonly path: string,
-    private readonly fs: FaultyFileSystem,
+    private readonly fs: HandleContext,
     private readonly inode: Inode,
     private readonly writable: boolean,
     private readonly generation: number,
