@@ -24,3 +24,27 @@ Deno.test("maskCrc round-trips and changes the value", () => {
   deepStrictEqual(values.map((v) => unmaskCrc(maskCrc(v))), values);
   strictEqual(maskCrc(0xe3069283) === 0xe3069283, false);
 });
+
+Deno.test("crc32c gives the same value for aligned and unaligned views of the same bytes", () => {
+  const backing = new Uint8Array(4096 + 8);
+  for (let i = 0; i < backing.length; i++) backing[i] = (i * 131 + 17) & 0xff;
+  for (const length of [0, 3, 8, 15, 64, 4096]) {
+    const aligned = backing.subarray(4, 4 + length);
+    const copy = new Uint8Array(backing.subarray(4, 4 + length));
+    const unaligned = new Uint8Array(length + 1).subarray(1);
+    unaligned.set(copy);
+    strictEqual(crc32c(aligned), crc32c(unaligned), `length ${length}`);
+    let bytewise = ~0;
+    for (const byte of copy) {
+      bytewise ^= byte;
+      for (let k = 0; k < 8; k++) {
+        bytewise = bytewise & 1 ? (bytewise >>> 1) ^ 0x82f63b78 : bytewise >>> 1;
+      }
+    }
+    strictEqual(
+      crc32c(aligned),
+      ~bytewise >>> 0,
+      `length ${length} against the bit-wise definition`,
+    );
+  }
+});
