@@ -458,5 +458,6 @@ function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
+/** Errors and results of proposals, re-exported for the driver's public face. */
 export { ProposalFailedError, TooManyPendingError };
 export type { CommitPosition };

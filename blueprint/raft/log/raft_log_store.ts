@@ -88,6 +88,8 @@ export interface RaftLogStats {
 
 const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_CACHE_SIZE_BYTES = 32 * 1024 * 1024;
+/** Heap bytes of a cached entry beside its data (object, array slot, buffer header). */
+const CACHED_ENTRY_OVERHEAD_BYTES = 160;
 /** Per-entry overhead the core adds to data length in size limits. */
 const ENTRY_SIZE_OVERHEAD_BYTES = 16;
 const SEGMENT_PATTERN = /^segment_(\d{16})\.log$/;
@@ -526,7 +528,7 @@ export class RaftLogStore implements RaftLogReader {
       return;
     }
     for (const dropped of this.#cache.splice(index - this.#cache_first)) {
-      this.#cache_bytes -= dropped.data.length;
+      this.#cache_bytes -= dropped.data.length + CACHED_ENTRY_OVERHEAD_BYTES;
     }
   }
 
@@ -534,11 +536,11 @@ export class RaftLogStore implements RaftLogReader {
     if (this.#cache.length === 0) this.#cache_first = entries[0].index;
     for (const entry of entries) {
       this.#cache.push(entry);
-      this.#cache_bytes += entry.data.length;
+      this.#cache_bytes += entry.data.length + CACHED_ENTRY_OVERHEAD_BYTES;
     }
     let drop = 0;
     while (drop < this.#cache.length && this.#cache_bytes > this.#cache_size_bytes) {
-      this.#cache_bytes -= this.#cache[drop].data.length;
+      this.#cache_bytes -= this.#cache[drop].data.length + CACHED_ENTRY_OVERHEAD_BYTES;
       drop++;
     }
     if (drop > 0) {
@@ -550,7 +552,9 @@ export class RaftLogStore implements RaftLogReader {
   #trimCacheFront(first_index: number): void {
     if (first_index <= this.#cache_first) return;
     const drop = Math.min(first_index - this.#cache_first, this.#cache.length);
-    for (const dropped of this.#cache.splice(0, drop)) this.#cache_bytes -= dropped.data.length;
+    for (const dropped of this.#cache.splice(0, drop)) {
+      this.#cache_bytes -= dropped.data.length + CACHED_ENTRY_OVERHEAD_BYTES;
+    }
     this.#cache_first = first_index;
   }
 
