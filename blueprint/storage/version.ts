@@ -9,7 +9,7 @@
  * @module
  */
 import { NUM_LEVELS, type TableFileMeta } from "./manifest.ts";
-import { compareBytes, TRAILER_SIZE_BYTES, ValueType } from "./internal_key.ts";
+import { compareByteRanges, TRAILER_SIZE_BYTES, ValueType } from "./internal_key.ts";
 
 /** The newest entry for a user key found in a table. */
 export interface TableHit {
@@ -28,14 +28,15 @@ export type TableLookup = (
   snapshot_sequence: number,
 ) => TableHit | undefined;
 
-function userKeyOfMeta(ikey: Uint8Array): Uint8Array {
-  return ikey.subarray(0, ikey.length - TRAILER_SIZE_BYTES);
+/** Compares `user_key` with the user-key part of internal key `ikey`, without a view. */
+function compareUserKey(user_key: Uint8Array, ikey: Uint8Array): number {
+  return compareByteRanges(user_key, 0, user_key.length, ikey, 0, ikey.length - TRAILER_SIZE_BYTES);
 }
 
 /** Whether `user_key` lies within the table's [smallest, largest] user-key range. */
 export function mayContain(meta: TableFileMeta, user_key: Uint8Array): boolean {
-  return compareBytes(user_key, userKeyOfMeta(meta.smallest_key)) >= 0 &&
-    compareBytes(user_key, userKeyOfMeta(meta.largest_key)) <= 0;
+  return compareUserKey(user_key, meta.smallest_key) >= 0 &&
+    compareUserKey(user_key, meta.largest_key) <= 0;
 }
 
 /**
@@ -47,7 +48,7 @@ export function findFile(files: readonly TableFileMeta[], user_key: Uint8Array):
   let high = files.length;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (compareBytes(userKeyOfMeta(files[mid].largest_key), user_key) < 0) low = mid + 1;
+    if (compareUserKey(user_key, files[mid].largest_key) > 0) low = mid + 1;
     else high = mid;
   }
   return low;
