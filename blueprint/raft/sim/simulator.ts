@@ -17,6 +17,7 @@ import {
   EntryType,
   MemoryRaftStorage,
   type Message,
+  MessageType,
   type NodeId,
   ProposalDroppedError,
   RaftNode,
@@ -315,7 +316,10 @@ class Simulation {
     this.#in_flight = rest;
     due.sort((a, b) => a.deliver_at - b.deliver_at || a.sequence - b.sequence);
     for (const { bytes, from, to } of due) {
-      if (this.#cut.has(`${from}->${to}`)) continue;
+      if (this.#cut.has(`${from}->${to}`)) {
+        if (this.#rng.chance(0.2)) this.#reportLoss(decodeMessage(bytes));
+        continue;
+      }
       const target = this.#members.get(to);
       if (!target?.node || target.retired) continue;
       target.node.step(decodeMessage(bytes));
@@ -325,7 +329,10 @@ class Simulation {
   }
 
   #send(message: Message): void {
-    if (this.#rng.chance(this.#faults.drop)) return;
+    if (this.#rng.chance(this.#faults.drop)) {
+      this.#reportLoss(message);
+      return;
+    }
     const copies = this.#rng.chance(this.#faults.duplicate) ? 2 : 1;
     const bytes = encodeMessage(message);
     for (let i = 0; i < copies; i++) {
@@ -338,6 +345,14 @@ class Simulation {
         from: message.from,
       });
     }
+  }
+
+  /** Like a transport that notices a failed send, sometimes tell the sender about it. */
+  #reportLoss(message: Message): void {
+    const sender = this.#members.get(message.from)?.node;
+    if (!sender || !this.#rng.chance(0.5)) return;
+    if (message.type === MessageType.Snap) sender.reportSnapshot(message.to, false);
+    else if (message.type === MessageType.App) sender.reportUnreachable(message.to);
   }
 
   /** The second half of the driver loop for one Ready: sync, send, apply, advance. */
