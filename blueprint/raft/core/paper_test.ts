@@ -563,6 +563,18 @@ Deno.test("§5.5 a restarted server keeps its term, vote and log", () => {
   ok(s.drain().find((m) => m.type === MessageType.VoteResp)?.reject);
 });
 
+Deno.test("§5.5 a restart with `applied` does not hand out entries the application already has", () => {
+  const c = new TestCluster(["a"]);
+  c.elect("a");
+  for (const x of ["x", "y", "z"]) c.node("a").propose(enc(x));
+  c.stabilize();
+  const a = c.get("a");
+  const applied = a.node.status().applied;
+  const again = c.add("a", a.storage, { applied: applied - 1 });
+  c.stabilize();
+  deepStrictEqual(again.applied.map((e) => e.index).filter((i) => i <= applied), [applied]);
+});
+
 Deno.test("§5.5 messages of a Ready depend only on state in the same Ready (persist first)", () => {
   const s = new Solo("b");
   s.node.step(msg({ type: MessageType.Vote, from: "c", to: "b", term: 4, index: 1, log_term: 1 }));
