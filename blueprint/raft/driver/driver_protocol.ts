@@ -190,10 +190,11 @@ class Reader {
     const at = this.#take(length);
     return TEXT_DECODER.decode(this.data.subarray(at, at + length));
   }
+  /** A view, not a copy: every ring message arrives in a buffer of its own. */
   bytes(): Uint8Array {
     const length = this.u32();
     const at = this.#take(length);
-    return this.data.slice(at, at + length);
+    return this.data.subarray(at, at + length);
   }
   ids(): number[] {
     const count = this.u32();
@@ -244,7 +245,10 @@ export function encodeCommand(command: DriverCommand): Uint8Array {
   return w.finish();
 }
 
-/** Decodes a command; throws RangeError on malformed bytes or an unknown tag. */
+/**
+ * Decodes a command; throws RangeError on malformed bytes or an unknown tag. Byte fields are
+ * views into `bytes`, which must not be reused afterwards.
+ */
 export function decodeCommand(bytes: Uint8Array): DriverCommand {
   const r = new Reader(bytes);
   const tag = r.u8();
@@ -348,7 +352,10 @@ function writeApplied(
   }
 }
 
-/** Decodes an event; throws RangeError on malformed bytes or an unknown tag. */
+/**
+ * Decodes an event; throws RangeError on malformed bytes or an unknown tag. Byte fields are
+ * views into `bytes`, which must not be reused afterwards.
+ */
 export function decodeEvent(bytes: Uint8Array): DriverEvent {
   const r = new Reader(bytes);
   const tag = r.u8();
