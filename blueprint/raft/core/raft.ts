@@ -718,6 +718,10 @@ export class RaftNode {
     };
     if (!this.#progress.has(this.id)) return drop("leader was removed from the configuration");
     if (this.#lead_transferee !== null) return drop("leadership transfer in progress");
+    const max_batch = this.#cfg.max_entries_per_proposal ?? DEFAULT_MAX_ENTRIES_PER_PROPOSAL;
+    if (m.entries.length > max_batch) {
+      return drop(`${m.entries.length} commands in one proposal; at most ${max_batch} allowed`);
+    }
     if (this.#log.lastIndex() - this.#log.committed >= this.#max_uncommitted_entries) {
       return drop(`more than ${this.#max_uncommitted_entries} uncommitted entries`);
     }
