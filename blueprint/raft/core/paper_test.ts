@@ -1025,6 +1025,17 @@ Deno.test("flow control: an unreachable follower drops from replicate to probe",
   strictEqual(c.node("a").status().progress.get("b")?.state, ProgressState.Probe);
 });
 
+Deno.test("flow control: proposals are refused once too many entries wait for commit", () => {
+  const c = new TestCluster(["a", "b", "c"], { max_uncommitted_entries: 5 });
+  c.elect("a");
+  c.isolate("a");
+  for (let i = 0; i < 5; i++) c.node("a").propose(enc(`p${i}`));
+  throws(() => c.node("a").propose(enc("one too many")), /more than 5 uncommitted entries/);
+  c.heal();
+  c.tickAll(2);
+  c.node("a").propose(enc("accepted again"));
+});
+
 Deno.test("configuration errors name the field and the allowed range", () => {
   const storage = new MemoryRaftStorage({ voters: ["a"], learners: [] });
   throws(
