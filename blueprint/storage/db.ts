@@ -308,7 +308,13 @@ export class Storage {
       }
       throw err;
     }
-    const db = new Storage(dir, resolved, lock);
+    let db: Storage;
+    try {
+      db = new Storage(dir, resolved, lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     try {
       await db.#start_executor();
       await db.#recover();
@@ -321,13 +327,13 @@ export class Storage {
   }
 
   /** Sets `key` to `value`. */
-  put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> {
-    return this.write(new WriteBatch().put(key, value), options);
+  async put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> {
+    await this.write(new WriteBatch().put(key, value), options);
   }
 
   /** Removes `key` (a no-op for a missing key, still recorded). */
-  delete(key: Uint8Array, options?: WriteOptions): Promise<void> {
-    return this.write(new WriteBatch().delete(key), options);
+  async delete(key: Uint8Array, options?: WriteOptions): Promise<void> {
+    await this.write(new WriteBatch().delete(key), options);
   }
 
   /**
@@ -881,17 +887,24 @@ export class Storage {
     return this.#versions.current.levels.map((files) => [...files]);
   }
 
+  /** Releases everything, each step even if an earlier one failed; rethrows the first failure. */
   async #abandon(): Promise<void> {
     this.#closed = true;
     this.#wake_waiters();
-    try {
-      await this.#wal?.close();
-      await this.#executor.close();
-    } finally {
-      for (const reader of this.#readers.values()) reader.close();
-      this.#readers.clear();
-      this.#lock.release();
-    }
+    const failures: unknown[] = [];
+    const attempt = async (step: () => unknown) => {
+      try {
+        await step();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    await attempt(() => this.#wal?.close());
+    await attempt(() => this.#executor?.close());
+    for (const reader of this.#readers.values()) await attempt(() => reader.close());
+    this.#readers.clear();
+    await attempt(() => this.#lock.release());
+    if (failures.length > 0) throw failures[0];
   }
 
   /** Throws after close; writes (not reads) also fail once background work has failed. */
