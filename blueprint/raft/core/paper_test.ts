@@ -1030,7 +1030,10 @@ Deno.test("flow control: proposals are refused once too many entries wait for co
   c.elect("a");
   c.isolate("a");
   for (let i = 0; i < 5; i++) c.node("a").propose(enc(`p${i}`));
-  throws(() => c.node("a").propose(enc("one too many")), /more than 5 uncommitted entries/);
+  throws(
+    () => c.node("a").propose(enc("one too many")),
+    /5 entries wait for commit; max_uncommitted_entries is 5/,
+  );
   c.heal();
   c.tickAll(2);
   c.node("a").propose(enc("accepted again"));

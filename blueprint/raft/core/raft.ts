@@ -722,8 +722,11 @@ export class RaftNode {
     if (m.entries.length > max_batch) {
       return drop(`${m.entries.length} commands in one proposal; at most ${max_batch} allowed`);
     }
-    if (this.#log.lastIndex() - this.#log.committed >= this.#max_uncommitted_entries) {
-      return drop(`more than ${this.#max_uncommitted_entries} uncommitted entries`);
+    const waiting = this.#log.lastIndex() - this.#log.committed;
+    if (waiting >= this.#max_uncommitted_entries) {
+      return drop(
+        `${waiting} entries wait for commit; max_uncommitted_entries is ${this.#max_uncommitted_entries}`,
+      );
     }
     const entries = m.entries.map((e) => ({ ...e }));
     for (let i = 0; i < entries.length; i++) {
