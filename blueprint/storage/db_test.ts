@@ -161,3 +161,48 @@ Deno.test("a flipped byte in a table gives a CorruptionError naming the file", a
   }, (e) => e instanceof CorruptionError && e.message.includes(table));
   await db.close();
 });
+
+Deno.test("concurrent synced writes share fdatasyncs (group commit)", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await Storage.open("/db", small(fs));
+  const before = fs.counters.syncs;
+  await Promise.all(
+    Array.from({ length: 50 }, (_, i) => db.put(bytes(`k${i}`), bytes("v"), { sync: true })),
+  );
+  const syncs = fs.counters.syncs - before;
+  assert.ok(syncs >= 1 && syncs <= 5, `50 concurrent synced writes took ${syncs} syncs`);
+  assert.equal(text(db.get(bytes("k49"))), "v");
+  await db.close();
+});
+
+Deno.test("an open scan keeps its tables; they are deleted once it finishes", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await Storage.open("/db", small(fs));
+  for (let i = 0; i < 40; i++) await db.put(bytes(`k${i}`), bytes(`v${i}`));
+  await db.flush();
+  const tables_before = fs.list("/db").filter((n) => n.endsWith(".sst"));
+  const scan = db.scan();
+  assert.equal(text(scan.next().value?.key), "k0");
+  for (let i = 0; i < 40; i++) await db.put(bytes(`k${i}`), bytes(`w${i}`));
+  await db.compactRange();
+  assert.ok(db.stats().live_versions > 1, "the scan pins an old version");
+  for (const name of tables_before) assert.ok(fs.exists(`/db/${name}`), `${name} still pinned`);
+  const rest = [...scan].map((e) => text(e.value));
+  assert.equal(rest.length, 39);
+  assert.ok(rest.every((v) => v!.startsWith("v")), "the scan kept its view");
+  assert.equal(db.stats().live_versions, 1);
+  for (const name of tables_before) assert.ok(!fs.exists(`/db/${name}`), `${name} deleted`);
+  await db.close();
+});
+
+Deno.test("writes stall while the memtable flush is slow, and the stall is counted", async () => {
+  const fs = new FaultyFileSystem({ sync_delay_ms: 2 });
+  const db = await Storage.open("/db", small(fs));
+  const value = new Uint8Array(200);
+  await Promise.all(Array.from({ length: 200 }, (_, i) => db.put(bytes(`k${i}`), value)));
+  const stats = db.stats();
+  assert.ok(stats.write_stops > 0, `write_stops ${stats.write_stops}`);
+  assert.ok(stats.write_stall_ms > 0);
+  assert.equal(db.get(bytes("k199"))?.length, 200);
+  await db.close();
+});
