@@ -48,6 +48,7 @@ import {
   sealRecord,
   writeRecord,
 } from "./record_format.ts";
+import { EntryCache } from "./entry_cache.ts";
 import { parseSnapshotFileName, readSnapshotFile, writeSnapshotFile } from "./snapshot_file.ts";
 
 /** Tuning of a {@link RaftLogStore}. */
@@ -88,8 +89,6 @@ export interface RaftLogStats {
 
 const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_CACHE_SIZE_BYTES = 32 * 1024 * 1024;
-/** Heap bytes of a cached entry beside its data (object, array slot, buffer header). */
-const CACHED_ENTRY_OVERHEAD_BYTES = 160;
 /** Per-entry overhead the core adds to data length in size limits. */
 const ENTRY_SIZE_OVERHEAD_BYTES = 16;
 const SEGMENT_PATTERN = /^segment_(\d{16})\.log$/;
@@ -150,10 +149,8 @@ export class RaftLogStore implements RaftLogReader {
   #entry_offsets: number[] = [];
   #entry_sizes: number[] = [];
 
-  /** Decoded entries for indices [#cache_first, lastIndex()]. */
-  #cache: Entry[] = [];
-  #cache_first = 1;
-  #cache_bytes = 0;
+  /** Decoded entries of the tail. */
+  readonly #cache: EntryCache;
 
   /** Group commit: batches written vs. made durable, and what the next flush must sync. */
   #written_batches = 0;
@@ -184,6 +181,7 @@ export class RaftLogStore implements RaftLogReader {
     if (!(this.#cache_size_bytes >= 0)) {
       throw new RaftLogUsageError(`cache_size_bytes must be >= 0, got ${options.cache_size_bytes}`);
     }
+    this.#cache = new EntryCache(this.#cache_size_bytes);
     this.#conf_state = copyConf(options.initial_conf_state ?? { voters: [], learners: [] });
     this.#snapshot = emptySnapshot(this.#conf_state);
   }
@@ -335,7 +333,7 @@ export class RaftLogStore implements RaftLogReader {
     this.#entry_offsets.splice(0, drop);
     this.#entry_sizes.splice(0, drop);
     this.#base_index = index;
-    this.#trimCacheFront(index + 1);
+    this.#cache.dropBefore(index + 1);
     // Only a prefix goes, so a segment that comes back after a crash (removal is not synced)
     // holds nothing above the snapshot and is skipped on replay.
     const bound = this.#segments.length - 1;
@@ -488,7 +486,7 @@ export class RaftLogStore implements RaftLogReader {
       this.#entry_sizes.push(end - offset);
     }
     segment.max_index = Math.max(segment.max_index, this.lastIndex());
-    this.#cacheAppend(entries);
+    this.#cache.append(entries);
   }
 
   #appendRaw(bytes: Uint8Array): void {
@@ -508,9 +506,7 @@ export class RaftLogStore implements RaftLogReader {
     this.#entry_segments = [];
     this.#entry_offsets = [];
     this.#entry_sizes = [];
-    this.#cache = [];
-    this.#cache_bytes = 0;
-    this.#cache_first = snapshot.meta.index + 1;
+    this.#cache.clear(snapshot.meta.index + 1);
   }
 
   /** Forgets entries at and after `index` (a conflicting suffix). */
@@ -521,41 +517,7 @@ export class RaftLogStore implements RaftLogReader {
     this.#entry_segments.length = keep;
     this.#entry_offsets.length = keep;
     this.#entry_sizes.length = keep;
-    if (index <= this.#cache_first) {
-      this.#cache = [];
-      this.#cache_bytes = 0;
-      this.#cache_first = index;
-      return;
-    }
-    for (const dropped of this.#cache.splice(index - this.#cache_first)) {
-      this.#cache_bytes -= dropped.data.length + CACHED_ENTRY_OVERHEAD_BYTES;
-    }
-  }
-
-  #cacheAppend(entries: Entry[]): void {
-    if (this.#cache.length === 0) this.#cache_first = entries[0].index;
-    for (const entry of entries) {
-      this.#cache.push(entry);
-      this.#cache_bytes += entry.data.length + CACHED_ENTRY_OVERHEAD_BYTES;
-    }
-    let drop = 0;
-    while (drop < this.#cache.length && this.#cache_bytes > this.#cache_size_bytes) {
-      this.#cache_bytes -= this.#cache[drop].data.length + CACHED_ENTRY_OVERHEAD_BYTES;
-      drop++;
-    }
-    if (drop > 0) {
-      this.#cache.splice(0, drop);
-      this.#cache_first += drop;
-    }
-  }
-
-  #trimCacheFront(first_index: number): void {
-    if (first_index <= this.#cache_first) return;
-    const drop = Math.min(first_index - this.#cache_first, this.#cache.length);
-    for (const dropped of this.#cache.splice(0, drop)) {
-      this.#cache_bytes -= dropped.data.length + CACHED_ENTRY_OVERHEAD_BYTES;
-    }
-    this.#cache_first = first_index;
+    this.#cache.truncateFrom(index);
   }
 
   /** Waits until batch number `target` is durable, sharing flushes with concurrent callers. */
@@ -603,9 +565,8 @@ export class RaftLogStore implements RaftLogReader {
   // ---- read path internals -----------------------------------------------------------------
 
   #entryAt(index: number): Entry {
-    if (index >= this.#cache_first && index - this.#cache_first < this.#cache.length) {
-      return this.#cache[index - this.#cache_first];
-    }
+    const cached = this.#cache.get(index);
+    if (cached) return cached;
     const slot = index - this.#base_index - 1;
     const seq = this.#entry_segments[slot];
     const segment = this.#segments.find((s) => s.seq === seq);
@@ -674,7 +635,7 @@ export class RaftLogStore implements RaftLogReader {
       Math.min(this.#hard_state.commit, this.lastIndex()),
     );
     this.#hard_state = { ...this.#hard_state, commit };
-    this.#cache_first = this.lastIndex() + 1;
+    this.#cache.clear(this.lastIndex() + 1);
   }
 
   #loadLatestSnapshot(names: string[]): void {
