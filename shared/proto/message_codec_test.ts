@@ -1,0 +1,148 @@
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { fc } from "../../dev_deps.ts";
+import {
+  CompareTarget,
+  etcdCodecs,
+  loadEtcdSchema,
+  ProtoDecodeError,
+  ProtoEncodeError,
+  ProtoSchema,
+  type PutRequest,
+  type TxnRequest,
+} from "./mod.ts";
+
+const schema = await loadEtcdSchema();
+const codecs = etcdCodecs(schema);
+const bytes = (text: string) => new TextEncoder().encode(text);
+const hex = (data: Uint8Array) => [...data].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+Deno.test("codec: the wire bytes are protobuf's, field numbers as in etcd", async (t) => {
+  await t.step("PutRequest {key, value, lease} is fields 1, 2, 3", () => {
+    const encoded = codecs.PutRequest.encode({ key: bytes("a"), value: bytes("b"), lease: 1n });
+    strictEqual(hex(encoded), "0a0161" + "120162" + "1801");
+  });
+
+  await t.step("Blueprint's header fields are 100 and 101", () => {
+    const encoded = codecs.ResponseHeader.encode({ leader_id: 1n, leader_client_address: "x" });
+    // tag(100, varint) = 800 = a0 06; tag(101, bytes) = 810 = aa 06.
+    strictEqual(hex(encoded), "a00601" + "aa060178");
+  });
+
+  await t.step("a negative int64 is a 10-byte varint; uint64 max round-trips", () => {
+    const lease = codecs.PutRequest.encode({ lease: -1n });
+    strictEqual(hex(lease), "18" + "ff".repeat(9) + "01");
+    strictEqual(codecs.PutRequest.decode(lease).lease, -1n);
+    const header = codecs.ResponseHeader.encode({ cluster_id: 2n ** 64n - 1n });
+    strictEqual(codecs.ResponseHeader.decode(header).cluster_id, 2n ** 64n - 1n);
+  });
+
+  await t.step("a decoder without fields 100 and 101 (an etcd client) skips them", async () => {
+    const etcd_like = await ProtoSchema.load(["h.proto"], {
+      base_url: new URL("memory:/"),
+      read_text: () =>
+        Promise.resolve(`syntax = "proto3"; package p;
+          message ResponseHeader { uint64 cluster_id = 1; uint64 member_id = 2;
+                                   int64 revision = 3; uint64 raft_term = 4; }`),
+    });
+    const encoded = codecs.ResponseHeader.encode({
+      cluster_id: 9n,
+      revision: 5n,
+      leader_id: 3n,
+      leader_client_address: "10.0.0.1:2379",
+    });
+    deepStrictEqual(etcd_like.codec("p.ResponseHeader").decode(encoded), {
+      cluster_id: 9n,
+      member_id: 0n,
+      revision: 5n,
+      raft_term: 0n,
+    });
+  });
+});
+
+Deno.test("codec: decoding fills proto3 defaults and names the set oneof member", () => {
+  const decoded = codecs.TxnRequest.decode(codecs.TxnRequest.encode({
+    compare: [{ key: bytes("k"), target: CompareTarget.MOD, mod_revision: 5n }],
+    success: [{ request_put: { key: bytes("k") } }],
+  }));
+  const compare = decoded.compare[0];
+  strictEqual(compare.target, CompareTarget.MOD);
+  strictEqual(compare.target_union, "mod_revision");
+  strictEqual(compare.mod_revision, 5n);
+  strictEqual(compare.version, undefined);
+  deepStrictEqual(compare.range_end, new Uint8Array());
+  strictEqual(decoded.success[0].request, "request_put");
+  deepStrictEqual(decoded.success[0].request_put, {
+    key: bytes("k"),
+    value: new Uint8Array(),
+    lease: 0n,
+    prev_kv: false,
+    ignore_value: false,
+    ignore_lease: false,
+  });
+  deepStrictEqual(decoded.failure, []);
+  const empty = codecs.PutResponse.decode(new Uint8Array());
+  deepStrictEqual(empty, {}); // absent messages stay absent
+});
+
+Deno.test("codec: random puts and txns round-trip (seeded)", () => {
+  const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+  const put = fc.record({
+    key: fc.uint8Array({ maxLength: 32 }),
+    value: fc.uint8Array({ maxLength: 64 }),
+    lease: int64,
+    prev_kv: fc.boolean(),
+    ignore_value: fc.boolean(),
+    ignore_lease: fc.boolean(),
+  }, { noNullPrototype: true });
+  const seed = 20261126;
+  fc.assert(
+    fc.property(put, fc.array(put, { maxLength: 4 }), (request, ops) => {
+      deepStrictEqual(codecs.PutRequest.decode(codecs.PutRequest.encode(request)), request);
+      const txn = codecs.TxnRequest.decode(
+        codecs.TxnRequest.encode({ success: ops.map((op) => ({ request_put: op })) }),
+      );
+      deepStrictEqual(txn.success.map((op) => op.request_put), ops);
+    }),
+    { seed, numRuns: 300 },
+  );
+});
+
+Deno.test("codec: every wrong value is named with its path and what is allowed", () => {
+  const fails = (value: unknown, pattern: RegExp) =>
+    throws(() => codecs.TxnRequest.encode(value as TxnRequest), (error: Error) => {
+      ok(error instanceof ProtoEncodeError, String(error));
+      ok(pattern.test(error.message), `${error.message} !~ ${pattern}`);
+      return true;
+    });
+  fails(
+    { success: [{ request_put: { lease: "7" } }] },
+    /^etcdserverpb\.TxnRequest\.success\[0\]\.request_put\.lease: expected a bigint \(or a safe integer number\), got the string "7"$/,
+  );
+  fails(
+    { success: [{ request_put: { lease: 2n ** 63n } }] },
+    /lease: 9223372036854775808 is outside int64/,
+  );
+  fails(
+    { compare: [{ target: "SIZE" }] },
+    /"SIZE" is not a value of enum CompareTarget \(allowed: VERSION, CREATE, MOD, VALUE, LEASE or their numbers\)/,
+  );
+  fails(
+    { success: [{ request_put: {}, request_range: {} }] },
+    /success\[0\]: oneof request has request_range and request_put set; at most one is allowed/,
+  );
+  fails({ compare: {} }, /TxnRequest\.compare: expected an array, got an object/);
+  fails([], /etcdserverpb\.TxnRequest: expected an object, got an array/);
+  throws(
+    () => codecs.PutRequest.encode({ prev_kv: 1 } as unknown as PutRequest),
+    /PutRequest\.prev_kv: expected a boolean, got number 1/,
+  );
+});
+
+Deno.test("codec: bytes that are not the message raise ProtoDecodeError naming the type", () => {
+  throws(
+    () => codecs.PutRequest.decode(new Uint8Array([0x0a, 0x05, 0x01])),
+    (error: Error) =>
+      error instanceof ProtoDecodeError &&
+      /^etcdserverpb\.PutRequest: cannot decode 3 bytes: /.test(error.message),
+  );
+});
