@@ -8,9 +8,10 @@
 import type { FileSystem } from "../../../shared/fs/mod.ts";
 import { StorageError } from "../errors.ts";
 import {
-  compareBytes,
+  compareByteRanges,
   MAX_SEQUENCE,
   sequenceOf,
+  TRAILER_SIZE_BYTES,
   typeOf,
   userKeyOf,
   ValueType,
@@ -132,12 +133,24 @@ export class VersionFilter {
   /** Whether the entry with `internal_key` starts a new user key (call before {@link keep}). */
   isNewUserKey(internal_key: Uint8Array): boolean {
     const current = this.#current_user_key;
-    return current === null || compareBytes(userKeyOf(internal_key), current) !== 0;
+    // In place, without a view: this runs once per compacted entry.
+    return current === null ||
+      compareByteRanges(
+          internal_key,
+          0,
+          internal_key.length - TRAILER_SIZE_BYTES,
+          current,
+          0,
+          current.length,
+        ) !== 0;
   }
 
-  /** Whether to write the entry; entries must come in increasing internal order. */
-  keep(internal_key: Uint8Array): boolean {
-    if (this.isNewUserKey(internal_key)) {
+  /**
+   * Whether to write the entry; entries must come in increasing internal order.
+   * `new_user_key` may pass on the answer of {@link isNewUserKey} for this same entry.
+   */
+  keep(internal_key: Uint8Array, new_user_key = this.isNewUserKey(internal_key)): boolean {
+    if (new_user_key) {
       this.#current_user_key = userKeyOf(internal_key).slice();
       this.#last_sequence_for_key = MAX_SEQUENCE + 1;
     }
@@ -223,7 +236,8 @@ async function writeMerged(
   );
   for (merged.seekToFirst(); merged.valid(); merged.next()) {
     const key = merged.key();
-    if (filter.isNewUserKey(key)) {
+    const new_user_key = filter.isNewUserKey(key);
+    if (new_user_key) {
       // Cut only between user keys, so that no user key spans two files of a sorted level.
       const stop_for_overlap = overlap.shouldStopBefore(key);
       if (
@@ -233,7 +247,7 @@ async function writeMerged(
         await writer.finishCurrent();
       }
     }
-    if (filter.keep(key)) writer.add(key, merged.value());
+    if (filter.keep(key, new_user_key)) writer.add(key, merged.value());
   }
 }
 

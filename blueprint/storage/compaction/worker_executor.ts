@@ -130,7 +130,7 @@ export class WorkerExecutor implements BackgroundExecutor {
       if (last !== null) await sender.send(last);
       await sender.send(encodeMessage(RequestKind.FlushEnd, job_id));
     });
-    return meta as unknown as TableFileMeta;
+    return meta;
   }
 
   /** Sends the compaction to the worker. */
