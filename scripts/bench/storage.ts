@@ -1,5 +1,6 @@
 /**
- * `deno task bench storage [--quick] [--json] [--num N] [--only draft|leveldb]`: the storage
+ * `deno task bench storage [--quick] [--json] [--num N] [--only draft|leveldb]
+ * [--benchmarks fillseq,readrandom,...]`: the storage
  * engine beside LevelDB (classic-level) on the same work, in the style of LevelDB's db_bench.
  *
  * Benchmarks, in order, for each implementation in fresh temp directories:
@@ -282,61 +283,53 @@ async function withTempDir<T>(label: string, body: (dir: string) => Promise<T>):
 interface Settings {
   num: number;
   seed: number;
+  /** Benchmarks to report (db_bench's --benchmarks). */
+  benchmarks: Set<string>;
 }
 
-/** Runs every benchmark on one engine, adding rows. */
+/** Runs the selected benchmarks on one engine, adding rows. */
 async function runEngine(
   report: BenchReport,
   open: EngineFactory,
   impl: string,
-  { num, seed }: Settings,
+  { num, seed, benchmarks }: Settings,
 ): Promise<void> {
   const entry_bytes = KEY_BYTES + VALUE_BYTES;
-  await withTempDir(`${impl}_fillseq`, async (dir) => {
-    const engine = await open(dir);
-    row(
-      report,
-      "fillseq",
-      impl,
-      await fill(engine, num, "sequential", false, BATCH_ENTRIES, seed),
-      entry_bytes,
-    );
-    await engine.close();
-  });
-  await withTempDir(`${impl}_random`, async (dir) => {
-    const engine = await open(dir);
-    row(
-      report,
-      "fillrandom",
-      impl,
-      await fill(engine, num, "random", false, BATCH_ENTRIES, seed),
-      entry_bytes,
-    );
-    row(
-      report,
-      "overwrite",
-      impl,
-      await fill(engine, num, "random", false, BATCH_ENTRIES, seed + 1),
-      entry_bytes,
-    );
-    row(report, "readrandom", impl, readRandom(engine, num, seed + 2), entry_bytes);
-    row(report, "readseq", impl, await readSeq(engine), entry_bytes);
-    row(report, "seekrandom", impl, await seekRandom(engine, num, seed + 3), entry_bytes);
-    await engine.close();
-  });
-  await withTempDir(`${impl}_fillsync`, async (dir) => {
-    const engine = await open(dir);
-    const count = Math.max(1, Math.floor(num / SYNC_DIVISOR));
-    row(
-      report,
-      "fillsync",
-      impl,
-      await fill(engine, count, "random", true, 1, seed + 4),
-      entry_bytes,
-    );
-    await engine.close();
-  });
+  const add = (bench: string, measured: Measured) => {
+    if (benchmarks.has(bench)) row(report, bench, impl, measured, entry_bytes);
+  };
+  if (benchmarks.has("fillseq")) {
+    await withTempDir(`${impl}_fillseq`, async (dir) => {
+      const engine = await open(dir);
+      add("fillseq", await fill(engine, num, "sequential", false, BATCH_ENTRIES, seed));
+      await engine.close();
+    });
+  }
+  if (RANDOM_DB_BENCHES.some((bench) => benchmarks.has(bench))) {
+    await withTempDir(`${impl}_random`, async (dir) => {
+      const engine = await open(dir);
+      // The reads need a filled database, so fillrandom always runs in this group.
+      add("fillrandom", await fill(engine, num, "random", false, BATCH_ENTRIES, seed));
+      if (benchmarks.has("overwrite")) {
+        add("overwrite", await fill(engine, num, "random", false, BATCH_ENTRIES, seed + 1));
+      }
+      if (benchmarks.has("readrandom")) add("readrandom", readRandom(engine, num, seed + 2));
+      if (benchmarks.has("readseq")) add("readseq", await readSeq(engine));
+      if (benchmarks.has("seekrandom")) add("seekrandom", await seekRandom(engine, num, seed + 3));
+      await engine.close();
+    });
+  }
+  if (benchmarks.has("fillsync")) {
+    await withTempDir(`${impl}_fillsync`, async (dir) => {
+      const engine = await open(dir);
+      const count = Math.max(1, Math.floor(num / SYNC_DIVISOR));
+      add("fillsync", await fill(engine, count, "random", true, 1, seed + 4));
+      await engine.close();
+    });
+  }
 }
+
+const RANDOM_DB_BENCHES = ["fillrandom", "overwrite", "readrandom", "readseq", "seekrandom"];
 
 const BENCHES = [
   "fillseq",
@@ -372,6 +365,7 @@ function parseSettings(args: string[]): Settings & { json: boolean; only?: strin
       num: { type: "string" },
       seed: { type: "string", default: "301" },
       only: { type: "string" },
+      benchmarks: { type: "string", default: BENCHES.join(",") },
     },
     strict: true,
   });
@@ -388,7 +382,13 @@ function parseSettings(args: string[]): Settings & { json: boolean; only?: strin
   if (values.only !== undefined && values.only !== "draft" && values.only !== "leveldb") {
     throw new RangeError(`--only must be "draft" or "leveldb", got ${values.only}`);
   }
-  return { num, seed, json: values.json, only: values.only };
+  const benchmarks = new Set(values.benchmarks.split(",").filter((name) => name !== ""));
+  for (const name of benchmarks) {
+    if (!BENCHES.includes(name)) {
+      throw new RangeError(`--benchmarks: unknown "${name}"; choose from ${BENCHES.join(",")}`);
+    }
+  }
+  return { num, seed, benchmarks, json: values.json, only: values.only };
 }
 
 /** Runs the storage suite: draft, then LevelDB, then ratio rows and the disk's sync rate. */
