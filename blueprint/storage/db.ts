@@ -30,7 +30,7 @@ import {
 } from "./manifest.ts";
 import { MergingIterator } from "./merging_iterator.ts";
 import { Memtable } from "./memtable.ts";
-import { readLogRecords } from "./log_format.ts";
+import { MAX_LOG_RECORD_BYTES, readLogRecords } from "./log_format.ts";
 import { Wal } from "./wal.ts";
 import { BlockCache, type TableOptions, TableReader } from "./table/mod.ts";
 import {
@@ -949,6 +949,12 @@ export class Storage {
   }
 
   #validate_batch(batch: WriteBatch): void {
+    if (batch.sizeBytes > MAX_LOG_RECORD_BYTES) {
+      throw new StorageError(
+        `write: a batch of ${batch.sizeBytes} bytes is larger than the largest WAL record ` +
+          `(${MAX_LOG_RECORD_BYTES} bytes); split it into smaller batches`,
+      );
+    }
     batch.forEach((type, key, value) => {
       this.#validate_key(key, type === ValueType.Value ? "put" : "delete");
       if (value.length > this.#options.max_value_bytes) {

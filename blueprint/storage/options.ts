@@ -2,12 +2,13 @@
  * Options of a storage engine instance, their defaults, and their validation.
  *
  * Defaults keep one open database well under 256 MiB of memory: two memtables of 4 MiB
- * (the active one and the one being flushed) and a 32 MiB block cache. Each live table keeps
- * its reader (index and bloom filter, about 1.5% of the table's size) open.
+ * (the active one and the one being flushed; each arena may reserve up to twice its
+ * `memtable_size_bytes`), a 32 MiB block cache, a 4 MiB cache in the background worker, and
+ * one open reader per live table (index and bloom filter, about 1.5% of the table's size).
  *
  * @module
  */
-import type { FileSystem } from "../../shared/fs/mod.ts";
+import { type FileSystem, NodeFileSystem } from "../../shared/fs/mod.ts";
 import { StorageError } from "./errors.ts";
 
 /** Where flushes and compactions run. */
@@ -37,9 +38,9 @@ export interface StorageOptions {
   memtable_size_bytes?: number;
   /** Capacity of the shared block cache (default 32 MiB). */
   block_cache_bytes?: number;
-  /** Largest key accepted (default 16 KiB). Keys must also be non-empty. */
+  /** Largest key accepted (default 16 KiB, at most 1 MiB). Keys must also be non-empty. */
   max_key_bytes?: number;
-  /** Largest value accepted (default 8 MiB). */
+  /** Largest value accepted (default 8 MiB, at most 32 MiB). */
   max_value_bytes?: number;
   /** Target size of one table file written by flush or compaction (default 2 MiB). */
   target_file_size_bytes?: number;
@@ -91,7 +92,8 @@ const OPTION_RANGES: Record<keyof typeof DEFAULT_OPTIONS, [number, number]> = {
   memtable_size_bytes: [1 << 10, 1 << 30],
   block_cache_bytes: [0, 16 << 30],
   max_key_bytes: [1, 1 << 20],
-  max_value_bytes: [0, 1 << 30],
+  // A value must fit one WAL record (64 MiB) with its key and batch header.
+  max_value_bytes: [0, 32 << 20],
   target_file_size_bytes: [1 << 10, 1 << 30],
   block_size_bytes: [256, 1 << 20],
   restart_interval: [1, 1 << 10],
@@ -149,6 +151,12 @@ export function resolveOptions(
   if (background !== "worker" && background !== "inline") {
     throw new StorageError(
       `storage option background must be "worker" or "inline", got ${String(background)}`,
+    );
+  }
+  if (background === "worker" && given.fs !== undefined && !(given.fs instanceof NodeFileSystem)) {
+    throw new StorageError(
+      `storage option background "worker" needs the real disk (a Worker cannot share another ` +
+        `FileSystem); pass background: "inline" with a custom fs`,
     );
   }
   return { ...triggers, fs: given.fs ?? default_fs(), background };
