@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FaultyFileSystem } from "../../shared/fs/mod.ts";
+import { FaultyFileSystem, NodeFileSystem } from "../../shared/fs/mod.ts";
 import { CorruptionError, Storage, StorageError, WriteBatch } from "./mod.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -205,4 +205,20 @@ Deno.test("writes stall while the memtable flush is slow, and the stall is count
   assert.ok(stats.write_stall_ms > 0);
   assert.equal(db.get(bytes("k199"))?.length, 200);
   await db.close();
+});
+
+Deno.test("on the real disk a second open is refused and the data survives reopen", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "storage_db_test_" });
+  try {
+    const options = { fs: new NodeFileSystem(), background: "inline" as const };
+    const db = await Storage.open(dir, options);
+    await db.put(bytes("k"), bytes("v"), { sync: true });
+    await assert.rejects(Storage.open(dir, options), /is in use by another process/);
+    await db.close();
+    const again = await Storage.open(dir, options);
+    assert.equal(text(again.get(bytes("k"))), "v");
+    await again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
