@@ -105,6 +105,8 @@ interface SimMember {
   node: RaftNode | null;
   /** A Ready written but not yet synced: a crash now loses it. */
   unsynced: Ready | null;
+  /** The unsynced Ready's messages already went out (leader optimisation). */
+  sent_early: boolean;
   /** Microtick offset of this member's clock within a tick. */
   phase: number;
   /** Reads asked: context key → max committed at ask time. */
@@ -151,6 +153,8 @@ class Simulation {
   readonly #members = new Map<NodeId, SimMember>();
   readonly #pre_vote: boolean;
   readonly #check_quorum: boolean;
+  /** Whether leaders send before their own write is durable (decided by the seed). */
+  readonly #leader_sends_early: boolean;
   /** Flow-control settings, varied by seed so windows and message limits are exercised. */
   readonly #tuning: {
     heartbeat_tick: number;
@@ -186,6 +190,7 @@ class Simulation {
     const count = options.node_count ?? (this.#rng.chance(0.5) ? 3 : 5);
     this.#pre_vote = options.pre_vote ?? this.#rng.chance(0.5);
     this.#check_quorum = options.check_quorum ?? this.#rng.chance(0.5);
+    this.#leader_sends_early = this.#rng.chance(0.5);
     this.#tuning = {
       heartbeat_tick: 1 + this.#rng.nextInt(3),
       max_inflight_msgs: 1 + this.#rng.nextInt(8),
@@ -229,6 +234,7 @@ class Simulation {
       reads: new Map(),
       retired: false,
       unsynced: null,
+      sent_early: false,
     };
     this.#members.set(id, member);
     this.#checker.observeSnapshot(id, storage.snapshot());
@@ -302,7 +308,7 @@ class Simulation {
         // stepping meanwhile, and a crash in between loses the write.
         if (!this.#rng.chance(0.6)) continue;
         if (member.unsynced) this.#syncReady(member);
-        else if (member.node.hasReady()) member.unsynced = member.node.ready();
+        else if (member.node.hasReady()) this.#writeReady(member);
       }
     }
     this.#stats.ticks++;
@@ -353,6 +359,24 @@ class Simulation {
     if (!sender || !this.#rng.chance(0.5)) return;
     if (message.type === MessageType.Snap) sender.reportSnapshot(message.to, false);
     else if (message.type === MessageType.App) sender.reportUnreachable(message.to);
+  }
+
+  /** The first half of the driver loop: take a Ready and start writing it. */
+  #writeReady(member: SimMember): void {
+    const node = member.node!;
+    const rd = node.ready();
+    member.unsynced = rd;
+    member.sent_early = false;
+    // The leader optimisation of thesis §10.2.1 (the real driver uses it): a leader whose
+    // term and vote are already durable may send its appends before its own write syncs.
+    if (!this.#leader_sends_early || rd.snapshot) return;
+    const role = rd.soft_state?.role ?? node.status().soft_state.role;
+    const durable = member.storage.hardState();
+    const hs = rd.hard_state;
+    if (role !== Role.Leader) return;
+    if (hs && (hs.term !== durable.term || hs.vote !== durable.vote)) return;
+    if (!member.sent_early) { for (const m of rd.messages) this.#send(m); }
+    member.sent_early = true;
   }
 
   /** The second half of the driver loop for one Ready: sync, send, apply, advance. */
