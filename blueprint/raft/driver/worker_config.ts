@@ -20,7 +20,11 @@ export interface RaftNodeConfig {
   listen: PeerAddress;
   /** Address book of the other members (more can be added with setPeer). */
   peers: Record<NodeId, PeerAddress>;
-  /** Voters of a brand-new cluster (default: this id and every peer). Ignored on restart. */
+  /**
+   * Voters of a brand-new cluster (default: this id and every peer). A node joining a running
+   * cluster lists the current voters (not itself) and waits to be added with a membership
+   * change. Ignored on restart.
+   */
   initial_members?: NodeId[];
   /** Milliseconds per Raft tick (default 100). */
   tick_ms?: number;
@@ -90,10 +94,8 @@ export function resolveConfig(config: RaftNodeConfig): ResolvedRaftNodeConfig {
         `heartbeat_tick (${resolved.heartbeat_tick})`,
     );
   }
-  if (!resolved.initial_members.includes(resolved.id)) {
-    throw new RangeError(
-      `raft node config: initial_members [${resolved.initial_members}] must include id ${resolved.id}`,
-    );
+  if (resolved.initial_members.length === 0) {
+    throw new RangeError("raft node config: initial_members must name at least one voter");
   }
   return resolved;
 }

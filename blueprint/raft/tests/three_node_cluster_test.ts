@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  ConfChangeType,
+  type ConfState,
   type Entry,
   ProposalFailedError,
   type RaftNodeConfig,
@@ -196,6 +198,8 @@ Deno.test({
         await eventually("the transferee leads", () => target.handle.is_leader);
         const next = await leaderOf(members);
         assert.equal(next.handle.id, target.handle.id);
+        const previous = leader;
+        leader = next;
         // A new leader refuses reads until it has committed an entry of its term: retry.
         const read = async (member: Member) => {
           let index = -1;
@@ -207,9 +211,28 @@ Deno.test({
         };
         const read_index = await read(next);
         assert.ok(read_index >= committed_before, `read index ${read_index} < ${committed_before}`);
-        const follower_read = await read(leader);
+        const follower_read = await read(previous);
         assert.ok(follower_read >= committed_before);
-        await assert.rejects(leader.handle.propose(text("late")), /not the leader/);
+        await assert.rejects(previous.handle.propose(text("late")), /not the leader/);
+      });
+
+      await t.step("a learner joins, catches up, is promoted, then removed", async () => {
+        const voters = async () => ((await leader.handle.status()).conf_state as ConfState).voters;
+        await leader.handle.proposeConfChange({ type: ConfChangeType.AddLearner, node_id: "d" });
+        const learner = await startMember("d", dir);
+        members.set("d", learner);
+        connect(members);
+        const target = leader.handle.applied_index;
+        await eventually("the learner caught up", () => learner.last_index >= target);
+        assert.deepEqual(learner.state, leader.state);
+        assert.equal(learner.handle.is_leader, false);
+        await leader.handle.proposeConfChange({ type: ConfChangeType.AddVoter, node_id: "d" });
+        await eventually("d votes", async () => (await voters()).includes("d"));
+        await leader.handle.proposeConfChange({ type: ConfChangeType.RemoveNode, node_id: "d" });
+        await eventually("d is gone", async () => !(await voters()).includes("d"));
+        await learner.handle.stop();
+        members.delete("d");
+        await leader.handle.propose(text("after-removal"));
       });
     } finally {
       await Promise.all([...members.values()].map((m) => m.handle.stop()));
