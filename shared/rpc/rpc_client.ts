@@ -110,7 +110,8 @@ export class RpcChannel {
 
   /**
    * Makes a unary call; rejects with an {@link RpcError} (UNAVAILABLE, DEADLINE_EXCEEDED, or
-   * what the server answered).
+   * what the server answered), or with a ProtoEncodeError naming the wrong request field
+   * before anything is sent.
    *
    * @param method the method, from a {@link ServiceSchema}
    * @param request the request as a plain object
@@ -121,8 +122,13 @@ export class RpcChannel {
     request: Encodable<Req>,
     options: CallOptions = {},
   ): Promise<Res> {
-    expectShape(method, false, false);
-    const bytes = toBuffer(method.request_codec.encode(request as Encodable<ProtoMessage>));
+    let bytes: Buffer;
+    try {
+      expectShape(method, false, false);
+      bytes = toBuffer(method.request_codec.encode(request as Encodable<ProtoMessage>));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
       this.#client.makeUnaryRequest<Buffer, Res>(
         method.path,

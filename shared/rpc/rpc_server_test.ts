@@ -12,6 +12,7 @@ import {
   loadEtcdSchema,
   loadHealthSchema,
   methodOf,
+  ProtoEncodeError,
   type ProtoMessage,
   ProtoSchema,
   type PutRequest,
@@ -213,15 +214,15 @@ Deno.test("rpc server: calls, statuses and limits", async (t) => {
       await ended;
     });
 
-    await t.step("a client encoding mistake is named before anything is sent", () => {
+    await t.step("a client encoding mistake is named before anything is sent", async () => {
       ok(etcdCodecs(etcd).PutRequest);
-      let thrown: unknown;
-      try {
-        channel.unary(methodOf(kv, "Put"), { key: "text" as unknown as Uint8Array });
-      } catch (error) {
-        thrown = error;
-      }
-      ok(String(thrown).includes("etcdserverpb.PutRequest.key: expected a Uint8Array"));
+      await rejects(
+        channel.unary(methodOf(kv, "Put"), { key: "text" as unknown as Uint8Array }),
+        (error: Error) =>
+          error instanceof ProtoEncodeError &&
+          error.message ===
+            'etcdserverpb.PutRequest.key: expected a Uint8Array, got the string "text"',
+      );
     });
   });
 });
