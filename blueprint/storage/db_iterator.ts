@@ -8,6 +8,7 @@
 import type { InternalIterator } from "./iterator.ts";
 import type { TableFileMeta } from "./manifest.ts";
 import {
+  compareByteRanges,
   compareBytes,
   compareInternalKeys,
   lookupKey,
@@ -168,19 +169,32 @@ function* forward(
 ): Generator<KeyValue, void, undefined> {
   if (range.start === undefined) it.seekToFirst();
   else it.seek(lookupKey(range.start, snapshot_sequence));
+  const end = range.end;
   // The user key whose older versions are shadowed (already yielded or deleted).
   let skip_key: Uint8Array | undefined;
   for (; it.valid(); it.next()) {
+    // Compared in place: this loop runs once per stored version, views would cost a lot.
     const ikey = it.key();
-    const user_key = userKeyView(ikey);
-    if (range.end !== undefined && compareBytes(user_key, range.end) >= 0) return;
-    if (sequenceOf(ikey) > snapshot_sequence) continue;
-    if (skip_key !== undefined && compareBytes(user_key, skip_key) === 0) continue;
-    skip_key = user_key.slice();
-    if (typeView(ikey) === ValueType.Deletion) continue;
-    const value = it.value().slice();
-    yield { key: skip_key, value };
+    const user_end = ikey.length - TRAILER_SIZE_BYTES;
+    if (end !== undefined && compareByteRanges(ikey, 0, user_end, end, 0, end.length) >= 0) return;
+    if (trailerSequence(ikey, user_end) > snapshot_sequence) continue;
+    if (
+      skip_key !== undefined &&
+      compareByteRanges(ikey, 0, user_end, skip_key, 0, skip_key.length) === 0
+    ) continue;
+    skip_key = ikey.slice(0, user_end);
+    if (ikey[user_end] === ValueType.Deletion) continue;
+    yield { key: skip_key, value: it.value().slice() };
   }
+}
+
+/** Sequence number from the trailer at `trailer_start` (see internal_key.ts). */
+function trailerSequence(ikey: Uint8Array, trailer_start: number): number {
+  const low = ikey[trailer_start + 1] | (ikey[trailer_start + 2] << 8) |
+    (ikey[trailer_start + 3] << 16);
+  const high = (ikey[trailer_start + 4] | (ikey[trailer_start + 5] << 8) |
+    (ikey[trailer_start + 6] << 16) | (ikey[trailer_start + 7] << 24)) >>> 0;
+  return high * 2 ** 24 + low;
 }
 
 function* backward(
