@@ -114,6 +114,13 @@ Deno.test({
       for (const id of IDS) members.set(id, await startMember(id, dir));
       connect(members);
 
+      await t.step("a second node on the same data directory fails to start", async () => {
+        await assert.rejects(
+          startRaftNode(config("a", dir)),
+          /raft node a failed to start: LockedError: .*LOCK is locked/,
+        );
+      });
+
       let leader!: Member;
       await t.step("elects one leader", async () => {
         leader = await leaderOf(members);
@@ -226,9 +233,20 @@ Deno.test({
         await eventually("the learner caught up", () => learner.last_index >= target);
         assert.deepEqual(learner.state, leader.state);
         assert.equal(learner.handle.is_leader, false);
-        await leader.handle.proposeConfChange({ type: ConfChangeType.AddVoter, node_id: "d" });
+        // Promotion is refused until the learner's match reaches the commit index: retry.
+        await eventually(
+          "d promoted",
+          () =>
+            leader.handle.proposeConfChange({ type: ConfChangeType.AddVoter, node_id: "d" })
+              .then(() => true, () => false),
+        );
         await eventually("d votes", async () => (await voters()).includes("d"));
-        await leader.handle.proposeConfChange({ type: ConfChangeType.RemoveNode, node_id: "d" });
+        await eventually(
+          "d removal accepted",
+          () =>
+            leader.handle.proposeConfChange({ type: ConfChangeType.RemoveNode, node_id: "d" })
+              .then(() => true, () => false),
+        );
         await eventually("d is gone", async () => !(await voters()).includes("d"));
         await learner.handle.stop();
         members.delete("d");
