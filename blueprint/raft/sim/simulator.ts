@@ -171,6 +171,8 @@ class Simulation {
   /** Directed links "a->b" that currently drop everything. */
   #cut = new Set<string>();
   #failure: string | undefined;
+  /** Sees every applied entry (the liveness phase looks for its fresh proposals). */
+  #on_apply: ((entries: Entry[]) => void) | null = null;
   readonly #stats: SimStats = {
     ticks: 0,
     committed: 0,
@@ -401,6 +403,7 @@ class Simulation {
     const term = node.status().hard_state.term;
     const leaders = this.#leaders().map((m) => this.#view(m));
     this.#checker.observeApply(member.id, term, rd.committed_entries, leaders);
+    this.#on_apply?.(rd.committed_entries);
     this.#applyMembership(rd.committed_entries);
     for (const rs of rd.read_states) this.#checkRead(member, rs.index, rs.request_ctx);
     node.advance(rd);
@@ -609,7 +612,9 @@ class Simulation {
           if (!(error instanceof ProposalDroppedError)) throw error;
         }
       }
-      this.#runTickWatching(watch);
+      this.#on_apply = watch;
+      this.#runTick();
+      this.#on_apply = null;
       if (seen.size === fresh.size) return;
     }
     const leaders = this.#leaders().map((m) => m.id).join(",") || "none";
@@ -617,16 +622,5 @@ class Simulation {
       `after healing, ${seen.size}/${fresh.size} fresh proposals committed in ${max_ticks} ticks ` +
         `(leaders: ${leaders})`,
     );
-  }
-
-  #runTickWatching(watch: (entries: Entry[]) => void): void {
-    const before = this.#checker.maxCommitted();
-    this.#runTick();
-    if (this.#checker.maxCommitted() === before) return;
-    for (const member of this.#live()) {
-      watch(
-        member.node!.logEntries(before + 1).filter((e) => e.index <= this.#checker.maxCommitted()),
-      );
-    }
   }
 }
