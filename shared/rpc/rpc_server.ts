@@ -294,9 +294,8 @@ export class RpcServer {
             `request to ${method.path} is not a valid ${method.request_codec.type_name}: ` +
               (error instanceof Error ? error.message : String(error)),
           );
-          // grpc-js answers a throwing deserializer with INTERNAL; single requests get the
-          // precise status through their handler, streamed ones through this error's message.
-          if (method.request_stream) throw new Error(`${rejection.codeName}: ${rejection.message}`);
+          // grpc-js answers a throwing deserializer with INTERNAL; handing the rejection to
+          // the handler wrapper instead lets it answer with the precise status.
           return new RejectedRequest(rejection);
         }
       },
@@ -401,16 +400,43 @@ function wrapHandler(method: MethodSchema, handler: ((...args: any[]) => unknown
       call: grpc.ServerReadableStream<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) => {
+      let answered = false;
+      const answer: grpc.sendUnaryData<unknown> = (error, response) => {
+        if (answered) return;
+        answered = true;
+        callback(error, response);
+      };
+      rejectBadMessages(call, (error) => answer(error));
       Promise.resolve()
         .then(() => handler(call))
-        .then((response) => callback(null, encodeResponse(method, response)))
-        .catch((error) => callback(toRpcError(error)));
+        .then((response) => answer(null, encodeResponse(method, response)))
+        .catch((error) => answer(toRpcError(error)));
     };
   }
   return (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+    rejectBadMessages(call, (error) => call.emit("error", error));
     Promise.resolve()
       .then(() => handler(call))
       .catch((error) => call.emit("error", toRpcError(error)));
+  };
+}
+
+/**
+ * grpc-js pushes each decoded request into the call's readable side; a message that failed to
+ * decode ends the call with its status instead of reaching the handler.
+ */
+function rejectBadMessages(
+  call: { push(chunk: unknown): boolean },
+  fail: (error: RpcError) => void,
+): void {
+  const push = call.push.bind(call);
+  let failed = false;
+  call.push = (chunk: unknown) => {
+    if (chunk === null) return push(null); // the end of the stream always passes
+    if (!(chunk instanceof RejectedRequest)) return failed ? false : push(chunk);
+    if (!failed) fail(chunk.error);
+    failed = true;
+    return false;
   };
 }
 

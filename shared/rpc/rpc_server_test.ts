@@ -214,6 +214,27 @@ Deno.test("rpc server: calls, statuses and limits", async (t) => {
       await ended;
     });
 
+    await t.step(
+      "a streamed message that does not decode ends the stream with INVALID_ARGUMENT",
+      async () => {
+        const stream = channel.client.makeBidiStreamRequest<Buffer, Buffer>(
+          "/etcdserverpb.Watch/Watch",
+          (value) => value,
+          (value) => value,
+          new grpc.Metadata(),
+          { deadline: Date.now() + 10_000 },
+        );
+        const failed = new Promise<RpcError>((resolve) =>
+          stream.on("error", (error: grpc.ServiceError) => resolve(fromServiceError(error)))
+        );
+        stream.resume();
+        stream.write(Buffer.from([0x0a, 100, 1])); // create_request claims 100 bytes, has 1
+        const error = await failed;
+        strictEqual(error.code, Status.INVALID_ARGUMENT);
+        ok(/not a valid etcdserverpb\.WatchRequest/.test(error.message), error.message);
+      },
+    );
+
     await t.step("a client encoding mistake is named before anything is sent", async () => {
       ok(etcdCodecs(etcd).PutRequest);
       await rejects(
