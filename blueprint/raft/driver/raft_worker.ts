@@ -80,6 +80,7 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
     peers: config.peers,
     max_frame_bytes: Math.max(16 * 1024 * 1024, 2 * config.max_size_per_msg_bytes),
     on_message: (_from, payload) => loop?.receiveMessage(payload),
+    on_unreachable: (peer) => loop?.peerUnreachable(peer),
     log: (line) => console.warn(`${prefix} ${line}`),
   });
   try {

@@ -15,6 +15,7 @@ import {
   encodeMessage,
   EntryType,
   type HardState,
+  MessageType,
   type NodeId,
   ProposalDroppedError,
   type RaftNode,
@@ -39,8 +40,8 @@ export interface WorkerLoopIo {
   save(
     update: { hard_state?: HardState; entries: Entry[]; snapshot?: Snapshot; sync?: boolean },
   ): Promise<void>;
-  /** Queues an encoded message for a peer (may drop; Raft retries). */
-  send(to: NodeId, payload: Uint8Array): void;
+  /** Queues an encoded message for a peer; false when it was dropped (Raft retries). */
+  send(to: NodeId, payload: Uint8Array): boolean;
   /** Delivers an encoded event to the main side; resolves when it was taken (back-pressure). */
   emit(event: Uint8Array): Promise<void>;
   /** Records an application snapshot at `index` and compacts the log below it. */
@@ -268,7 +269,27 @@ export class WorkerLoop {
   }
 
   #sendAll(rd: Ready): void {
-    for (const message of rd.messages) this.#io.send(message.to, encodeMessage(message));
+    for (const message of rd.messages) {
+      let payload: Uint8Array | null = null;
+      try {
+        payload = encodeMessage(message);
+      } catch (err) {
+        if (!(err instanceof CodecError)) throw err;
+        this.#io.log(`raft worker: cannot send ${MessageType[message.type]}: ${err.message}`);
+      }
+      if (payload !== null && this.#io.send(message.to, payload)) continue;
+      // Dropped: tell the core, so it probes instead of waiting (a lost snapshot would
+      // otherwise hold the follower until the core's retry timeout).
+      if (message.type === MessageType.Snap) this.#node.reportSnapshot(message.to, false);
+      this.#node.reportUnreachable(message.to);
+    }
+  }
+
+  /** The transport lost messages to `peer` (connection failed or closed). */
+  peerUnreachable(peer: NodeId): void {
+    if (this.#fatal) return;
+    this.#node.reportUnreachable(peer);
+    this.#schedule();
   }
 
   /** Hands leader changes, read points and committed entries to the main side. */

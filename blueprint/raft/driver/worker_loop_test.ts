@@ -55,6 +55,7 @@ async function harness(voters: string[], hold_saves = false): Promise<Harness> {
       const message = decodeMessage(payload);
       sent.push(message);
       trace.push(`send ${MessageType[message.type]}`);
+      return true;
     },
     emit: (bytes) => {
       const event = decodeEvent(bytes);

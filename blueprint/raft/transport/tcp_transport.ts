@@ -56,6 +56,11 @@ export interface TcpTransportOptions {
   random?: () => number;
   /** Where reachability changes and protocol errors are reported (default console.warn). */
   log?: (line: string) => void;
+  /**
+   * Called whenever messages to a peer may have been lost (a connection attempt or a write
+   * failed, or the peer closed the connection), so Raft can probe instead of streaming.
+   */
+  on_unreachable?: (peer: NodeId) => void;
 }
 
 /** Counters of one peer. */
@@ -264,6 +269,7 @@ export class TcpTransport {
           );
         }
         peer.reachable = false;
+        if (!this.#stopped && !peer.removed) this.#options.on_unreachable?.(peer.id);
       } finally {
         closeQuietly(peer.conn);
         peer.conn = null;
@@ -308,6 +314,7 @@ export class TcpTransport {
         );
         peer.reachable = false;
       }
+      if (!this.#stopped && !peer.removed) this.#options.on_unreachable?.(peer.id);
     }
   }
 

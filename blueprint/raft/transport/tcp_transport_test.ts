@@ -64,7 +64,8 @@ Deno.test("TcpTransport", async (t) => {
   await t.step("reconnects after the peer restarts, logging once each way", async () => {
     let b = startNode("b", 0, {});
     const port = b.port;
-    const a = startNode("a", 0, { b: port });
+    const unreachable: string[] = [];
+    const a = startNode("a", 0, { b: port }, { on_unreachable: (peer) => unreachable.push(peer) });
     a.transport.send("b", text("before"));
     await eventually("first message", () => b.received.length === 1);
     await b.transport.stop();
@@ -79,6 +80,7 @@ Deno.test("TcpTransport", async (t) => {
     assert.equal(a.logs.filter((l) => /unreachable/.test(l)).length, 1, a.logs.join("\n"));
     assert.equal(a.logs.filter((l) => /reachable again/.test(l)).length, 1, a.logs.join("\n"));
     assert.ok(a.transport.stats().peers.b.connects >= 2);
+    assert.ok(unreachable.length >= 1 && unreachable.every((peer) => peer === "b"));
     await a.transport.stop();
     await b.transport.stop();
   });
