@@ -4,7 +4,7 @@
  * service paths, field numbers and types match etcd's on the wire, and that etcd clients skip
  * Blueprint's extra header fields. Skipped (with a note) when `etcdctl` is not on the PATH.
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
   CompareTarget,
   loadEtcdSchema,
@@ -12,7 +12,7 @@ import {
   type RangeRequest,
   type TxnRequest,
 } from "../proto/mod.ts";
-import { RpcServer } from "./mod.ts";
+import { etcdError, RpcServer } from "./mod.ts";
 
 async function findEtcdctl(): Promise<string | undefined> {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
@@ -54,6 +54,7 @@ Deno.test({
         return { header: header() };
       },
       Range: (request: RangeRequest) => {
+        if (request.revision > revision) throw etcdError("FutureRev");
         const found = store.get(decode(request.key));
         const kvs = found
           ? [{
@@ -94,7 +95,8 @@ Deno.test({
       Status: () => ({ header: header(), version: "3.4.0-blueprint", leader: 7n, raftTerm: 2n }),
     });
     const { address } = await server.listen("127.0.0.1:0");
-    const run = async (...args: string[]) => {
+    const run = async (...args: string[]) => (await attempt(...args)).stdout;
+    const attempt = async (...args: string[]) => {
       const stdin_text = args[0] === "txn" ? args.pop()! : "";
       const child = new Deno.Command(etcdctl!, {
         args: [`--endpoints=${address}`, "--dial-timeout=5s", "--command-timeout=10s", ...args],
@@ -108,12 +110,11 @@ Deno.test({
       await writer.close();
       const output = await child.output();
       const stdout = new TextDecoder().decode(output.stdout);
-      strictEqual(
-        output.code,
-        0,
-        `etcdctl ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
-      );
-      return stdout;
+      const stderr = new TextDecoder().decode(output.stderr);
+      if (!args.includes("--rev=999")) {
+        strictEqual(output.code, 0, `etcdctl ${args.join(" ")}: ${stderr}`);
+      }
+      return { code: output.code, stdout, stderr };
     };
     try {
       strictEqual((await run("put", "greeting", "hello")).trim(), "OK");
@@ -135,6 +136,13 @@ Deno.test({
       strictEqual(
         (await run("lease", "grant", "10")).trim(),
         "lease 694d7a1b2c3d4e5f granted with TTL(10s)",
+      );
+      // etcd's error text reaches etcdctl unchanged, so it maps to etcd's typed error.
+      const future = await attempt("get", "greeting", "--rev=999");
+      strictEqual(future.code, 1);
+      ok(
+        future.stderr.includes("etcdserver: mvcc: required revision is a future revision"),
+        future.stderr,
       );
       const status = JSON.parse(await run("endpoint", "status", "-w", "json"));
       strictEqual(status[0].Status.version, "3.4.0-blueprint");

@@ -29,3 +29,4 @@ export * from "./limits.ts";
 export * from "./health_status.ts";
 export * from "./rpc_server.ts";
 export * from "./rpc_client.ts";
+export * from "./etcd_errors.ts";

@@ -3,6 +3,8 @@ import { grpc } from "../../deps.ts";
 import {
   checkCount,
   checkSize,
+  ETCD_ERRORS,
+  etcdError,
   fromServiceError,
   invalidArgument,
   MAX_STATUS_MESSAGE_LENGTH,
@@ -66,4 +68,22 @@ Deno.test("limits: checks name what was too large and the limit", () => {
     () => checkCount("operations in the txn", 129, 128),
     /operations in the txn: 129 given; at most 128 are allowed/,
   );
+});
+
+Deno.test("etcd errors: etcd's exact code and text, optionally explained", () => {
+  const compacted = etcdError("Compacted");
+  strictEqual(compacted.code, Status.OUT_OF_RANGE);
+  strictEqual(compacted.message, "etcdserver: mvcc: required revision has been compacted");
+  const ops = etcdError("TooManyOps", "129 given; at most 128 are allowed");
+  strictEqual(ops.code, Status.INVALID_ARGUMENT);
+  strictEqual(
+    ops.message,
+    "etcdserver: too many operations in txn request: 129 given; at most 128 are allowed",
+  );
+  const moved = etcdError("LeaderChanged", undefined, { leader_address: "10.0.0.3:2379" });
+  strictEqual(moved.code, Status.UNAVAILABLE);
+  deepStrictEqual(moved.info, { leader_address: "10.0.0.3:2379" });
+  for (const [name, spec] of Object.entries(ETCD_ERRORS)) {
+    ok(spec.message.startsWith("etcdserver: "), name);
+  }
 });
