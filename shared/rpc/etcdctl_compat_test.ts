@@ -95,9 +95,9 @@ Deno.test({
       Status: () => ({ header: header(), version: "3.4.0-blueprint", leader: 7n, raftTerm: 2n }),
     });
     const { address } = await server.listen("127.0.0.1:0");
-    const run = async (...args: string[]) => (await attempt(...args)).stdout;
+    /** Runs etcdctl; `args` ending in a line break are its stdin (for `txn`). */
     const attempt = async (...args: string[]) => {
-      const stdin_text = args[0] === "txn" ? args.pop()! : "";
+      const stdin_text = args.at(-1)?.endsWith("\n") ? args.pop()! : "";
       const child = new Deno.Command(etcdctl!, {
         args: [`--endpoints=${address}`, "--dial-timeout=5s", "--command-timeout=10s", ...args],
         env: { ETCDCTL_API: "3" },
@@ -111,10 +111,12 @@ Deno.test({
       const output = await child.output();
       const stdout = new TextDecoder().decode(output.stdout);
       const stderr = new TextDecoder().decode(output.stderr);
-      if (!args.includes("--rev=999")) {
-        strictEqual(output.code, 0, `etcdctl ${args.join(" ")}: ${stderr}`);
-      }
-      return { code: output.code, stdout, stderr };
+      return { code: output.code, stdout, stderr, command: `etcdctl ${args.join(" ")}` };
+    };
+    const run = async (...args: string[]) => {
+      const result = await attempt(...args);
+      strictEqual(result.code, 0, `${result.command}: ${result.stderr}`);
+      return result.stdout;
     };
     try {
       strictEqual((await run("put", "greeting", "hello")).trim(), "OK");
