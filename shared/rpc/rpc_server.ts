@@ -142,6 +142,8 @@ export class RpcServer {
   readonly #services = new Set<string>();
   readonly #max_request_bytes: number;
   readonly #shutdown_timeout_ms: number;
+  /** Open health Watch streams: shutdown ends them so they do not hold it to its bound. */
+  readonly #health_watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   #state: "new" | "listening" | "closed" = "new";
 
   /**
@@ -183,7 +185,11 @@ export class RpcServer {
         options.keepalive_timeout_ms ?? 20_000,
         10 * 60 * 1000,
       ),
-      "grpc.max_concurrent_streams": options.max_concurrent_streams ?? 1024,
+      "grpc.max_concurrent_streams": validateCount(
+        "max_concurrent_streams",
+        options.max_concurrent_streams ?? 1024,
+        65_536,
+      ),
     });
   }
 
@@ -252,8 +258,9 @@ export class RpcServer {
   }
 
   /**
-   * Stops the server: marks every service NOT_SERVING, refuses new calls, waits for running
-   * calls to finish, and after `timeout_ms` cuts the rest.
+   * Stops the server: marks every service NOT_SERVING, ends health Watch streams, refuses new
+   * calls, waits for running calls to finish, and after `timeout_ms` cuts the rest. Long-lived
+   * streams of your own (e.g. etcd Watch) hold the wait until the bound: end them first.
    *
    * @param timeout_ms how long to wait for running calls; defaults to the server's option
    * @returns whether calls had to be cut
@@ -262,7 +269,8 @@ export class RpcServer {
     validateMs("timeout_ms", timeout_ms, MAX_SHUTDOWN_TIMEOUT_MS);
     if (this.#state === "closed") return { forced: false };
     this.#state = "closed";
-    this.health.setAll("NOT_SERVING");
+    this.health.setAll("NOT_SERVING"); // health watchers hear it before their streams end
+    for (const call of this.#health_watches) call.end();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const graceful = new Promise<boolean>((resolve) => {
       this.#server.tryShutdown(() => resolve(false));
@@ -341,8 +349,14 @@ export class RpcServer {
           } catch (error) {
             return call.emit("error", rpcError(Status.RESOURCE_EXHAUSTED, String(error)));
           }
-          call.on("cancelled", stop);
-          call.on("close", stop);
+          const watching = this.#health_watches;
+          watching.add(call);
+          const finish = () => {
+            stop();
+            watching.delete(call);
+          };
+          call.on("cancelled", finish);
+          call.on("close", finish);
           send(health.get(service));
         },
       },
@@ -472,6 +486,13 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes)
     ? bytes
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function validateCount(name: string, value: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} is ${value}; allowed: an integer from 1 to ${max}`);
+  }
+  return value;
 }
 
 function validateMs(name: string, value: number, max_ms: number): number {

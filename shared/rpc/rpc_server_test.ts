@@ -376,7 +376,21 @@ Deno.test("rpc server: shutdown waits for calls, then cuts them at its bound", a
     release_hang.forEach((release) => release());
     channel.close();
   }
+  // A server with an open health Watch stream still shuts down without cutting anything:
+  // the watcher hears NOT_SERVING and its stream ends.
   const idle = startKvServer().server;
-  await idle.listen("127.0.0.1:0");
-  deepStrictEqual(await idle.shutdown(2000), { forced: false });
+  const { address: idle_address } = await idle.listen("127.0.0.1:0");
+  const watcher = new RpcChannel(idle_address);
+  const health = (await loadHealthSchema()).service(HEALTH_SERVICE);
+  const stream = watcher.serverStream(methodOf(health, "Watch"), { service: "" });
+  const statuses: unknown[] = [];
+  const first = new Promise((resolve) => stream.once("data", resolve));
+  stream.on("data", (response: ProtoMessage) => statuses.push(response.status));
+  const ended = new Promise((resolve) => stream.on("end", resolve));
+  stream.on("error", () => {});
+  await first;
+  deepStrictEqual(await idle.shutdown(5000), { forced: false });
+  await ended;
+  deepStrictEqual(statuses, [1, 2]);
+  watcher.close();
 });
