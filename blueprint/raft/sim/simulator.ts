@@ -52,6 +52,8 @@ export interface SimOptions {
   check_quorum?: boolean;
   /** Deliberately broken rules, to show the checkers can fail. */
   testing_faults?: RaftTestingFaults;
+  /** Chance per tick of a quick reboot of one member (default 0.04). */
+  reboot_chance?: number;
   /** A deliberately broken driver: it persists the hard state without the vote. */
   forget_vote_on_restart?: boolean;
 }
@@ -446,7 +448,7 @@ class Simulation {
       const victim = pick(live);
       if (victim) this.#crash(victim);
     }
-    if (rng.chance(0.04)) {
+    if (rng.chance(this.#options.reboot_chance ?? 0.04)) {
       // A quick reboot: whatever was not synced is gone, the rest comes straight back.
       const victim = pick(live);
       if (victim) {

@@ -3,7 +3,7 @@ import { runSimulation } from "./simulator.ts";
 import { main } from "./main.ts";
 
 const SEED_COUNT = 500;
-const CHAOS_TICKS = 300;
+const CHAOS_TICKS = 200;
 
 Deno.test(`simulation: ${SEED_COUNT} seeds keep every safety property and recover`, () => {
   const totals = { committed: 0, crashes: 0, installs: 0, conf_changes: 0, elections: 0 };
@@ -48,7 +48,13 @@ Deno.test("simulation: a node that votes twice in a term is caught by Election S
 Deno.test("simulation: a driver that does not persist the vote is caught by the checkers", () => {
   let caught: string | undefined;
   for (let seed = 1; seed <= 300 && caught === undefined; seed++) {
-    caught = runSimulation({ seed, chaos_ticks: 200, forget_vote_on_restart: true }).failure;
+    caught = runSimulation({
+      seed,
+      chaos_ticks: 200,
+      pre_vote: false,
+      reboot_chance: 0.2,
+      forget_vote_on_restart: true,
+    }).failure;
   }
   ok(caught?.includes("Election Safety"), `expected an Election Safety failure, got ${caught}`);
 });
