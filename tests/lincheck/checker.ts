@@ -242,8 +242,8 @@ function explainIllegal<S, I, O>(
   const remaining = in_call_order.filter((operation) => !linearized.has(operation));
   const candidates = nextCandidates(remaining);
   const lines = [
-    `not linearizable: a part of ${in_call_order.length} operations ` +
-    `(the smallest failing of ${part_count} parts)`,
+    `not linearizable: a part of ${in_call_order.length} operations fails ` +
+    `(of ${part_count} parts, checked smallest first)`,
     "operations in call order [call_ms, return_ms]:",
     ...explainedWindow(in_call_order, candidates[0], limits.max_explained_operations).map(
       (entry) =>
