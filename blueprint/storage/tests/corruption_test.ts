@@ -121,3 +121,25 @@ Deno.test("a flipped byte in the MANIFEST fails open with a CorruptionError nami
   assert.equal(decoder.decode(db.get(encoder.encode(keyOf(7)))!), valueOf(7));
   await db.close();
 });
+
+Deno.test("a damaged WAL record before valid ones fails open naming the log; a damaged last one is dropped", async () => {
+  const fs = new FaultyFileSystem();
+  const db = await Storage.open("/db", { ...OPTIONS, fs });
+  for (let i = 0; i < 5; i++) {
+    await db.put(encoder.encode(keyOf(i)), encoder.encode(valueOf(i)), { sync: true });
+  }
+  await db.close();
+  const log = fs.list("/db").find((name) => name.endsWith(".log"))!;
+  const size = fs.readFile(`/db/${log}`).length;
+  fs.flipByte(`/db/${log}`, 10);
+  await assert.rejects(
+    Storage.open("/db", { ...OPTIONS, fs }),
+    (err) => err instanceof CorruptionError && err.message.includes(log),
+  );
+  fs.flipByte(`/db/${log}`, 10);
+  fs.flipByte(`/db/${log}`, size - 2);
+  const reopened = await Storage.open("/db", { ...OPTIONS, fs });
+  const keys = [...reopened.scan()].map((e) => decoder.decode(e.key));
+  assert.deepEqual(keys, [0, 1, 2, 3].map(keyOf), "only the damaged last write is dropped");
+  await reopened.close();
+});
