@@ -1,0 +1,614 @@
+/**
+ * Blueprint's MVCC key/value state machine: applies committed Raft entries, in order, to the
+ * LSM storage engine with etcd v3's semantics (revisions, versions, leases, transactions,
+ * compaction), and serves reads at the current or a past revision.
+ *
+ * @module
+ */
+import { type Storage, WriteBatch } from "../storage/mod.ts";
+import { ApplyContext, checkReadRevision } from "./apply_context.ts";
+import { ByteReader } from "./byte_codec.ts";
+import { type DedupOptions, DedupWindows, DEFAULT_DEDUP_OPTIONS } from "./dedup_window.ts";
+import {
+  attachmentKey,
+  decodeEvent,
+  decodeMeta,
+  decodeRecord,
+  emptyMeta,
+  encodeMeta,
+  eventKey,
+  type Meta,
+  META_KEY,
+  PREFIX,
+  prefixRange,
+  readU64,
+} from "./keyspace.ts";
+import { RangeCollector, scanAtRevision, scanLatest } from "./mvcc_reader.ts";
+import { decodeRequest, DEFAULT_LIMITS, type KvLimits, validateRequest } from "./request_codec.ts";
+import { decodeFrame, dumpFrames, type SnapshotHeader } from "./snapshot_dump.ts";
+import {
+  KvError,
+  type KvEvent,
+  type KvRequest,
+  type KvResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type ResponseBody,
+} from "./types.ts";
+
+/** Options of {@link KvStateMachine.open}. */
+export interface KvStateMachineOptions {
+  /** Request size limits (defaults: {@link DEFAULT_LIMITS}). */
+  limits?: Partial<KvLimits>;
+  /** De-duplication window sizes (defaults: {@link DEFAULT_DEDUP_OPTIONS}). */
+  dedup?: Partial<DedupOptions>;
+  /** Deletions per storage batch when compaction purges history (default 1024). */
+  purge_batch_ops?: number;
+  /** Payload bytes per snapshot records frame (default 1 MiB). */
+  snapshot_chunk_bytes?: number;
+}
+
+/** Options of {@link KvStateMachine.range}. */
+export interface RangeOptions {
+  /** Revision to read at; 0 or absent = current. */
+  revision?: number;
+  /** Most keys returned; 0 or absent = no limit. */
+  limit?: number;
+  /** Return keys and metadata without values. */
+  keys_only?: boolean;
+  /** Return only the count. */
+  count_only?: boolean;
+  /**
+   * Accepted for etcd parity: the state machine always reads locally; linearizability
+   * (ReadIndex) is the caller's job before calling range.
+   */
+  serializable?: boolean;
+}
+
+/** A range result with the store revision it was served at. */
+export interface RangeResult extends RangeResponse {
+  /** Current store revision (etcd's header.revision). */
+  revision: number;
+}
+
+/** Receives applied changes (the watch hub is one). */
+export interface AppliedListener {
+  /** Called after the events of `revision` are in storage, in revision order. */
+  applied(revision: number, events: readonly KvEvent[]): void;
+  /** Called after a snapshot restore replaced the whole state. */
+  restored(): void;
+}
+
+/** A position in the event log: revision and sub-revision. */
+export interface EventPosition {
+  /** Revision. */
+  revision: number;
+  /** Sub-revision inside it. */
+  sub_revision: number;
+}
+
+/** A lease as the leader sees it. */
+export interface LeaseInfo {
+  /** Lease id. */
+  id: number;
+  /** Granted TTL in seconds. */
+  ttl_s: number;
+}
+
+/** Bounds one call to expiredLeases. */
+const MAX_EXPIRED_PER_CALL = 1000;
+
+/**
+ * The replicated KV state machine over one {@link Storage}.
+ *
+ * @example
+ * ```ts
+ * const sm = await KvStateMachine.open(storage);
+ * const origin = { member_id: "n1", sequence: 1 };
+ * await sm.apply(sm.appliedIndex + 1, 1, { origin, body: { type: "put", key, value } });
+ * sm.range(key, undefined).kvs[0].version; // 1
+ * ```
+ */
+export class KvStateMachine {
+  readonly #storage: Storage;
+  readonly #limits: KvLimits;
+  readonly #purge_batch_ops: number;
+  readonly #snapshot_chunk_bytes: number;
+  readonly #dedup: DedupWindows;
+  #meta: Meta = emptyMeta();
+  #leases = new Map<number, number>();
+  /** Leader-side expiry deadlines (not replicated), set lazily at the first check. */
+  #lease_deadlines_ms = new Map<number, number>();
+  #listeners = new Set<AppliedListener>();
+  /** Serializes applies and restores: each sees the previous one's writes. */
+  #tail: Promise<unknown> = Promise.resolve();
+  #broken: string | undefined;
+
+  private constructor(storage: Storage, options: KvStateMachineOptions) {
+    this.#storage = storage;
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#purge_batch_ops = options.purge_batch_ops ?? 1024;
+    this.#snapshot_chunk_bytes = options.snapshot_chunk_bytes ?? 1 << 20;
+    this.#dedup = new DedupWindows({ ...DEFAULT_DEDUP_OPTIONS, ...options.dedup });
+    for (
+      const [name, value] of [["purge_batch_ops", this.#purge_batch_ops], [
+        "snapshot_chunk_bytes",
+        this.#snapshot_chunk_bytes,
+      ]] as const
+    ) {
+      if (!Number.isInteger(value) || value < 1 || value > 1 << 30) {
+        throw new KvError(
+          "invalid_argument",
+          `${name} must be an integer from 1 to 2^30, got ${value}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Opens the state machine on `storage`, recovering applied index, term and revision, the
+   * leases and the de-dup windows, and finishing a compaction purge cut short by a crash.
+   *
+   * After an interrupted snapshot restore, everything but {@link restore} throws until a
+   * restore succeeds.
+   */
+  static async open(
+    storage: Storage,
+    options: KvStateMachineOptions = {},
+  ): Promise<KvStateMachine> {
+    const machine = new KvStateMachine(storage, options);
+    machine.#load();
+    if (
+      machine.#broken === undefined &&
+      machine.#meta.purged_revision < machine.#meta.compact_revision
+    ) {
+      await machine.#purge();
+    }
+    return machine;
+  }
+
+  #load(): void {
+    const bytes = this.#storage.get(META_KEY);
+    this.#meta = bytes === undefined ? emptyMeta() : decodeMeta(bytes);
+    if (this.#meta.restoring) {
+      // Only restore() may run: the keyspace is a mix of the old state and part of a new one.
+      this.#broken = "a snapshot restore was interrupted: restore a snapshot again";
+      return;
+    }
+    this.#leases = new Map();
+    for (const entry of this.#storage.scan(prefixRange(PREFIX.lease))) {
+      this.#leases.set(readU64(entry.key, 1), new ByteReader(entry.value, "lease").varint());
+    }
+    for (const id of this.#lease_deadlines_ms.keys()) {
+      if (!this.#leases.has(id)) this.#lease_deadlines_ms.delete(id);
+    }
+    this.#dedup.load(this.#storage);
+  }
+
+  /** Last Raft index applied. */
+  get appliedIndex(): number {
+    return this.#meta.applied_index;
+  }
+
+  /** Term of the last applied entry. */
+  get appliedTerm(): number {
+    return this.#meta.applied_term;
+  }
+
+  /** Current store revision. */
+  get revision(): number {
+    return this.#meta.revision;
+  }
+
+  /** Oldest readable revision (0 before the first compaction). */
+  get compactRevision(): number {
+    return this.#meta.compact_revision;
+  }
+
+  /** The size limits requests are checked against. */
+  get limits(): Readonly<KvLimits> {
+    return this.#limits;
+  }
+
+  /**
+   * Applies the committed entry `index` (of `term`) carrying `request` (encoded or not).
+   * Everything the entry changes plus the new applied index goes into one WriteBatch, so a
+   * replay after a crash is exact. An entry at or below the applied index is skipped
+   * (resolves undefined). A refused request still advances the applied index and answers
+   * with an error body. Calls are serialized in call order.
+   */
+  apply(
+    index: number,
+    term: number,
+    request: KvRequest | Uint8Array,
+  ): Promise<KvResponse | undefined> {
+    const run = this.#tail.then(() => this.#apply(index, term, request));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async #apply(
+    index: number,
+    term: number,
+    request: KvRequest | Uint8Array,
+  ): Promise<KvResponse | undefined> {
+    this.#checkUsable("apply");
+    if (!Number.isSafeInteger(index) || index < 1 || !Number.isSafeInteger(term) || term < 0) {
+      throw new KvError(
+        "invalid_argument",
+        `apply: index must be >= 1 and term >= 0, got ${index}, ${term}`,
+      );
+    }
+    if (index <= this.#meta.applied_index) return undefined;
+    const decoded = this.#decode(request);
+    const batch_meta: Meta = { ...this.#meta, applied_index: index, applied_term: term };
+    if (!("origin" in decoded)) {
+      return await this.#commit(new WriteBatch(), batch_meta, {
+        revision: this.#meta.revision,
+        body: decoded,
+      });
+    }
+    const verdict = this.#dedup.check(this.#storage, decoded.origin);
+    if (verdict.kind === "duplicate") {
+      return await this.#commit(new WriteBatch(), batch_meta, verdict.response);
+    }
+    if (verdict.kind === "refused") {
+      const body: ResponseBody = {
+        type: "error",
+        code: "too_old_to_deduplicate",
+        message: verdict.message,
+      };
+      return await this.#commit(new WriteBatch(), batch_meta, {
+        revision: this.#meta.revision,
+        body,
+      });
+    }
+    return await this.#execute(index, decoded, batch_meta);
+  }
+
+  #decode(request: KvRequest | Uint8Array): KvRequest | ResponseBody {
+    try {
+      if (request instanceof Uint8Array) return decodeRequest(request, this.#limits);
+      validateRequest(request, this.#limits);
+      return request;
+    } catch (err) {
+      if (!(err instanceof KvError)) throw err;
+      return { type: "error", code: err.code, message: err.message };
+    }
+  }
+
+  async #execute(index: number, request: KvRequest, batch_meta: Meta): Promise<KvResponse> {
+    const context = new ApplyContext({
+      storage: this.#storage,
+      revision: this.#meta.revision,
+      compact_revision: this.#meta.compact_revision,
+      leases: this.#leases,
+      index,
+    });
+    let body: ResponseBody;
+    try {
+      body = context.execute(request.body);
+    } catch (err) {
+      if (!(err instanceof KvError)) throw err;
+      // Refused: none of the request's changes are written.
+      body = { type: "error", code: err.code, message: err.message };
+      const response = { revision: this.#meta.revision, body };
+      const batch = new WriteBatch();
+      this.#dedup.record(batch, request.origin, index, response);
+      return await this.#commit(batch, batch_meta, response);
+    }
+    if (context.changed) batch_meta.revision = this.#meta.revision + 1;
+    if (context.compact_to !== undefined) batch_meta.compact_revision = context.compact_to;
+    const response = { revision: batch_meta.revision, body };
+    this.#dedup.record(context.batch, request.origin, index, response);
+    await this.#commit(context.batch, batch_meta, response);
+    for (const [id, ttl_s] of context.lease_changes.granted) this.#leases.set(id, ttl_s);
+    for (const id of context.lease_changes.revoked) {
+      this.#leases.delete(id);
+      this.#lease_deadlines_ms.delete(id);
+    }
+    if (context.changed) this.#publish(batch_meta.revision, context.events);
+    if (context.compact_to !== undefined) await this.#purge();
+    return response;
+  }
+
+  async #commit(batch: WriteBatch, meta: Meta, response: KvResponse): Promise<KvResponse> {
+    batch.put(META_KEY, encodeMeta(meta));
+    await this.#storage.write(batch);
+    this.#meta = meta;
+    return response;
+  }
+
+  #publish(revision: number, events: readonly KvEvent[]): void {
+    for (const listener of this.#listeners) listener.applied(revision, events);
+  }
+
+  /**
+   * Removes history made unreadable by the compact revision, in bounded batches: for each
+   * key, the versions below its newest version at or below the compact revision (and that
+   * one too when it is a deletion), and the events below the compact revision. Reads never
+   * see this (they refuse revisions below the compact revision), so it may trail the Compact
+   * entry; a crash part-way is finished at the next open.
+   */
+  async #purge(): Promise<void> {
+    const target = this.#meta.compact_revision;
+    const snapshot = this.#storage.snapshot();
+    let batch = new WriteBatch();
+    const flush = async () => {
+      if (batch.count < this.#purge_batch_ops) return;
+      await this.#storage.write(batch);
+      batch = new WriteBatch();
+    };
+    try {
+      let group: Uint8Array | undefined;
+      let candidate: { key: Uint8Array; tombstone: boolean } | undefined;
+      const closeGroup = () => {
+        if (candidate?.tombstone) batch.delete(candidate.key);
+        candidate = undefined;
+      };
+      for (const entry of this.#storage.scan({ ...prefixRange(PREFIX.history), snapshot })) {
+        const entry_group = entry.key.subarray(0, entry.key.length - 8);
+        if (group === undefined || !sameBytes(group, entry_group)) {
+          closeGroup();
+          group = entry_group;
+        }
+        if (readU64(entry.key, entry.key.length - 8) > target) continue;
+        if (candidate !== undefined) batch.delete(candidate.key);
+        candidate = { key: entry.key, tombstone: decodeRecord(entry.value).version === 0 };
+        await flush();
+      }
+      closeGroup();
+      for (
+        const entry of this.#storage.scan({
+          start: eventKey(0, 0),
+          end: eventKey(target, 0),
+          snapshot,
+        })
+      ) {
+        batch.delete(entry.key);
+        await flush();
+      }
+    } finally {
+      snapshot.release();
+    }
+    const meta = { ...this.#meta, purged_revision: target };
+    batch.put(META_KEY, encodeMeta(meta));
+    await this.#storage.write(batch);
+    this.#meta = meta;
+  }
+
+  /**
+   * Keys of the etcd range (`range_end`: absent/empty = `key` alone, `[0]` = all keys >=
+   * `key`, else [key, range_end)) at the current or a past revision.
+   *
+   * @throws KvError `compacted` or `future_revision` for an unreadable revision;
+   *   `invalid_argument` for bad input.
+   */
+  range(key: Uint8Array, range_end?: Uint8Array, options: RangeOptions = {}): RangeResult {
+    this.#checkUsable("range");
+    const request: RangeRequest = { type: "range", key, range_end, ...options };
+    validateRequest(
+      {
+        origin: { member_id: "range", sequence: 1 },
+        body: { type: "txn", compare: [], success: [request], failure: [] },
+      },
+      this.#limits,
+    );
+    const revision = options.revision ?? 0;
+    const collector = new RangeCollector(request);
+    if (revision === 0 || revision === this.#meta.revision) {
+      scanLatest(this.#storage, key, range_end, (k, r) => collector.add(k, r));
+    } else {
+      checkReadRevision(revision, this.#meta.revision, this.#meta.compact_revision);
+      scanAtRevision(this.#storage, key, range_end, revision, (k, r) => collector.add(k, r));
+    }
+    return { ...collector.response(), revision: this.#meta.revision };
+  }
+
+  /** Registers a listener of applied changes; returns its removal. */
+  addListener(listener: AppliedListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Up to `limit` events from the event log at or after `from`, in order, with their
+   * revisions.
+   *
+   * @throws KvError(compacted) when `from.revision` is below the compact revision.
+   */
+  readEvents(from: EventPosition, limit: number): { revision: number; event: KvEvent }[] {
+    this.#checkUsable("readEvents");
+    if (from.revision < this.#meta.compact_revision) {
+      throw new KvError(
+        "compacted",
+        `required revision ${from.revision} has been compacted (compact revision ${this.#meta.compact_revision})`,
+        this.#meta.compact_revision,
+      );
+    }
+    const out = [];
+    const start = eventKey(from.revision, from.sub_revision);
+    for (
+      const entry of this.#storage.scan({ start, end: Uint8Array.of(PREFIX.event + 1), limit })
+    ) {
+      out.push({ revision: readU64(entry.key, 1), event: decodeEvent(entry.key, entry.value) });
+    }
+    return out;
+  }
+
+  /** Live leases. */
+  leases(): LeaseInfo[] {
+    return [...this.#leases].map(([id, ttl_s]) => ({ id, ttl_s }));
+  }
+
+  /**
+   * Leader helper: ids of leases whose deadline has passed at `now_ms` (at most 1000 per
+   * call), for the leader to propose revokes. A lease first seen here gets the deadline
+   * `now_ms + ttl` (as etcd, deadlines are not replicated; a new leader calls
+   * {@link refreshLeases}).
+   */
+  expiredLeases(now_ms: number): number[] {
+    const expired = [];
+    for (const [id, ttl_s] of this.#leases) {
+      let deadline = this.#lease_deadlines_ms.get(id);
+      if (deadline === undefined) {
+        deadline = now_ms + ttl_s * 1000;
+        this.#lease_deadlines_ms.set(id, deadline);
+      }
+      if (deadline <= now_ms) expired.push(id);
+      if (expired.length >= MAX_EXPIRED_PER_CALL) break;
+    }
+    return expired;
+  }
+
+  /** Leader helper: restarts every lease's TTL at `now_ms` (on becoming leader). */
+  refreshLeases(now_ms: number): void {
+    for (const [id, ttl_s] of this.#leases) this.#lease_deadlines_ms.set(id, now_ms + ttl_s * 1000);
+  }
+
+  /**
+   * Leader helper: a keep-alive; restarts the lease's TTL and returns it in seconds.
+   *
+   * @throws KvError(lease_not_found).
+   */
+  keepAliveLease(id: number, now_ms: number): number {
+    const ttl_s = this.#leases.get(id);
+    if (ttl_s === undefined) {
+      throw new KvError("lease_not_found", `requested lease ${id} not found`);
+    }
+    this.#lease_deadlines_ms.set(id, now_ms + ttl_s * 1000);
+    return ttl_s;
+  }
+
+  /**
+   * Leader helper: granted TTL, remaining seconds (the full TTL before the first check) and
+   * the attached keys (at most `max_keys`).
+   *
+   * @throws KvError(lease_not_found).
+   */
+  leaseTimeToLive(
+    id: number,
+    now_ms: number,
+    max_keys = 1000,
+  ): { ttl_s: number; remaining_s: number; keys: Uint8Array[] } {
+    const ttl_s = this.#leases.get(id);
+    if (ttl_s === undefined) {
+      throw new KvError("lease_not_found", `requested lease ${id} not found`);
+    }
+    const deadline = this.#lease_deadlines_ms.get(id);
+    const remaining_s = deadline === undefined
+      ? ttl_s
+      : Math.max(0, Math.ceil((deadline - now_ms) / 1000));
+    const prefix = attachmentKey(id, new Uint8Array(0));
+    const keys = [...this.#storage.scan({ prefix, limit: max_keys })].map((e) => e.key.slice(9));
+    return { ttl_s, remaining_s, keys };
+  }
+
+  /**
+   * The state as a stream of checksummed frames (a full dump at one storage snapshot, taken
+   * at the first `next()`); each frame holds about `snapshot_chunk_bytes`.
+   */
+  snapshotData(): Generator<Uint8Array> {
+    this.#checkUsable("snapshotData");
+    return dumpFrames(this.#storage, this.#snapshot_chunk_bytes);
+  }
+
+  /**
+   * Replaces the whole state with a snapshot stream from {@link snapshotData}. Serialized
+   * with applies. The keyspace is marked "restoring" first: if this fails or crashes
+   * part-way, the state machine refuses use until a restore succeeds.
+   *
+   * @throws KvError(invalid_argument) for damaged or incomplete data.
+   */
+  restore(frames: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<SnapshotHeader> {
+    const run = this.#tail.then(() => this.#restore(frames));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async #restore(
+    frames: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Promise<SnapshotHeader> {
+    this.#broken = "a snapshot restore failed part-way: restore a snapshot again";
+    await this.#storage.write(
+      new WriteBatch().put(META_KEY, encodeMeta({ ...this.#meta, restoring: true })),
+    );
+    await this.#clearKeyspace();
+    let number = 0;
+    let header: SnapshotHeader | undefined;
+    let meta_value: Uint8Array | undefined;
+    let total = 0;
+    let finished = false;
+    for await (const bytes of frames) {
+      if (finished) {
+        throw new KvError("invalid_argument", "snapshot data is damaged: frames after the trailer");
+      }
+      const frame = decodeFrame(bytes, number++);
+      if ((frame.kind === "header") !== (header === undefined)) {
+        throw new KvError(
+          "invalid_argument",
+          "snapshot data is damaged: the header must come first, once",
+        );
+      }
+      if (frame.kind === "header") header = frame.header;
+      else if (frame.kind === "records") {
+        const batch = new WriteBatch();
+        for (const { key, value } of frame.records) {
+          if (key.length === 1 && key[0] === PREFIX.meta) meta_value = value;
+          else batch.put(key, value);
+        }
+        total += frame.records.length;
+        await this.#storage.write(batch);
+      } else {
+        if (frame.total_records !== total) {
+          throw new KvError(
+            "invalid_argument",
+            `snapshot data is damaged: trailer counts ${frame.total_records} records, got ${total}`,
+          );
+        }
+        finished = true;
+      }
+    }
+    if (!finished || header === undefined || meta_value === undefined) {
+      throw new KvError(
+        "invalid_argument",
+        "snapshot data is incomplete: header, meta record or trailer missing",
+      );
+    }
+    // The meta record goes last: only a complete restore clears the "restoring" mark.
+    await this.#storage.write(new WriteBatch().put(META_KEY, meta_value));
+    this.#broken = undefined;
+    this.#load();
+    if (this.#meta.purged_revision < this.#meta.compact_revision) await this.#purge();
+    for (const listener of this.#listeners) listener.restored();
+    return header;
+  }
+
+  async #clearKeyspace(): Promise<void> {
+    const snapshot = this.#storage.snapshot();
+    try {
+      let batch = new WriteBatch();
+      for (const { key } of this.#storage.scan({ snapshot })) {
+        if (key.length === 1 && key[0] === PREFIX.meta) continue;
+        batch.delete(key);
+        if (batch.count >= this.#purge_batch_ops) {
+          await this.#storage.write(batch);
+          batch = new WriteBatch();
+        }
+      }
+      await this.#storage.write(batch);
+    } finally {
+      snapshot.release();
+    }
+  }
+
+  #checkUsable(operation: string): void {
+    if (this.#broken !== undefined) throw new Error(`KvStateMachine.${operation}: ${this.#broken}`);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,69 @@
+/**
+ * Helpers shared by this folder's tests: an in-memory storage, byte helpers and a driver
+ * that applies requests with consecutive indexes.
+ *
+ * @module
+ */
+import { FaultyFileSystem } from "../../shared/fs/mod.ts";
+import { Storage } from "../storage/mod.ts";
+import { KvStateMachine, type KvStateMachineOptions } from "./state_machine.ts";
+import type { KvResponse, RequestBody } from "./types.ts";
+
+/** UTF-8 bytes of `text`. */
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+/** Text of UTF-8 `data`. */
+export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+/** Small storage settings so that tests flush and compact tables too. */
+export function storageOptions(fs: FaultyFileSystem) {
+  return {
+    fs,
+    background: "inline" as const,
+    memtable_size_bytes: 16 << 10,
+    target_file_size_bytes: 16 << 10,
+    max_bytes_for_level_base: 64 << 10,
+  };
+}
+
+/** A state machine on an in-memory disk, with a helper that applies bodies in order. */
+export class Harness {
+  sequence = 0;
+  term = 1;
+
+  private constructor(
+    readonly fs: FaultyFileSystem,
+    public storage: Storage,
+    public machine: KvStateMachine,
+    readonly options: KvStateMachineOptions,
+  ) {}
+
+  /** A fresh harness. */
+  static async create(options: KvStateMachineOptions = {}): Promise<Harness> {
+    const fs = new FaultyFileSystem();
+    const storage = await Storage.open("/kv", storageOptions(fs));
+    return new Harness(fs, storage, await KvStateMachine.open(storage, options), options);
+  }
+
+  /** Applies `body` as the next entry, from origin "test"; asserts it was applied. */
+  async do(body: RequestBody): Promise<KvResponse> {
+    const response = await this.machine.apply(
+      this.machine.appliedIndex + 1,
+      this.term,
+      { origin: { member_id: "test", sequence: ++this.sequence }, body },
+    );
+    if (response === undefined) throw new Error("entry unexpectedly skipped");
+    return response;
+  }
+
+  /** Closes and reopens storage and state machine on the same disk. */
+  async reopen(): Promise<void> {
+    await this.storage.close();
+    this.storage = await Storage.open("/kv", storageOptions(this.fs));
+    this.machine = await KvStateMachine.open(this.storage, this.options);
+  }
+
+  /** Closes the storage. */
+  async close(): Promise<void> {
+    await this.storage.close();
+  }
+}
