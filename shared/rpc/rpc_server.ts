@@ -14,12 +14,12 @@ import {
   type Encodable,
   HEALTH_SERVICE,
   loadHealthSchema,
-  methodOf,
   type MethodSchema,
   type ProtoMessage,
   type ProtoSchema,
 } from "../proto/mod.ts";
-import { HEALTH_STATUS_NUMBER, type HealthState, HealthStatusTable } from "./health_status.ts";
+import { HealthStatusTable } from "./health_status.ts";
+import { createHealthHandlers, type OpenHealthWatches } from "./health_service.ts";
 import {
   checkSize,
   DEFAULT_MAX_REQUEST_BYTES,
@@ -28,7 +28,7 @@ import {
   RECEIVE_HEADROOM_BYTES,
   validateByteLimit,
 } from "./limits.ts";
-import { invalidArgument, notFound, RpcError, rpcError, Status, toRpcError } from "./rpc_error.ts";
+import { invalidArgument, RpcError, rpcError, Status, toRpcError } from "./rpc_error.ts";
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -143,7 +143,7 @@ export class RpcServer {
   readonly #max_request_bytes: number;
   readonly #shutdown_timeout_ms: number;
   /** Open health Watch streams: shutdown ends them so they do not hold it to its bound. */
-  readonly #health_watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  readonly #health_watches: OpenHealthWatches = new Set();
   #state: "new" | "listening" | "closed" = "new";
 
   /**
@@ -211,6 +211,11 @@ export class RpcServer {
     if (this.#state !== "new") {
       throw new Error(`cannot add ${service_name}: services are added before listen()`);
     }
+    this.#register(schema, service_name, handlers);
+    this.health.set(service_name, "SERVING");
+  }
+
+  #register(schema: ProtoSchema, service_name: string, handlers: ServiceHandlers): void {
     if (this.#services.has(service_name)) throw new Error(`${service_name} is already added`);
     const service = schema.service(service_name);
     const known = new Set(service.methods.map((method) => method.name));
@@ -230,7 +235,6 @@ export class RpcServer {
     this.#server.addService(definition, implementation);
     this.#schemas.add(schema);
     this.#services.add(service_name);
-    this.health.set(service_name, "SERVING");
   }
 
   /**
@@ -244,7 +248,8 @@ export class RpcServer {
     const match = /^(.*):(\d{1,5})$/.exec(address);
     if (!match) throw new RangeError(`listen address ${JSON.stringify(address)}: need host:port`);
     this.#state = "listening";
-    await this.#addHealthService();
+    const health_handlers = createHealthHandlers(this.health, this.#health_watches);
+    this.#register(await loadHealthSchema(), HEALTH_SERVICE, health_handlers);
     this.#addReflectionService();
     this.health.set("", "SERVING");
     const port = await new Promise<number>((resolve, reject) => {
@@ -270,7 +275,7 @@ export class RpcServer {
     if (this.#state === "closed") return { forced: false };
     this.#state = "closed";
     this.health.setAll("NOT_SERVING"); // health watchers hear it before their streams end
-    for (const call of this.#health_watches) call.end();
+    for (const end_watch of [...this.#health_watches]) end_watch();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const graceful = new Promise<boolean>((resolve) => {
       this.#server.tryShutdown(() => resolve(false));
@@ -314,54 +319,6 @@ export class RpcServer {
       responseDeserialize: (bytes: Buffer) => response_codec.decode(bytes),
       originalName: method.name,
     };
-  }
-
-  async #addHealthService(): Promise<void> {
-    const schema = await loadHealthSchema();
-    const service = schema.service(HEALTH_SERVICE);
-    const health = this.health;
-    const known = () => health.services().filter((name) => name !== "").join(", ");
-    this.#server.addService(
-      Object.fromEntries(service.methods.map((m) => [m.name, this.#methodDefinition(m)])),
-      {
-        Check: wrapHandler(
-          methodOf(service, "Check"),
-          (request: { service: string }) => {
-            const state = health.get(request.service);
-            if (state === undefined) {
-              throw notFound(
-                `unknown service ${JSON.stringify(request.service)} (known: ${known()})`,
-              );
-            }
-            return { status: HEALTH_STATUS_NUMBER[state] };
-          },
-        ),
-        Watch: (call: grpc.ServerWritableStream<{ service: string }, ProtoMessage>) => {
-          if (call.request instanceof RejectedRequest) {
-            return call.emit("error", call.request.error);
-          }
-          const service = call.request.service;
-          const send = (state: HealthState | undefined) =>
-            call.write({ status: HEALTH_STATUS_NUMBER[state ?? "SERVICE_UNKNOWN"] });
-          let stop: () => void;
-          try {
-            stop = health.watch(service, send);
-          } catch (error) {
-            return call.emit("error", rpcError(Status.RESOURCE_EXHAUSTED, String(error)));
-          }
-          const watching = this.#health_watches;
-          watching.add(call);
-          const finish = () => {
-            stop();
-            watching.delete(call);
-          };
-          call.on("cancelled", finish);
-          call.on("close", finish);
-          send(health.get(service));
-        },
-      },
-    );
-    this.#schemas.add(schema);
   }
 
   #addReflectionService(): void {
