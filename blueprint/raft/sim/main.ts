@@ -3,7 +3,8 @@
  *
  *   deno task sim --seeds 200          run seeds 1..200
  *   deno task sim --seeds 50 --from 7  run seeds 7..56
- *   deno task sim --seed 42            replay seed 42 exactly (prints its counters)
+ *   deno task sim --seed 42            replay seed 42 exactly (prints its counters and,
+ *                                      on failure, the last events before it)
  *
  * Exits 1 on the first failing seed, printing the seed and the exact replay command.
  *
@@ -45,6 +46,7 @@ export function main(args: string[]): number {
     committed += result.stats.committed;
     if (single !== undefined) console.log(JSON.stringify(result.stats));
     if (result.failure) {
+      if (single !== undefined) { for (const event of result.events) console.error(event); }
       console.error(`FAIL seed ${seed}: ${result.failure}`);
       const ticks_flag = chaos_ticks === undefined ? "" : ` --chaos-ticks ${chaos_ticks}`;
       console.error(`replay: deno task sim --seed ${seed}${ticks_flag}`);

@@ -9,6 +9,7 @@
  * @module
  */
 import {
+  type ConfChange,
   ConfChangeType,
   decodeConfChange,
   decodeMessage,
@@ -35,6 +36,8 @@ const MAX_MESSAGES_IN_FLIGHT = 20_000;
 /** Most members the cluster may grow to through membership changes. */
 const MAX_MEMBERS = 7;
 const ELECTION_TICK = 10;
+/** Events kept for a failure report. */
+const MAX_EVENTS = 200;
 
 /** Knobs of one run; everything else derives from `seed`. */
 export interface SimOptions {
@@ -64,6 +67,8 @@ export interface SimResult {
   seed: number;
   /** First safety or liveness failure, if any. */
   failure?: string;
+  /** The last {@link MAX_EVENTS} notable events (elections, faults, changes), for replays. */
+  events: string[];
   /** Counters for the curious. */
   stats: SimStats;
 }
@@ -173,6 +178,7 @@ class Simulation {
   /** Directed links "a->b" that currently drop everything. */
   #cut = new Set<string>();
   #failure: string | undefined;
+  readonly #events: string[] = [];
   /** Sees every applied entry (the liveness phase looks for its fresh proposals). */
   #on_apply: ((entries: Entry[]) => void) | null = null;
   readonly #stats: SimStats = {
@@ -208,13 +214,23 @@ class Simulation {
     }
   }
 
+  #event(text: string): void {
+    if (this.#events.length >= MAX_EVENTS) this.#events.shift();
+    this.#events.push(`t${this.#stats.ticks} ${text}`);
+  }
+
   fail(message: string): void {
     this.#failure ??= `${message} (at tick ${this.#stats.ticks})`;
   }
 
   result(): SimResult {
     this.#stats.committed = this.#checker.committedCount();
-    return { seed: this.#options.seed, failure: this.#failure, stats: this.#stats };
+    return {
+      seed: this.#options.seed,
+      failure: this.#failure,
+      stats: this.#stats,
+      events: this.#events,
+    };
   }
 
   run(): void {
@@ -260,6 +276,7 @@ class Simulation {
       testing_faults: this.#options.testing_faults,
     });
     member.reads.clear();
+    this.#event(`start ${member.id}`);
     this.#checker.observeRestart(member.id, member.storage.snapshot().meta.index);
   }
 
@@ -268,6 +285,7 @@ class Simulation {
     member.node = null;
     member.unsynced = null;
     this.#stats.crashes++;
+    this.#event(`crash ${member.id}`);
   }
 
   #live(): SimMember[] {
@@ -388,7 +406,10 @@ class Simulation {
     const node = member.node!;
     const rd = member.unsynced!;
     member.unsynced = null;
-    if (rd.soft_state?.role === Role.Leader) this.#stats.elections++;
+    if (rd.soft_state?.role === Role.Leader) {
+      this.#stats.elections++;
+      this.#event(`${member.id} leads term ${node.status().hard_state.term}`);
+    }
     if (rd.snapshot) {
       this.#stats.installs++;
       member.storage.applySnapshot(rd.snapshot);
@@ -462,7 +483,10 @@ class Simulation {
       if (back) this.#start(back);
     }
     if (rng.chance(0.02)) this.#partition();
-    if (rng.chance(0.03)) this.#cut.clear();
+    if (rng.chance(0.03) && this.#cut.size > 0) {
+      this.#cut.clear();
+      this.#event("heal partitions");
+    }
     if (rng.chance(0.02)) this.#changeNetwork();
     if (rng.chance(0.02)) this.#changeMembership();
     if (rng.chance(0.01)) this.#transferLeadership();
@@ -511,6 +535,7 @@ class Simulation {
         this.#cut.add(`${other}->${leader.id}`);
       }
     }
+    this.#event(`partition: cut ${[...this.#cut].join(" ") || "nothing"}`);
   }
 
   #changeNetwork(): void {
@@ -519,6 +544,7 @@ class Simulation {
       duplicate: this.#rng.nextInt(10) / 100,
       max_delay: 1 + this.#rng.nextInt(12),
     };
+    this.#event(`network ${JSON.stringify(this.#faults)}`);
   }
 
   #changeMembership(): void {
@@ -527,24 +553,29 @@ class Simulation {
     const conf = leader.node.confState();
     const choice = this.#rng.nextInt(3);
     const members = conf.voters.length + conf.learners.length;
+    let change: ConfChange;
+    if (choice === 0 && members < MAX_MEMBERS) {
+      change = { type: ConfChangeType.AddLearner, node_id: `n${this.#next_node_number}` };
+    } else if (choice === 1 && conf.learners.length > 0 && conf.voters.length < 5) {
+      const id = conf.learners[this.#rng.nextInt(conf.learners.length)];
+      change = { type: ConfChangeType.AddVoter, node_id: id };
+    } else if (choice === 2 && conf.voters.length > 3) {
+      const id = conf.voters[this.#rng.nextInt(conf.voters.length)];
+      change = { type: ConfChangeType.RemoveNode, node_id: id };
+    } else {
+      return;
+    }
     try {
-      if (choice === 0 && members < MAX_MEMBERS) {
-        const id = `n${this.#next_node_number}`;
-        leader.node.proposeConfChange({ type: ConfChangeType.AddLearner, node_id: id });
-        this.#next_node_number++;
-        this.#addMember(id, new MemoryRaftStorage());
-      } else if (choice === 1 && conf.learners.length > 0 && conf.voters.length < 5) {
-        const id = conf.learners[this.#rng.nextInt(conf.learners.length)];
-        leader.node.proposeConfChange({ type: ConfChangeType.AddVoter, node_id: id });
-      } else if (choice === 2 && conf.voters.length > 3) {
-        const id = conf.voters[this.#rng.nextInt(conf.voters.length)];
-        leader.node.proposeConfChange({ type: ConfChangeType.RemoveNode, node_id: id });
-      } else {
-        return;
-      }
-      this.#stats.conf_changes++;
+      leader.node.proposeConfChange(change);
     } catch (error) {
       if (!(error instanceof ProposalDroppedError)) throw error;
+      return;
+    }
+    this.#stats.conf_changes++;
+    this.#event(`${leader.id} proposes ${ConfChangeType[change.type]} ${change.node_id}`);
+    if (change.type === ConfChangeType.AddLearner) {
+      this.#next_node_number++;
+      this.#addMember(change.node_id, new MemoryRaftStorage());
     }
   }
 
@@ -553,8 +584,10 @@ class Simulation {
     if (!leader?.node) return;
     const voters = leader.node.confState().voters.filter((id) => id !== leader.id);
     if (voters.length === 0) return;
-    leader.node.transferLeader(voters[this.#rng.nextInt(voters.length)]);
+    const to = voters[this.#rng.nextInt(voters.length)];
+    leader.node.transferLeader(to);
     this.#stats.transfers++;
+    this.#event(`${leader.id} transfers leadership to ${to}`);
   }
 
   #snapshot(member: SimMember | undefined): void {
