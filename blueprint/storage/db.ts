@@ -53,7 +53,7 @@ import {
   prefixRange,
   ScanIterator,
 } from "./db_iterator.ts";
-import { type Version, VersionSet } from "./version.ts";
+import { type TableHit, type Version, VersionSet } from "./version.ts";
 
 /** Options of a write. */
 export interface WriteOptions {
@@ -223,9 +223,11 @@ export class Storage {
   readonly #snapshots = new Set<Snapshot>();
   #versions!: VersionSet;
   #mem = new Memtable();
-  #imm: Memtable | null = null;
-  /** WAL that holds the writes after #imm (the new log_number once #imm is flushed). */
-  #imm_log_number = 0;
+  /**
+   * Full memtables waiting for their flush, oldest first. Each records the WAL that holds
+   * the writes after it: the new log_number once it is flushed.
+   */
+  #imms: { memtable: Memtable; next_log_number: number }[] = [];
   #wal!: Wal;
   #wal_number = 0;
   #log_number = 0;
@@ -386,7 +388,7 @@ export class Storage {
     this.#check_usable("get", true);
     this.#validate_key(key, "get");
     const sequence = this.#read_sequence(options.snapshot, "get");
-    const hit = this.#mem.get(key, sequence) ?? this.#imm?.get(key, sequence) ??
+    const hit = this.#mem.get(key, sequence) ?? this.#get_from_immutables(key, sequence) ??
       this.#versions.current.get(
         key,
         sequence,
@@ -440,7 +442,7 @@ export class Storage {
   /** Forces the memtable into a level-0 table now; resolves when it is recorded. */
   async flush(): Promise<void> {
     this.#check_usable("flush");
-    if (this.#mem.entryCount === 0 && this.#imm === null) return;
+    if (this.#mem.entryCount === 0 && this.#imms.length === 0) return;
     this.#forced_flush = true;
     await this.#make_room();
     await this.#wait_background_idle();
@@ -481,7 +483,7 @@ export class Storage {
       total_files: levels.reduce((sum, l) => sum + l.files, 0),
       total_table_bytes: levels.reduce((sum, l) => sum + l.bytes, 0),
       memtable_bytes: this.#mem.sizeBytes,
-      immutable_memtable_bytes: this.#imm?.sizeBytes ?? 0,
+      immutable_memtable_bytes: this.#imms.reduce((sum, imm) => sum + imm.memtable.sizeBytes, 0),
       last_sequence: this.#last_sequence,
       ...this.#stats,
       cache_hits: this.#cache.hits,
@@ -534,7 +536,7 @@ export class Storage {
         await this.#timed_stall(this.#wait_progress());
       } else if (!this.#forced_flush && this.#mem.sizeBytes < this.#options.memtable_size_bytes) {
         return;
-      } else if (this.#imm !== null) {
+      } else if (this.#imms.length >= this.#options.max_immutable_memtables) {
         this.#stats.write_stops++;
         await this.#timed_stall(this.#wait_progress());
       } else {
@@ -594,8 +596,7 @@ export class Storage {
     await old_wal.sync();
     // The new WAL's directory entry becomes durable with its first sync (Wal does that).
     const wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
-    this.#imm = this.#mem;
-    this.#imm_log_number = wal_number;
+    this.#imms.push({ memtable: this.#mem, next_log_number: wal_number });
     this.#mem = new Memtable(wal_number);
     this.#wal = wal;
     this.#wal_number = wal_number;
@@ -607,7 +608,7 @@ export class Storage {
 
   #schedule_background(): void {
     if (this.#background !== null || this.#closed || this.#background_error !== null) return;
-    if (this.#imm === null && this.#pick_compaction() === null) return;
+    if (this.#imms.length === 0 && this.#pick_compaction() === null) return;
     this.#background = this.#run_background().finally(() => {
       this.#background = null;
       this.#wake_waiters();
@@ -618,7 +619,7 @@ export class Storage {
   async #run_background(): Promise<void> {
     try {
       for (let job = 0; job < MAX_JOBS_PER_RUN && !this.#closed; job++) {
-        if (this.#imm !== null) await this.#flush_immutable();
+        if (this.#imms.length > 0) await this.#flush_immutable();
         else {
           const plan = this.#pick_compaction();
           if (plan === null) return;
@@ -666,15 +667,14 @@ export class Storage {
   }
 
   async #flush_immutable(): Promise<void> {
-    const imm = this.#imm!;
+    const { memtable: imm, next_log_number: log_number } = this.#imms[0];
     const levels = this.#levels_copy();
     if (imm.entryCount > 0) {
       const file_number = this.#next_file_number++;
       levels[0].push(await this.#executor.flush(this.#dir, file_number, imm.iterator()));
     }
-    const log_number = this.#imm_log_number;
     await this.#commit(levels, log_number);
-    this.#imm = null;
+    this.#imms.shift();
     this.#stats.flushes++;
     this.#remove_logs_below(log_number);
   }
@@ -761,6 +761,15 @@ export class Storage {
 
   // ---- read path --------------------------------------------------------------------
 
+  /** Looks in the memtables waiting for flush, newest first. */
+  #get_from_immutables(key: Uint8Array, sequence: number): TableHit | undefined {
+    for (let i = this.#imms.length - 1; i >= 0; i--) {
+      const hit = this.#imms[i].memtable.get(key, sequence);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+
   #reader(meta: TableFileMeta): TableReader {
     let reader = this.#readers.get(meta.file_number);
     if (reader === undefined) {
@@ -778,7 +787,7 @@ export class Storage {
 
   #merged_iterator(version: Version, range: KeyRange): InternalIterator {
     const children: InternalIterator[] = [this.#mem.iterator()];
-    if (this.#imm !== null) children.push(this.#imm.iterator());
+    for (const imm of this.#imms) children.push(imm.memtable.iterator());
     try {
       for (const meta of version.levels[0]) {
         if (overlapsRange(meta, range)) children.push(this.#reader(meta).iterator());

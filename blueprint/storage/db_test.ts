@@ -222,3 +222,24 @@ Deno.test("on the real disk a second open is refused and the data survives reope
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("reads see memtables still waiting for their flush", async () => {
+  const fs = new FaultyFileSystem({ sync_delay_ms: 5 });
+  const db = await Storage.open("/db", { ...small(fs), max_immutable_memtables: 2 });
+  const value = (i: number) => bytes(`value${i}-${"x".repeat(100)}`);
+  const writes: Promise<void>[] = [];
+  let most_waiting_bytes = 0;
+  for (let i = 0; i < 150; i++) {
+    writes.push(db.put(bytes(`k${i}`), value(i)));
+    if (i % 10 === 9) {
+      await writes[writes.length - 1];
+      const waiting = db.stats().immutable_memtable_bytes;
+      most_waiting_bytes = Math.max(most_waiting_bytes, waiting);
+      for (let j = 0; j <= i; j++) assert.deepEqual(db.get(bytes(`k${j}`)), value(j), `k${j}`);
+      assert.equal([...db.scan({ prefix: bytes("k") })].length, i + 1);
+    }
+  }
+  await Promise.all(writes);
+  assert.ok(most_waiting_bytes > 4 << 10, `two memtables waited (${most_waiting_bytes} bytes)`);
+  await db.close();
+});

@@ -58,6 +58,12 @@ export interface StorageOptions {
   l0_stop_trigger?: number;
   /** Longest a single write waits in a stop stall before failing with StorageError (default 60 s). */
   max_stall_ms?: number;
+  /**
+   * Full memtables that may wait for their flush while writes continue into a new one
+   * (default 1; more absorbs longer write bursts while a compaction runs, at
+   * memtable_size_bytes each).
+   */
+  max_immutable_memtables?: number;
   /** Size budget of level 1; each deeper level gets 10x more (default 10 MiB). */
   max_bytes_for_level_base?: number;
 }
@@ -85,6 +91,7 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedOptions, "fs" | "background"
   l0_stop_trigger: 12,
   max_stall_ms: 60_000,
   max_bytes_for_level_base: 10 << 20,
+  max_immutable_memtables: 1,
 };
 
 /** Allowed range of each numeric option (inclusive). */
@@ -103,6 +110,7 @@ const OPTION_RANGES: Record<keyof typeof DEFAULT_OPTIONS, [number, number]> = {
   l0_stop_trigger: [1, 1 << 10],
   max_stall_ms: [0, 24 * 3600_000],
   max_bytes_for_level_base: [1 << 10, 2 ** 40],
+  max_immutable_memtables: [1, 8],
 };
 
 /**

@@ -210,7 +210,9 @@ Deno.test(`storage survives ${SEEDS * CRASHES_PER_SEED} random crashes`, async (
       const process = new ProcessView(fs);
       let db: Storage;
       try {
-        db = await Storage.open("/db", { ...OPTIONS, fs: process });
+        // Odd seeds let two full memtables wait for their flush.
+        const max_immutable_memtables = 1 + (seed % 2);
+        db = await Storage.open("/db", { ...OPTIONS, fs: process, max_immutable_memtables });
       } catch (err) {
         throw new Error(`${label}: the store did not open after a crash: ${err}`);
       }

@@ -196,6 +196,7 @@ const SMALL: Omit<StorageOptions, "fs"> = {
   l0_compaction_trigger: 2,
   l0_slowdown_trigger: 4,
   l0_stop_trigger: 6,
+  max_immutable_memtables: 2,
 };
 
 /** Work the engine did across all runs, so the test can show it exercised what it claims. */
