@@ -29,6 +29,7 @@ export function storageOptions(fs: FaultyFileSystem) {
 export class Harness {
   sequence = 0;
   term = 1;
+  #last_index = 0;
 
   private constructor(
     readonly fs: FaultyFileSystem,
@@ -46,8 +47,10 @@ export class Harness {
 
   /** Applies `body` as the next entry, from origin "test"; asserts it was applied. */
   async do(body: RequestBody): Promise<KvResponse> {
+    // Several applies may be in flight: number them by issue, not by what has landed.
+    this.#last_index = Math.max(this.#last_index, this.machine.appliedIndex) + 1;
     const response = await this.machine.apply(
-      this.machine.appliedIndex + 1,
+      this.#last_index,
       this.term,
       { origin: { member_id: "test", sequence: ++this.sequence }, body },
     );
