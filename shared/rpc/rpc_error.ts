@@ -11,7 +11,7 @@
 import { grpc } from "../../deps.ts";
 
 /** gRPC status codes (the numbers on the wire), e.g. `Status.INVALID_ARGUMENT` = 3. */
-export const Status = grpc.status;
+export const Status: typeof grpc.status = grpc.status;
 
 /** A gRPC status code number. */
 export type StatusCode = grpc.status;
