@@ -158,6 +158,8 @@ function messageBound(m: Message): number {
 
 class Reader {
   readonly #buf: Uint8Array;
+  /** A private copy of the input, made on the first byte field (heartbeats never need it). */
+  #owned: Uint8Array | undefined;
   #pos = 0;
 
   constructor(buf: Uint8Array) {
@@ -238,8 +240,10 @@ class Reader {
   bytes(what: string): Uint8Array {
     const len = this.u32(what);
     this.#need(len, what);
-    // A view: decode* copies the whole input once, so views never alias the caller's buffer.
-    const b = this.#buf.subarray(this.#pos, this.#pos + len);
+    // One copy per message (cheaper than one per entry); views never alias the caller's
+    // buffer, which it may reuse.
+    this.#owned ??= this.#buf.slice();
+    const b = this.#owned.subarray(this.#pos, this.#pos + len);
     this.#pos += len;
     return b;
   }
@@ -323,8 +327,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
   if (bytes.length > MAX_MESSAGE_BYTES) {
     throw new CodecError(`message is ${bytes.length} bytes; at most ${MAX_MESSAGE_BYTES}`);
   }
-  // One copy for the whole message (cheaper than one per entry); the caller may reuse `bytes`.
-  const r = new Reader(bytes.slice());
+  const r = new Reader(bytes);
   const version = r.u8("version");
   if (version !== VERSION) throw new CodecError(`version ${version} unknown; expected 1`);
   const type = r.u8("type");
@@ -372,7 +375,7 @@ export function encodeEntry(e: Entry): Uint8Array {
 
 /** Decode an entry; throws {@link CodecError} on malformed input. */
 export function decodeEntry(bytes: Uint8Array): Entry {
-  const r = new Reader(bytes.slice());
+  const r = new Reader(bytes);
   const e = readEntry(r);
   r.done();
   return e;

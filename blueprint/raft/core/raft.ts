@@ -320,6 +320,21 @@ export class RaftNode {
     }
   }
 
+  /** This node's role (cheap; {@link status} builds a full snapshot). */
+  get role(): Role {
+    return this.#role;
+  }
+
+  /** Current term. */
+  get term(): number {
+    return this.#term;
+  }
+
+  /** Leader of the current term, if known. */
+  get leader(): NodeId | null {
+    return this.#lead;
+  }
+
   /** Current state, for monitoring and tests. */
   status(): RaftStatus {
     const progress = new Map<NodeId, ProgressStatus>();

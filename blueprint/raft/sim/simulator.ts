@@ -293,17 +293,16 @@ class Simulation {
   }
 
   #leaders(): SimMember[] {
-    return this.#live().filter((m) => m.node!.status().soft_state.role === Role.Leader);
+    return this.#live().filter((m) => m.node!.role === Role.Leader);
   }
 
   #view(member: SimMember): NodeView {
     const node = member.node!;
-    const status = node.status();
     const bounds = node.logBounds();
     return {
       id: member.id,
-      term: status.hard_state.term,
-      role: status.soft_state.role,
+      term: node.term,
+      role: node.role,
       first_index: bounds.first,
       last_index: bounds.last,
       termAt: (i) => node.termAt(i),
@@ -392,7 +391,7 @@ class Simulation {
     // The leader optimisation of thesis §10.2.1 (the real driver uses it): a leader whose
     // term and vote are already durable may send its appends before its own write syncs.
     if (!this.#leader_sends_early || rd.snapshot) return;
-    const role = rd.soft_state?.role ?? node.status().soft_state.role;
+    const role = rd.soft_state?.role ?? node.role;
     const durable = member.storage.hardState();
     const hs = rd.hard_state;
     if (role !== Role.Leader) return;
@@ -408,7 +407,7 @@ class Simulation {
     member.unsynced = null;
     if (rd.soft_state?.role === Role.Leader) {
       this.#stats.elections++;
-      this.#event(`${member.id} leads term ${node.status().hard_state.term}`);
+      this.#event(`${member.id} leads term ${node.term}`);
     }
     if (rd.snapshot) {
       this.#stats.installs++;
@@ -423,7 +422,7 @@ class Simulation {
       this.#checker.observeHardState(member.id, rd.hard_state);
     }
     for (const m of rd.messages) this.#send(m);
-    const term = node.status().hard_state.term;
+    const term = node.term;
     const leaders = this.#leaders().map((m) => this.#view(m));
     this.#checker.observeApply(member.id, term, rd.committed_entries, leaders);
     this.#on_apply?.(rd.committed_entries);
