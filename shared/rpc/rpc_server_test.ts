@@ -235,6 +235,14 @@ Deno.test("rpc server: calls, statuses and limits", async (t) => {
       },
     );
 
+    await t.step("a call past its deadline fails with DEADLINE_EXCEEDED", async () => {
+      await rejectsWith(
+        channel.unary(methodOf(kv, "Range"), { key: encoder.encode("hang") }, { deadline_ms: 100 }),
+        Status.DEADLINE_EXCEEDED,
+        /Deadline exceeded/i,
+      );
+    });
+
     await t.step("a client encoding mistake is named before anything is sent", async () => {
       ok(etcdCodecs(etcd).PutRequest);
       await rejects(
@@ -260,6 +268,27 @@ Deno.test("rpc server: configured request limit", async () => {
       value: new Uint8Array(900),
     });
   });
+});
+
+Deno.test("rpc channel: a server that is not there is UNAVAILABLE, naming the address", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${listener.addr.port}`;
+  listener.close(); // the port is now free: nothing answers there
+  const channel = new RpcChannel(address);
+  try {
+    await rejectsWith(
+      channel.waitForReady(300),
+      Status.UNAVAILABLE,
+      new RegExp(`${address} not ready`),
+    );
+    await rejectsWith(
+      channel.unary(methodOf(kv, "Put"), { key: encoder.encode("k") }, { deadline_ms: 2000 }),
+      Status.UNAVAILABLE,
+      /ECONNREFUSED|connect/i,
+    );
+  } finally {
+    channel.close();
+  }
 });
 
 Deno.test("rpc server: options are validated with clear errors", () => {
