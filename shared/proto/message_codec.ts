@@ -3,7 +3,7 @@
  *
  * The object shape follows the `.proto` text exactly: field names as written (`range_end`),
  * 64-bit integers as `bigint` (etcd's member and lease IDs use all 64 bits, which `number`
- * cannot hold), `bytes` as `Uint8Array`, enums as numbers (names accepted when encoding),
+ * cannot hold), `bytes` as `Uint8Array` (decoded ones are copies, safe to keep), enums as numbers (names accepted when encoding),
  * nested messages as objects, repeated fields as arrays. Decoding fills every scalar with its
  * proto3 default; an absent nested message or unset oneof member is `undefined`, and each
  * oneof also gets a property named after the oneof that holds the name of the member that is
@@ -333,10 +333,11 @@ function fromWireValue(field: FieldPlan, value: unknown, depth: number): unknown
     case "uint64":
       return toBigInt(value, field.kind === "uint64");
     case "bytes":
-      // protobufjs yields Node Buffers (and a plain array for an absent field); callers get a
-      // plain Uint8Array view, so comparisons with TextEncoder output behave.
-      return value instanceof Uint8Array
-        ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+      // protobufjs yields views into the received buffer (Node Buffers; a plain array for an
+      // absent field). A copy as a plain Uint8Array lets a store keep a key without pinning
+      // the whole network chunk, and compares equal to TextEncoder output.
+      return value instanceof Uint8Array && value.byteLength > 0
+        ? new Uint8Array(value)
         : EMPTY_BYTES;
     default:
       return value;

@@ -84,6 +84,15 @@ Deno.test("codec: decoding fills proto3 defaults and names the set oneof member"
   deepStrictEqual(empty, {}); // absent messages stay absent
 });
 
+Deno.test("codec: decoded bytes are copies, unaffected by later changes to the input", () => {
+  const encoded = codecs.PutRequest.encode({ key: bytes("key"), value: bytes("value") });
+  const decoded = codecs.PutRequest.decode(encoded);
+  encoded.fill(0);
+  deepStrictEqual(decoded.key, bytes("key"));
+  deepStrictEqual(decoded.value, bytes("value"));
+  strictEqual(decoded.key.buffer.byteLength, 3, "the key does not pin a larger buffer");
+});
+
 Deno.test("codec: random puts and txns round-trip (seeded)", () => {
   const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
   const put = fc.record({
