@@ -13,7 +13,6 @@ import {
   sequenceOf,
   TRAILER_SIZE_BYTES,
   typeOf,
-  userKeyOf,
   ValueType,
 } from "../internal_key.ts";
 import type { InternalIterator } from "../iterator.ts";
@@ -118,7 +117,10 @@ export async function runFlushJob(
  * in `DoCompactionWork`. Pure: no I/O, so the rule is tested on its own.
  */
 export class VersionFilter {
-  #current_user_key: Uint8Array | null = null;
+  /** The current user key, copied into a reused buffer (no allocation per entry). */
+  #current_user_key = new Uint8Array(64);
+  /** Length of the current user key; -1 before the first entry. */
+  #current_length = -1;
   #last_sequence_for_key = MAX_SEQUENCE + 1;
 
   /**
@@ -132,16 +134,15 @@ export class VersionFilter {
 
   /** Whether the entry with `internal_key` starts a new user key (call before {@link keep}). */
   isNewUserKey(internal_key: Uint8Array): boolean {
-    const current = this.#current_user_key;
     // In place, without a view: this runs once per compacted entry.
-    return current === null ||
+    return this.#current_length < 0 ||
       compareByteRanges(
           internal_key,
           0,
           internal_key.length - TRAILER_SIZE_BYTES,
-          current,
+          this.#current_user_key,
           0,
-          current.length,
+          this.#current_length,
         ) !== 0;
   }
 
@@ -151,7 +152,7 @@ export class VersionFilter {
    */
   keep(internal_key: Uint8Array, new_user_key = this.isNewUserKey(internal_key)): boolean {
     if (new_user_key) {
-      this.#current_user_key = userKeyOf(internal_key).slice();
+      this.#rememberUserKey(internal_key);
       this.#last_sequence_for_key = MAX_SEQUENCE + 1;
     }
     const sequence = sequenceOf(internal_key);
@@ -168,6 +169,15 @@ export class VersionFilter {
     }
     this.#last_sequence_for_key = sequence;
     return !drop;
+  }
+
+  #rememberUserKey(internal_key: Uint8Array): void {
+    const length = internal_key.length - TRAILER_SIZE_BYTES;
+    if (length > this.#current_user_key.length) {
+      this.#current_user_key = new Uint8Array(Math.max(length, 2 * this.#current_user_key.length));
+    }
+    for (let i = 0; i < length; i++) this.#current_user_key[i] = internal_key[i];
+    this.#current_length = length;
   }
 }
 
