@@ -208,6 +208,29 @@ Deno.test("§5.2 each server votes for at most one candidate in a term, first co
   strictEqual(s.node.status().hard_state.vote, "b");
 });
 
+Deno.test("§5.2 granting a vote resets the election timer", () => {
+  const s = new Solo("b", ["a", "b", "c"], { rng: { nextInt: () => 0 } }); // timeout = 10
+  const vote = msg({ type: MessageType.Vote, from: "c", to: "b", term: 2, index: 1, log_term: 1 });
+  s.node.step(vote); // the new term alone resets the timer
+  for (let i = 0; i < 9; i++) s.node.tick();
+  s.node.step(vote); // granted again, in the same term: this grant must reset it too
+  for (let i = 0; i < 9; i++) s.node.tick();
+  strictEqual(s.role(), Role.Follower, "nine ticks after voting: still waiting");
+  s.node.tick();
+  strictEqual(s.role(), Role.Candidate);
+});
+
+Deno.test("§5.2 a new leader at once sends an append to every follower", () => {
+  const s = new Solo("a", ["a", "b", "c", "d", "e"]);
+  s.campaign();
+  s.drain();
+  for (const from of ["b", "c"]) {
+    s.node.step(msg({ type: MessageType.VoteResp, from, to: "a", term: s.term() }));
+  }
+  const apps = s.drain().filter((m) => m.type === MessageType.App);
+  deepStrictEqual(apps.map((m) => m.to).sort(), ["b", "c", "d", "e"]);
+});
+
 Deno.test("§5.2 a candidate that hears from a leader of its term becomes a follower", () => {
   const s = new Solo();
   s.campaign();
@@ -402,6 +425,54 @@ Deno.test("§5.3 the leader backs up next_index after rejections until the logs 
     c.node("a").logEntries(1).map((e) => e.index),
   );
   strictEqual(c.node("c").status().hard_state.commit, c.node("a").status().hard_state.commit);
+});
+
+Deno.test("§5.3 a repeated or reordered AppendEntries does not truncate the entries after it", () => {
+  const s = new Solo("b");
+  const first = msg({
+    type: MessageType.App,
+    from: "a",
+    to: "b",
+    term: 2,
+    index: 1,
+    log_term: 1,
+    entries: [entry(2, 2, "x")],
+  });
+  s.node.step(first);
+  s.node.step(
+    msg({
+      type: MessageType.App,
+      from: "a",
+      to: "b",
+      term: 2,
+      index: 2,
+      log_term: 2,
+      entries: [entry(3, 2, "y")],
+    }),
+  );
+  s.drain();
+  s.node.step(first); // a late duplicate of the first append
+  const resp = s.drain().find((m) => m.type === MessageType.AppResp)!;
+  strictEqual(resp.reject, false);
+  deepStrictEqual(s.node.logEntries(2).map((e) => dec(e.data)), ["x", "y"]);
+});
+
+Deno.test("§5.3 a follower commits min(leader commit, index of the last new entry)", () => {
+  const s = new Solo("b");
+  s.node.step(
+    msg({
+      type: MessageType.App,
+      from: "a",
+      to: "b",
+      term: 2,
+      index: 1,
+      log_term: 1,
+      entries: [entry(2, 2), entry(3, 2)],
+      commit: 9,
+    }),
+  );
+  s.drain();
+  strictEqual(s.node.status().hard_state.commit, 3);
 });
 
 // ---------------------------------------------------------------- §5.4
