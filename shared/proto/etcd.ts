@@ -382,5 +382,129 @@ export interface Member {
   isLearner: boolean;
 }
 
+/** `etcdserverpb.LeaseGrantRequest`. */
+export interface LeaseGrantRequest {
+  /** Advisory time to live, in seconds. */
+  TTL: bigint;
+  /** Requested lease ID (0: the server chooses). */
+  ID: bigint;
+}
+
+/** `etcdserverpb.LeaseGrantResponse`. */
+export interface LeaseGrantResponse {
+  /** The header. */
+  header?: ResponseHeader;
+  /** The granted lease ID. */
+  ID: bigint;
+  /** The granted time to live, in seconds. */
+  TTL: bigint;
+  /** An error text (etcd leaves it empty and answers errors as statuses). */
+  error: string;
+}
+
+/** `etcdserverpb.LeaseRevokeRequest`, `LeaseKeepAliveRequest`: a lease ID. */
+export interface LeaseIdRequest {
+  /** The lease. */
+  ID: bigint;
+}
+
+/** `etcdserverpb.LeaseKeepAliveResponse`. */
+export interface LeaseKeepAliveResponse {
+  /** The header. */
+  header?: ResponseHeader;
+  /** The lease kept alive. */
+  ID: bigint;
+  /** Its new time to live, in seconds (0 or less: the lease is gone). */
+  TTL: bigint;
+}
+
+/** `etcdserverpb.LeaseTimeToLiveRequest`. */
+export interface LeaseTimeToLiveRequest {
+  /** The lease. */
+  ID: bigint;
+  /** Also list the attached keys. */
+  keys: boolean;
+}
+
+/** `etcdserverpb.LeaseTimeToLiveResponse`. */
+export interface LeaseTimeToLiveResponse {
+  /** The header. */
+  header?: ResponseHeader;
+  /** The lease. */
+  ID: bigint;
+  /** Remaining time to live, in seconds (-1: expired or unknown). */
+  TTL: bigint;
+  /** Time to live at grant or last renewal, in seconds. */
+  grantedTTL: bigint;
+  /** Attached keys, when asked for. */
+  keys: Uint8Array[];
+}
+
+/** `etcdserverpb.MemberAddRequest`. */
+export interface MemberAddRequest {
+  /** The new member's peer URLs. */
+  peerURLs: string[];
+  /** Add as a raft learner. */
+  isLearner: boolean;
+}
+
+/** `etcdserverpb.MemberListResponse` (also the shape of Remove/Promote/Update answers). */
+export interface MemberListResponse {
+  /** The header. */
+  header?: ResponseHeader;
+  /** All members. */
+  members: Member[];
+}
+
+/** `etcdserverpb.MemberAddResponse`. */
+export interface MemberAddResponse {
+  /** The header. */
+  header?: ResponseHeader;
+  /** The added member. */
+  member?: Member;
+  /** All members after the addition. */
+  members: Member[];
+}
+
+/** `etcdserverpb.MemberRemoveRequest`, `MemberPromoteRequest`: a member ID. */
+export interface MemberIdRequest {
+  /** The member. */
+  ID: bigint;
+}
+
+/** `etcdserverpb.MoveLeaderRequest`. */
+export interface MoveLeaderRequest {
+  /** The member to become leader. */
+  targetID: bigint;
+}
+
+/** `etcdserverpb.StatusResponse`. */
+export interface StatusResponse {
+  /** The header. */
+  header?: ResponseHeader;
+  /** Protocol version of the member. */
+  version: string;
+  /** Physically allocated database size, in bytes. */
+  dbSize: bigint;
+  /** The leader as this member believes. */
+  leader: bigint;
+  /** Raft committed index. */
+  raftIndex: bigint;
+  /** Raft term. */
+  raftTerm: bigint;
+  /** Raft applied index. */
+  raftAppliedIndex: bigint;
+  /** Alarm and health messages. */
+  errors: string[];
+  /** Logically used database size, in bytes. */
+  dbSizeInUse: bigint;
+  /** The member is a raft learner. */
+  isLearner: boolean;
+  /** Version of the database files. */
+  storageVersion: string;
+  /** Configured storage quota, in bytes. */
+  dbSizeQuota: bigint;
+}
+
 /** Any etcd message not given a shape above. */
 export type EtcdMessage = ProtoMessage;

@@ -3,12 +3,26 @@ import { fc } from "../../dev_deps.ts";
 import {
   CompareTarget,
   etcdCodecs,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveResponse,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
   loadEtcdSchema,
+  type Member,
+  type MemberAddRequest,
+  type MemberAddResponse,
+  type MemberListResponse,
+  type MoveLeaderRequest,
   ProtoDecodeError,
   ProtoEncodeError,
   ProtoSchema,
   type PutRequest,
+  type RangeRequest,
+  type ResponseHeader,
+  type StatusResponse,
   type TxnRequest,
+  type WatchResponse,
 } from "./mod.ts";
 
 const schema = await loadEtcdSchema();
@@ -154,4 +168,121 @@ Deno.test("codec: bytes that are not the message raise ProtoDecodeError naming t
       error instanceof ProtoDecodeError &&
       /^etcdserverpb\.PutRequest: cannot decode 3 bytes: /.test(error.message),
   );
+});
+
+Deno.test("etcd shapes: every field of the TypeScript shapes exists in the .proto", () => {
+  // A fully populated object survives a round trip only if every name and type matches: the
+  // encoder skips names the message does not have, and the decoder restores each field.
+  const header = {
+    cluster_id: 1n,
+    member_id: 2n,
+    revision: 3n,
+    raft_term: 4n,
+    leader_id: 5n,
+    leader_client_address: "h:1",
+  } satisfies ResponseHeader;
+  const member = {
+    ID: 9n,
+    name: "n1",
+    peerURLs: ["http://p"],
+    clientURLs: ["http://c"],
+    isLearner: true,
+  } satisfies Member;
+  const cases: [string, object][] = [
+    [
+      "etcdserverpb.StatusResponse",
+      {
+        header,
+        version: "v",
+        dbSize: 1n,
+        leader: 2n,
+        raftIndex: 3n,
+        raftTerm: 4n,
+        raftAppliedIndex: 5n,
+        errors: ["e"],
+        dbSizeInUse: 6n,
+        isLearner: true,
+        storageVersion: "s",
+        dbSizeQuota: 7n,
+      } satisfies StatusResponse,
+    ],
+    [
+      "etcdserverpb.LeaseGrantResponse",
+      { header, ID: 1n, TTL: 2n, error: "x" } satisfies LeaseGrantResponse,
+    ],
+    ["etcdserverpb.LeaseGrantRequest", { TTL: 1n, ID: 2n } satisfies LeaseGrantRequest],
+    [
+      "etcdserverpb.LeaseKeepAliveResponse",
+      { header, ID: 1n, TTL: 2n } satisfies LeaseKeepAliveResponse,
+    ],
+    [
+      "etcdserverpb.LeaseTimeToLiveRequest",
+      { ID: 1n, keys: true } satisfies LeaseTimeToLiveRequest,
+    ],
+    [
+      "etcdserverpb.LeaseTimeToLiveResponse",
+      {
+        header,
+        ID: 1n,
+        TTL: 2n,
+        grantedTTL: 3n,
+        keys: [bytes("k")],
+      } satisfies LeaseTimeToLiveResponse,
+    ],
+    [
+      "etcdserverpb.MemberAddRequest",
+      { peerURLs: ["p"], isLearner: true } satisfies MemberAddRequest,
+    ],
+    [
+      "etcdserverpb.MemberAddResponse",
+      { header, member, members: [member] } satisfies MemberAddResponse,
+    ],
+    ["etcdserverpb.MemberListResponse", { header, members: [member] } satisfies MemberListResponse],
+    ["etcdserverpb.MoveLeaderRequest", { targetID: 3n } satisfies MoveLeaderRequest],
+    [
+      "etcdserverpb.WatchResponse",
+      {
+        header,
+        watch_id: 1n,
+        created: true,
+        canceled: true,
+        compact_revision: 2n,
+        cancel_reason: "r",
+        fragment: true,
+        events: [{
+          type: 1,
+          kv: {
+            key: bytes("k"),
+            create_revision: 1n,
+            mod_revision: 2n,
+            version: 3n,
+            value: bytes("v"),
+            lease: 4n,
+          },
+        }],
+      } satisfies WatchResponse,
+    ],
+    [
+      "etcdserverpb.RangeRequest",
+      {
+        key: bytes("a"),
+        range_end: bytes("b"),
+        limit: 1n,
+        revision: 2n,
+        sort_order: 1,
+        sort_target: 2,
+        serializable: true,
+        keys_only: true,
+        count_only: true,
+        min_mod_revision: 3n,
+        max_mod_revision: 4n,
+        min_create_revision: 5n,
+        max_create_revision: 6n,
+      } satisfies RangeRequest,
+    ],
+  ];
+  for (const [type_name, value] of cases) {
+    const codec = schema.codec(type_name);
+    deepStrictEqual(codec.decode(codec.encode(value)), value, type_name);
+  }
 });
