@@ -1,0 +1,77 @@
+/**
+ * The error every client call rejects with: what failed, at which endpoint, after how many
+ * attempts, and whether a write may still have been applied.
+ *
+ * @module
+ */
+import { RpcError, Status, statusName } from "../../shared/rpc/mod.ts";
+
+/**
+ * A failed client call. `message` reads like
+ * `Put at 127.0.0.1:2221 failed (UNAVAILABLE, attempt 2 of 4): etcdserver: no leader`.
+ */
+export class ClientError extends Error {
+  /** The gRPC status code of the last attempt. */
+  readonly code: number;
+  /** The endpoint the last attempt went to. */
+  readonly endpoint: string;
+  /** The method, e.g. `Put`. */
+  readonly method: string;
+  /** Attempts made. */
+  readonly attempts: number;
+  /** The leader address the server named, if any. */
+  readonly leader_address: string;
+  /** The last attempt's error. */
+  override readonly cause: RpcError;
+
+  /**
+   * @param method the method name
+   * @param endpoint where the last attempt went
+   * @param attempts attempts made
+   * @param max_attempts the bound on attempts
+   * @param cause the last attempt's error
+   * @param leader_address the leader the server named, or empty
+   */
+  constructor(
+    method: string,
+    endpoint: string,
+    attempts: number,
+    max_attempts: number,
+    cause: RpcError,
+    leader_address = "",
+  ) {
+    const where = leader_address ? `; leader is at ${leader_address}` : "";
+    super(
+      `${method} at ${endpoint} failed (${
+        statusName(cause.code)
+      }, attempt ${attempts} of ${max_attempts}): ${cause.message}${where}`,
+    );
+    this.name = "ClientError";
+    this.code = cause.code;
+    this.endpoint = endpoint;
+    this.method = method;
+    this.attempts = attempts;
+    this.leader_address = leader_address;
+    this.cause = cause;
+  }
+
+  /** The status code's name, e.g. `UNAVAILABLE`. */
+  get codeName(): string {
+    return statusName(this.code);
+  }
+
+  /**
+   * Whether the server refused the request as invalid, so it was certainly not applied.
+   */
+  get isInvalidRequest(): boolean {
+    return this.code === Status.INVALID_ARGUMENT || this.code === Status.OUT_OF_RANGE ||
+      this.code === Status.NOT_FOUND || this.code === Status.FAILED_PRECONDITION;
+  }
+}
+
+/** Whether `error` is an {@link RpcError} (as the channel rejects with). */
+export function asRpcError(error: unknown): RpcError {
+  if (error instanceof RpcError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new RpcError(Status.UNKNOWN, message);
+}
