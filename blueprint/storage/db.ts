@@ -824,6 +824,7 @@ export class Storage {
     this.#log_number = state.log_number;
     const names = this.#fs.list(this.#dir);
     const files = names.map(parseFileName).filter((f) => f !== undefined);
+    this.#check_tables_present(state, new Set(names));
     this.#next_file_number = Math.max(
       state.next_file_number,
       ...files.map((f) => f.file_number + 1),
@@ -837,6 +838,20 @@ export class Storage {
     this.#wal = Wal.create(this.#fs, numberedPath(this.#dir, this.#wal_number, "log"));
     await this.#commit(levels, this.#wal_number);
     this.#delete_garbage(names);
+  }
+
+  /** A table the manifest lists but the directory lacks means lost data: refuse to open. */
+  #check_tables_present(state: ManifestState, names: Set<string>): void {
+    for (const meta of state.levels.flat()) {
+      const path = numberedPath(this.#dir, meta.file_number, "sst");
+      if (!names.has(path.slice(this.#dir.length + 1))) {
+        throw new CorruptionError(
+          `${this.#dir}/MANIFEST`,
+          0,
+          `lists table ${path}, which is missing from the directory`,
+        );
+      }
+    }
   }
 
   async #replay_log(log_number: number, level0: TableFileMeta[]): Promise<void> {

@@ -143,3 +143,15 @@ Deno.test("a damaged WAL record before valid ones fails open naming the log; a d
   assert.deepEqual(keys, [0, 1, 2, 3].map(keyOf), "only the damaged last write is dropped");
   await reopened.close();
 });
+
+Deno.test("a table missing from the directory fails open naming the MANIFEST and the table", async () => {
+  const fs = await buildDatabase();
+  const table = fs.list("/db").find((name) => name.endsWith(".sst"))!;
+  fs.remove(`/db/${table}`);
+  await assert.rejects(
+    Storage.open("/db", { ...OPTIONS, fs }),
+    (err) =>
+      err instanceof CorruptionError && err.message.includes("MANIFEST") &&
+      err.message.includes(table),
+  );
+});
