@@ -227,19 +227,22 @@ Deno.test("random request sequences agree with an in-memory MVCC model", async (
   const seed = Number(Deno.env.get("KV_MODEL_SEED") ?? 20261126);
   try {
     await fc.assert(
-      fc.asyncProperty(fc.array(command_arb, { minLength: 20, maxLength: 80 }), async (commands) => {
-        const h = await Harness.create({ purge_batch_ops: 7 });
-        const model = new Model();
-        try {
-          for (const command of commands) await step(h, model, command);
-          assert.equal(h.machine.revision, model.revision);
-          for (let back = 0; back <= model.revision - Math.max(model.compact, 1); back++) {
-            checkRead(h, model, { kind: "read", back, key: "a", end: "\0", limit: 0 });
+      fc.asyncProperty(
+        fc.array(command_arb, { minLength: 20, maxLength: 80 }),
+        async (commands) => {
+          const h = await Harness.create({ purge_batch_ops: 7 });
+          const model = new Model();
+          try {
+            for (const command of commands) await step(h, model, command);
+            assert.equal(h.machine.revision, model.revision);
+            for (let back = 0; back <= model.revision - Math.max(model.compact, 1); back++) {
+              checkRead(h, model, { kind: "read", back, key: "a", end: "\0", limit: 0 });
+            }
+          } finally {
+            await h.close();
           }
-        } finally {
-          await h.close();
-        }
-      }),
+        },
+      ),
       { seed, numRuns: 100 },
     );
   } catch (err) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { FaultyFileSystem } from "../../shared/fs/mod.ts";
+import { FaultyFileSystem, seededRng } from "../../shared/fs/mod.ts";
 import { Storage } from "../storage/mod.ts";
 import { KvStateMachine, type KvStateMachineOptions } from "./state_machine.ts";
 import type { KvResponse, RequestBody } from "./types.ts";
@@ -63,6 +63,23 @@ export class Harness {
     await this.storage.close();
     this.storage = await Storage.open("/kv", storageOptions(this.fs));
     this.machine = await KvStateMachine.open(this.storage, this.options);
+  }
+
+  /**
+   * Simulates a power cut (unsynced bytes lost, the last write maybe torn) and reopens;
+   * the old storage object is abandoned as a crashed process would leave it.
+   */
+  async crashAndReopen(seed: number): Promise<void> {
+    this.fs.crash(seededRng(seed), { tear_last_write: true });
+    this.#last_index = 0;
+    this.storage = await Storage.open("/kv", storageOptions(this.fs));
+    this.machine = await KvStateMachine.open(this.storage, this.options);
+  }
+
+  /** Every storage key and value, for comparing whole states. */
+  dump(): string[] {
+    const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return [...this.storage.scan()].map((e) => `${hex(e.key)}=${hex(e.value)}`);
   }
 
   /** Closes the storage. */
