@@ -62,7 +62,7 @@ function idBytes(id: string, what: string): Uint8Array {
   return bytes;
 }
 
-/** Writes into a buffer sized up front from an upper bound (see the `*Bound` helpers). */
+/** Writes into a buffer sized exactly up front (see the `*Size` helpers). */
 class Writer {
   #buf: Uint8Array;
   #pos = 0;
@@ -76,7 +76,7 @@ class Writer {
 
   #ensure(n: number): void {
     if (this.#pos + n > this.#buf.length) {
-      throw new Error(`raft codec invariant: size bound too small at byte ${this.#pos}`);
+      throw new Error(`raft codec invariant: size too small at byte ${this.#pos}`);
     }
   }
 
@@ -104,12 +104,11 @@ class Writer {
     if (!Number.isSafeInteger(v) || v < 0) {
       throw new CodecError(`${what} must be a non-negative safe integer, got ${v}`);
     }
-    this.#ensure(MAX_VARINT_BYTES);
     while (v >= 0x80) {
-      this.#buf[this.#pos++] = (v % 0x80) | 0x80;
+      this.u8((v % 0x80) | 0x80);
       v = Math.floor(v / 0x80);
     }
-    this.#buf[this.#pos++] = v;
+    this.u8(v);
   }
 
   str(s: string, what: string): void {
@@ -130,27 +129,47 @@ class Writer {
   }
 
   finish(): Uint8Array {
-    return this.#pos === this.#buf.length ? this.#buf : this.#buf.subarray(0, this.#pos);
+    if (this.#pos !== this.#buf.length) {
+      throw new Error(`raft codec invariant: wrote ${this.#pos} of ${this.#buf.length} bytes`);
+    }
+    return this.#buf;
   }
 }
 
-/** Upper bound of an encoded string (u16 length + at most 3 UTF-8 bytes per UTF-16 unit). */
-function strBound(s: string): number {
-  return 2 + s.length * 3;
+/** Encoded size of a varint; validates the number so sizing fails as early as writing. */
+function numSize(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new CodecError(`${what} must be a non-negative safe integer, got ${v}`);
+  }
+  let size = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    size++;
+  }
+  return size;
 }
 
-function entryBound(e: Entry): number {
-  return 2 * MAX_VARINT_BYTES + 1 + 4 + e.data.length;
+/** Encoded size of a string (u16 length + UTF-8). */
+function strSize(s: string, what: string): number {
+  return 2 + idBytes(s, what).length;
 }
 
-function messageBound(m: Message): number {
-  let size = 3 + strBound(m.from) + strBound(m.to) + 5 * MAX_VARINT_BYTES + 4;
-  for (const e of m.entries) size += entryBound(e);
+function entrySize(e: Entry): number {
+  return numSize(e.term, "entry term") + numSize(e.index, "entry index") + 1 + 4 + e.data.length;
+}
+
+/** Exact encoded size, so the output buffer is allocated once and never sliced. */
+function messageSize(m: Message): number {
+  let size = 3 + strSize(m.from, "from") + strSize(m.to, "to") + 4;
+  size += numSize(m.term, "term") + numSize(m.log_term, "log_term") + numSize(m.index, "index");
+  size += numSize(m.commit, "commit") + numSize(m.reject_hint, "reject_hint");
+  for (const e of m.entries) size += entrySize(e);
   if (m.snapshot) {
-    const { conf_state } = m.snapshot.meta;
-    size += 2 * MAX_VARINT_BYTES + 8 + 4 + m.snapshot.data.length;
-    for (const id of conf_state.voters) size += strBound(id);
-    for (const id of conf_state.learners) size += strBound(id);
+    const { meta, data } = m.snapshot;
+    size += numSize(meta.index, "snapshot index") + numSize(meta.term, "snapshot term");
+    size += 8 + 4 + data.length;
+    for (const id of meta.conf_state.voters) size += strSize(id, "voters");
+    for (const id of meta.conf_state.learners) size += strSize(id, "learners");
   }
   if (m.context) size += 4 + m.context.length;
   return size;
@@ -297,7 +316,7 @@ export function encodeMessage(m: Message): Uint8Array {
   if (m.entries.length > MAX_ENTRIES_PER_MESSAGE) {
     throw new CodecError(`${m.entries.length} entries; at most ${MAX_ENTRIES_PER_MESSAGE}`);
   }
-  const w = new Writer(messageBound(m));
+  const w = new Writer(messageSize(m));
   w.u8(VERSION);
   w.u8(m.type);
   w.u8((m.reject ? 1 : 0) | (m.snapshot ? 2 : 0) | (m.context ? 4 : 0));
@@ -368,7 +387,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
 
 /** Encode an entry on its own (for a log store). */
 export function encodeEntry(e: Entry): Uint8Array {
-  const w = new Writer(entryBound(e));
+  const w = new Writer(entrySize(e));
   writeEntry(w, e);
   return w.finish();
 }
@@ -391,7 +410,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
   if (typeof cc.node_id !== "string" || cc.node_id.length === 0) {
     throw new CodecError("conf change node_id must be a non-empty string");
   }
-  const w = new Writer(1 + strBound(cc.node_id));
+  const w = new Writer(1 + strSize(cc.node_id, "conf change node_id"));
   w.u8(cc.type);
   w.str(cc.node_id, "conf change node_id");
   return w.finish();
