@@ -16,6 +16,7 @@ import { CorruptionError, StorageError } from "./errors.ts";
 import {
   compareBytes,
   compareInternalKeys,
+  MAX_SEQUENCE,
   TRAILER_SIZE_BYTES,
   ValueType,
 } from "./internal_key.ts";
@@ -162,6 +163,8 @@ const MAX_JOBS_PER_RUN = 10_000;
 const MAX_ROOM_ATTEMPTS = 100_000;
 /** Bounds forced full compaction (each round moves data at least one level down). */
 const MAX_FORCED_ROUNDS = 10_000;
+/** Bounds the writers queued behind a memtable switch or a stall. */
+const MAX_QUEUED_WRITERS = 100_000;
 /** Block cache of the background worker (compaction inputs are read once, so it stays small). */
 const WORKER_CACHE_BYTES = 4 << 20;
 
@@ -355,6 +358,12 @@ export class Storage {
     if (batch.count === 0) return;
     if (this.#needs_room() || this.#queued_writers > 0) {
       // Writers that arrive while others wait queue behind them: writes apply in call order.
+      if (this.#queued_writers >= MAX_QUEUED_WRITERS) {
+        throw new StorageError(
+          `write: ${MAX_QUEUED_WRITERS} writes are already waiting for room; await earlier ` +
+            `writes before issuing more`,
+        );
+      }
       this.#queued_writers++;
       try {
         await this.#make_room();
@@ -364,6 +373,9 @@ export class Storage {
     }
     this.#check_usable("write");
     const first_sequence = this.#last_sequence + 1;
+    if (first_sequence + batch.count - 1 > MAX_SEQUENCE) {
+      throw new StorageError(`write: sequence numbers are exhausted (limit ${MAX_SEQUENCE})`);
+    }
     const appended = this.#wal.append(batch.encode(first_sequence), sync);
     // Same synchronous turn as the append: readers never see part of a batch, and memtable
     // order equals WAL order.
