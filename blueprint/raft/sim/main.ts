@@ -58,4 +58,14 @@ export function main(args: string[]): number {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+const USAGE = "usage: deno task sim [--seeds N] [--from FIRST] [--seed S] [--chaos-ticks T]";
+
+if (import.meta.main) {
+  try {
+    Deno.exit(main(Deno.args));
+  } catch (error) {
+    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+    console.error(`${error.message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+}
