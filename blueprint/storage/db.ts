@@ -232,7 +232,6 @@ export class Storage {
    */
   #imms: { memtable: Memtable; next_log_number: number }[] = [];
   #wal!: Wal;
-  #wal_number = 0;
   #log_number = 0;
   #next_file_number = 1;
   #last_sequence = 0;
@@ -590,8 +589,8 @@ export class Storage {
   /**
    * Makes the active memtable immutable and starts a new WAL. The old WAL is synced first
    * so that durable state stays a prefix of the write history (a synced write in the new WAL
-   * never survives an unsynced earlier one in the old WAL), and the new WAL's directory
-   * entry is synced before any write relies on it.
+   * never survives an unsynced earlier one in the old WAL). The new WAL's directory entry
+   * becomes durable with its first sync, before any synced write in it is acknowledged.
    */
   async #switch_memtable(): Promise<void> {
     this.#switching = true;
@@ -606,12 +605,10 @@ export class Storage {
     const old_wal = this.#wal;
     const wal_number = this.#next_file_number++;
     await old_wal.sync();
-    // The new WAL's directory entry becomes durable with its first sync (Wal does that).
     const wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
     this.#imms.push({ memtable: this.#mem, next_log_number: wal_number });
     this.#mem = new Memtable(wal_number);
     this.#wal = wal;
-    this.#wal_number = wal_number;
     await old_wal.close();
     this.#schedule_background();
   }
@@ -846,9 +843,9 @@ export class Storage {
     const levels = this.#levels_copy();
     for (const log_number of logs) await this.#replay_log(log_number, levels[0]);
     if (this.#mem.entryCount > 0) levels[0].push(await this.#flush_recovered());
-    this.#wal_number = this.#next_file_number++;
-    this.#wal = Wal.create(this.#fs, numberedPath(this.#dir, this.#wal_number, "log"));
-    await this.#commit(levels, this.#wal_number);
+    const wal_number = this.#next_file_number++;
+    this.#wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
+    await this.#commit(levels, wal_number);
     this.#delete_garbage(names);
   }
 
