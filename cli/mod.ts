@@ -17,9 +17,25 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  blueprint: {
+    summary: "run a Blueprint member (--id, --data, --client-addr, --raft-addr, --initial-cluster)",
+    load: () => import("./blueprint_command.ts"),
+  },
+  cluster: {
+    summary: "cluster status, members, add, remove, leader transfer (--endpoints, --json)",
+    load: () => import("./cluster_command.ts"),
+  },
+  kv: {
+    summary: "put, get, del, list, watch, txn against a cluster (--endpoints, --json)",
+    load: () => import("./kv_command.ts"),
+  },
   storage: {
     summary: "inspect or edit a local storage directory (get, put, del, scan, stats, compact)",
     load: () => import("./storage_command.ts"),
+  },
+  up: {
+    summary: "start a local 3-node Blueprint cluster under ./data; Ctrl-C stops it",
+    load: () => import("./up_command.ts"),
   },
 };
 

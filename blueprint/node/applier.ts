@@ -1,0 +1,255 @@
+/**
+ * The apply loop's core: takes committed Raft items in order, applies them to the KV state
+ * machine and the member table, restores snapshots, and settles whoever waits for a request
+ * (by origin and sequence) or for an applied index. No sockets, clocks or Raft here: the node
+ * feeds it from `RaftNodeHandle.committed()`, tests feed it by hand.
+ *
+ * @module
+ */
+import type { CommittedItem } from "../raft/mod.ts";
+import { EntryType } from "../raft/mod.ts";
+import type { KvResponse, KvStateMachine, Origin } from "../kv/mod.ts";
+import type { Storage } from "../storage/mod.ts";
+import { MemberTable } from "./member_table.ts";
+import { decodeEntryData } from "./node_entry.ts";
+
+/** Most requests waiting for their apply at once (bounds the waiter table). */
+export const MAX_WAITING_REQUESTS = 65_536;
+
+/** Most readers waiting for an applied index at once. */
+export const MAX_WAITING_READS = 65_536;
+
+const NO_DATA = new Uint8Array(0);
+
+/** The key of a request in the waiter table. */
+export function originKey(origin: Origin): string {
+  return `${origin.member_id}#${origin.sequence}`;
+}
+
+interface RequestWaiter {
+  resolve(response: KvResponse): void;
+  reject(error: Error): void;
+}
+
+interface IndexWaiter {
+  index: number;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** What the applier tells the node about besides settled waiters. */
+export interface ApplierHooks {
+  /** Called after the member table changed (a command or a restore). */
+  membersChanged?(): void;
+  /** Called after a conf change entry was applied. */
+  confChanged?(): void;
+}
+
+/**
+ * Applies committed items in order.
+ *
+ * @example
+ * ```ts
+ * const applier = new Applier(storage, machine);
+ * const waiting = applier.waitFor({ member_id: "n1/ab", sequence: 1 });
+ * for await (const item of raft.committed()) await applier.apply(item);
+ * ```
+ */
+export class Applier {
+  /** The member metadata. */
+  readonly members: MemberTable;
+  readonly #storage: Storage;
+  readonly #machine: KvStateMachine;
+  readonly #hooks: ApplierHooks;
+  readonly #requests = new Map<string, RequestWaiter[]>();
+  #index_waiters: IndexWaiter[] = [];
+  #closed: Error | undefined;
+
+  /** An applier over `storage`, which `machine` is open on. */
+  constructor(storage: Storage, machine: KvStateMachine, hooks: ApplierHooks = {}) {
+    this.#storage = storage;
+    this.#machine = machine;
+    this.#hooks = hooks;
+    this.members = MemberTable.load(storage);
+  }
+
+  /** The last applied Raft index. */
+  get appliedIndex(): number {
+    return this.#machine.appliedIndex;
+  }
+
+  /** Number of requests waiting for their apply. */
+  get waitingRequests(): number {
+    let count = 0;
+    for (const list of this.#requests.values()) count += list.length;
+    return count;
+  }
+
+  /**
+   * Resolves with the response of the request from `origin` once it is applied (on this
+   * node). Register before proposing: the apply may come before the proposal's promise.
+   * `cancel` forgets the waiter (its promise then never settles).
+   */
+  waitFor(origin: Origin): { promise: Promise<KvResponse>; cancel(): void } {
+    if (this.#closed) return { promise: Promise.reject(this.#closed), cancel() {} };
+    if (this.#requests.size >= MAX_WAITING_REQUESTS) {
+      return {
+        promise: Promise.reject(
+          new RangeError(`too many requests in flight (limit ${MAX_WAITING_REQUESTS})`),
+        ),
+        cancel() {},
+      };
+    }
+    const key = originKey(origin);
+    let waiter!: RequestWaiter;
+    const promise = new Promise<KvResponse>((resolve, reject) => (waiter = { resolve, reject }));
+    const list = this.#requests.get(key) ?? [];
+    list.push(waiter);
+    this.#requests.set(key, list);
+    const cancel = () => {
+      const current = this.#requests.get(key);
+      if (!current) return;
+      const left = current.filter((w) => w !== waiter);
+      if (left.length === 0) this.#requests.delete(key);
+      else this.#requests.set(key, left);
+    };
+    return { promise, cancel };
+  }
+
+  /** Resolves once `index` is applied on this node. */
+  waitApplied(index: number): Promise<void> {
+    if (index <= this.appliedIndex) return Promise.resolve();
+    if (this.#closed) return Promise.reject(this.#closed);
+    if (this.#index_waiters.length >= MAX_WAITING_READS) {
+      return Promise.reject(new RangeError(`too many reads waiting (limit ${MAX_WAITING_READS})`));
+    }
+    return new Promise((resolve, reject) => this.#index_waiters.push({ index, resolve, reject }));
+  }
+
+  /** Applies one committed item; settles the waiters it concerns. */
+  async apply(item: CommittedItem): Promise<void> {
+    if (item.kind === "snapshot") return await this.#restore(item.snapshot.data);
+    const entry = item.entry;
+    if (entry.index <= this.appliedIndex) return; // replayed after a restart: already applied
+    if (entry.type === EntryType.ConfChange) {
+      await this.#machine.apply(entry.index, entry.term, NO_DATA);
+      this.#hooks.confChanged?.();
+    } else {
+      const decoded = decodeEntryData(entry.data);
+      if (decoded.kind === "kv") {
+        const response = await this.#machine.apply(entry.index, entry.term, decoded.data);
+        if (response) this.#settle(decoded.data, response);
+      } else {
+        if (decoded.kind === "node" && await this.members.apply(this.#storage, decoded.command)) {
+          this.#hooks.membersChanged?.();
+        }
+        // Advances the machine's applied index; an empty request is refused without effect.
+        await this.#machine.apply(entry.index, entry.term, NO_DATA);
+      }
+    }
+    this.#releaseReads();
+  }
+
+  #settle(data: Uint8Array, response: KvResponse): void {
+    if (this.#requests.size === 0) return;
+    let key: string;
+    try {
+      key = originKeyOfEncoded(data);
+    } catch {
+      return; // a malformed request was refused by the machine; nobody can be waiting for it
+    }
+    const waiters = this.#requests.get(key);
+    if (!waiters) return;
+    this.#requests.delete(key);
+    for (const waiter of waiters) waiter.resolve(response);
+  }
+
+  #releaseReads(): void {
+    if (this.#index_waiters.length === 0) return;
+    const applied = this.appliedIndex;
+    const still: IndexWaiter[] = [];
+    for (const waiter of this.#index_waiters) {
+      if (waiter.index <= applied) waiter.resolve();
+      else still.push(waiter);
+    }
+    this.#index_waiters = still;
+  }
+
+  async #restore(data: Uint8Array): Promise<void> {
+    await this.#machine.restore(splitSnapshotFrames(data));
+    this.members.reload(this.#storage);
+    this.#hooks.membersChanged?.();
+    this.#hooks.confChanged?.();
+    this.#releaseReads();
+  }
+
+  /** The state machine's snapshot as one byte string (length-prefixed frames). */
+  snapshotData(): Uint8Array {
+    return joinSnapshotFrames(this.#machine.snapshotData());
+  }
+
+  /** Fails every waiter with `reason` and refuses new ones. */
+  close(reason: Error): void {
+    if (this.#closed) return;
+    this.#closed = reason;
+    for (const list of this.#requests.values()) for (const waiter of list) waiter.reject(reason);
+    this.#requests.clear();
+    for (const waiter of this.#index_waiters) waiter.reject(reason);
+    this.#index_waiters = [];
+  }
+}
+
+/**
+ * The origin key of an encoded KV request without decoding all of it: `u8 format | string
+ * member_id | varint sequence` (the KV request codec's header).
+ */
+export function originKeyOfEncoded(data: Uint8Array): string {
+  let position = 1;
+  const readVarint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = data[position++];
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 128;
+    }
+    throw new RangeError("KV request header: varint longer than 8 bytes");
+  };
+  const length = readVarint();
+  const member_id = new TextDecoder().decode(data.subarray(position, position + length));
+  position += length;
+  return `${member_id}#${readVarint()}`;
+}
+
+/** Joins snapshot frames into one byte string: `u32le length | frame`, repeated. */
+export function joinSnapshotFrames(frames: Iterable<Uint8Array>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (const frame of frames) {
+    parts.push(frame);
+    total += 4 + frame.length;
+  }
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const part of parts) {
+    view.setUint32(offset, part.length, true);
+    out.set(part, offset + 4);
+    offset += 4 + part.length;
+  }
+  return out;
+}
+
+/** Splits what {@link joinSnapshotFrames} made back into frames (views, no copies). */
+export function* splitSnapshotFrames(data: Uint8Array): Generator<Uint8Array> {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let offset = 0;
+  while (offset < data.length) {
+    if (offset + 4 > data.length) throw new RangeError("snapshot data: truncated frame length");
+    const length = view.getUint32(offset, true);
+    if (offset + 4 + length > data.length) throw new RangeError("snapshot data: truncated frame");
+    yield data.subarray(offset + 4, offset + 4 + length);
+    offset += 4 + length;
+  }
+}

@@ -1,0 +1,763 @@
+/**
+ * A Blueprint node: the LSM storage, the KV state machine and its watch hub, a Raft member
+ * in its worker, the apply loop between them, and the gRPC server with etcd's API.
+ *
+ * Writes are proposed on the leader; a follower forwards them (encoded, origin kept) to the
+ * leader's client address, so a retry after a leader change is de-duplicated by the state
+ * machine and never applied twice. Reads are linearizable through ReadIndex unless the
+ * request asks for a serializable local read.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import {
+  ConfChangeType,
+  type ConfState,
+  ProposalFailedError,
+  type RaftNodeHandle,
+  startRaftNode,
+  TooManyPendingError,
+} from "../raft/mod.ts";
+import {
+  decodeResponse,
+  DEFAULT_DEDUP_OPTIONS,
+  encodeRequest,
+  KvError,
+  type KvLimits,
+  type KvResponse,
+  KvStateMachine,
+  type Origin,
+  type RequestBody,
+  WatchHub,
+} from "../kv/mod.ts";
+import { Storage } from "../storage/mod.ts";
+import {
+  loadEtcdSchema,
+  methodOf,
+  ProtoSchema,
+  type ResponseHeader,
+} from "../../shared/proto/mod.ts";
+import {
+  etcdError,
+  RpcChannel,
+  RpcError,
+  RpcServer,
+  Status,
+  unavailable,
+} from "../../shared/rpc/mod.ts";
+import { Applier } from "./applier.ts";
+import { type NodeConfig, parseHostPort } from "./config.ts";
+import { rpcErrorOfKv } from "./etcd_mapping.ts";
+import { clusterIdOf, memberIdOf } from "./member_ids.ts";
+import { encodeNodeCommand, type MemberRecord, type NodeCommand } from "./node_entry.ts";
+import { addServices, INTERNAL_SERVICE } from "./services.ts";
+
+/**
+ * Sequence numbers remembered per origin by the state machine. Every member must use the
+ * same value (it decides what is applied), so it is a constant, not a setting. Large enough
+ * for a follower's forwarded writes to arrive out of order by a few hundred.
+ */
+export const DEDUP_WINDOW_SIZE = 4096;
+
+/** Limits the state machine applies with: the ceilings, so that members never disagree. */
+const MACHINE_LIMITS: KvLimits = {
+  max_key_bytes: 64 * 1024,
+  max_value_bytes: 8 * 1024 * 1024,
+  max_txn_ops: 10_000,
+  max_request_bytes: 8 * 1024 * 1024,
+};
+
+/** Tries of one write (leader changes in between are retried with the same origin). */
+const MAX_WRITE_ATTEMPTS = 20;
+/** How often the leader looks for expired leases and members publish their addresses. */
+const HOUSEKEEPING_INTERVAL_MS = 200;
+/** Most lease revokes in flight at once. */
+const MAX_REVOKES_IN_FLIGHT = 64;
+/** Bounds the join handshake: attempts, spaced by {@link JOIN_RETRY_MS}. */
+const MAX_JOIN_ATTEMPTS = 120;
+const JOIN_RETRY_MS = 500;
+
+/** Options of {@link BlueprintNode.start} beyond the configuration. */
+export interface BlueprintNodeOptions {
+  /** Receives one line per notable event (leader changes, joins); default: nothing. */
+  log?: (line: string) => void;
+  /** Seed of Raft's election randomness (tests). */
+  raft_seed?: number;
+}
+
+/** What {@link BlueprintNode.status} reports. */
+export interface NodeStatus {
+  /** Member name. */
+  id: string;
+  /** Known leader name, or null. */
+  leader: string | null;
+  /** Raft term. */
+  term: number;
+  /** Last applied Raft index. */
+  applied_index: number;
+  /** Raft commit index. */
+  commit_index: number;
+  /** Store revision. */
+  revision: number;
+  /** Current voters and learners. */
+  conf_state: ConfState;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A running Blueprint member.
+ *
+ * @example
+ * ```ts
+ * const node = await BlueprintNode.start(resolveNodeConfig({
+ *   flags: { id: "n1", data: "/tmp/n1", "client-addr": "127.0.0.1:2379", "raft-addr": "127.0.0.1:2380" },
+ * }));
+ * console.log(`serving on ${node.client_address}`);
+ * await node.stop();
+ * ```
+ */
+export class BlueprintNode {
+  /** The resolved configuration. */
+  readonly config: NodeConfig;
+  /** Member name. */
+  readonly id: string;
+  /** etcd member ID. */
+  readonly member_id: bigint;
+  /** etcd cluster ID. */
+  readonly cluster_id: bigint;
+  /** The storage engine. */
+  readonly storage: Storage;
+  /** The KV state machine. */
+  readonly machine: KvStateMachine;
+  /** Fans applied events out to watchers. */
+  readonly hub: WatchHub;
+  /** The apply loop's core and the member table. */
+  readonly applier: Applier;
+  /** The etcd API schema. */
+  readonly schema: ProtoSchema;
+  /** The internal API schema. */
+  readonly internal_schema: ProtoSchema;
+  /** Limits checked before proposing. */
+  readonly limits: KvLimits;
+  /** Streams to end at shutdown (Watch, LeaseKeepAlive). */
+  readonly open_streams: Set<() => void> = new Set();
+  readonly #options: BlueprintNodeOptions;
+  readonly #server: RpcServer;
+  readonly #origin_id: string;
+  readonly #channels = new Map<string, RpcChannel>();
+  readonly #revoking = new Set<number>();
+  #raft: RaftNodeHandle | undefined;
+  #client_address = "";
+  #sequence = 0;
+  #stopping = false;
+  #apply_loop: Promise<void> = Promise.resolve();
+  #housekeeping: Promise<void> = Promise.resolve();
+  #last_snapshot_index = 0;
+  #queued_read: Promise<number> | null = null;
+  #inflight_read: Promise<number> | null = null;
+  #conf_state: ConfState = { voters: [], learners: [] };
+  #failure: Error | undefined;
+
+  private constructor(
+    config: NodeConfig,
+    storage: Storage,
+    machine: KvStateMachine,
+    schemas: { etcd: ProtoSchema; internal: ProtoSchema },
+    options: BlueprintNodeOptions,
+  ) {
+    this.config = config;
+    this.id = config.id;
+    this.member_id = memberIdOf(config.id);
+    this.cluster_id = clusterIdOf(config.cluster_name);
+    this.storage = storage;
+    this.machine = machine;
+    this.hub = new WatchHub(machine);
+    this.schema = schemas.etcd;
+    this.internal_schema = schemas.internal;
+    this.#options = options;
+    this.limits = {
+      max_key_bytes: config.max_key_bytes,
+      max_value_bytes: config.max_value_bytes,
+      max_txn_ops: config.max_txn_ops,
+      max_request_bytes: config.max_request_bytes,
+    };
+    // A fresh origin per start: sequences restart at 1, and the old incarnation's window
+    // must not answer for the new one's requests.
+    const incarnation = crypto.getRandomValues(new Uint32Array(2));
+    this.#origin_id = `${config.id}/${incarnation[0].toString(16)}${incarnation[1].toString(16)}`;
+    this.applier = new Applier(storage, machine, {
+      membersChanged: () => this.#connectPeers(),
+      confChanged: () => this.#refreshConfState(),
+    });
+    this.#server = new RpcServer({ max_request_bytes: config.max_request_bytes });
+  }
+
+  /**
+   * Opens the data directory, starts Raft (joining a running cluster when configured) and
+   * serves the client API. Rejects naming what failed; nothing is left running then.
+   */
+  static async start(
+    config: NodeConfig,
+    options: BlueprintNodeOptions = {},
+  ): Promise<BlueprintNode> {
+    await Deno.mkdir(config.data_dir, { recursive: true });
+    const schemas = {
+      etcd: await loadEtcdSchema(),
+      internal: await ProtoSchema.load(["internal.proto"], {
+        base_url: new URL("./", import.meta.url),
+      }),
+    };
+    const storage = await Storage.open(join(config.data_dir, "kv"));
+    let node: BlueprintNode | undefined;
+    try {
+      const machine = await KvStateMachine.open(storage, {
+        limits: MACHINE_LIMITS,
+        dedup: { ...DEFAULT_DEDUP_OPTIONS, window_size: DEDUP_WINDOW_SIZE },
+      });
+      node = new BlueprintNode(config, storage, machine, schemas, options);
+      await node.#start();
+      return node;
+    } catch (error) {
+      if (node) await node.stop().catch(() => {});
+      else await storage.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  async #start(): Promise<void> {
+    addServices(this, this.#server);
+    const listening = await this.#server.listen(this.config.client_address);
+    this.#client_address = listening.address;
+    const raft_dir = join(this.config.data_dir, "raft");
+    const fresh = !(await exists(raft_dir));
+    let initial_members = Object.keys(this.config.initial_cluster);
+    const peers = new Map<string, string>(Object.entries(this.config.initial_cluster));
+    if (this.config.join && fresh) {
+      const joined = await this.#join();
+      initial_members = joined.voters;
+      for (const member of joined.members) peers.set(member.id, member.raft_address);
+    }
+    for (const member of this.applier.members.all()) peers.set(member.id, member.raft_address);
+    peers.delete(this.id);
+    this.#raft = await startRaftNode({
+      id: this.id,
+      cluster_id: this.config.cluster_name,
+      data_dir: raft_dir,
+      listen: parseHostPort(this.config.raft_address, "raft address"),
+      peers: Object.fromEntries(
+        [...peers].map(([id, address]) => [id, parseHostPort(address, `raft address of ${id}`)]),
+      ),
+      initial_members,
+      tick_ms: this.config.tick_ms,
+      election_tick: this.config.election_tick,
+      applied_index: this.machine.appliedIndex,
+      seed: this.#options.raft_seed,
+    });
+    this.#last_snapshot_index = this.machine.appliedIndex;
+    this.#raft.onLeaderChange((leader, term) => {
+      this.#options.log?.(`blueprint ${this.id}: leader ${leader ?? "(none)"} in term ${term}`);
+      if (this.#raft?.is_leader) this.machine.refreshLeases(Date.now());
+    });
+    this.#apply_loop = this.#runApplyLoop(this.#raft);
+    this.#housekeeping = this.#runHousekeeping();
+    await this.#refreshConfState();
+  }
+
+  /** Where the client API listens (the bound port when 0 was configured). */
+  get client_address(): string {
+    return this.#client_address;
+  }
+
+  /** Where Raft listens (the bound port when 0 was configured). */
+  get raft_address(): string {
+    const address = this.raft.address;
+    return `${address.hostname}:${address.port}`;
+  }
+
+  /** The Raft member. */
+  get raft(): RaftNodeHandle {
+    if (!this.#raft) throw unavailable(`blueprint ${this.id} is starting; retry shortly`);
+    return this.#raft;
+  }
+
+  /** Whether this member leads. */
+  get is_leader(): boolean {
+    return this.#raft?.is_leader ?? false;
+  }
+
+  /** Current voters and learners, as last applied. */
+  get conf_state(): ConfState {
+    return this.#conf_state;
+  }
+
+  /** The leader's name, or null. */
+  get leader(): string | null {
+    return this.#raft?.leader ?? null;
+  }
+
+  /** The leader's client address, or "" when unknown. */
+  get leader_client_address(): string {
+    const leader = this.leader;
+    if (leader === null) return "";
+    if (leader === this.id) return this.#client_address;
+    return this.applier.members.get(leader)?.client_address ?? "";
+  }
+
+  /** The response header every answer carries. */
+  header(revision: number = this.machine.revision): ResponseHeader {
+    const leader = this.leader;
+    return {
+      cluster_id: this.cluster_id,
+      member_id: this.member_id,
+      revision: BigInt(revision),
+      raft_term: BigInt(this.#raft?.term ?? 0),
+      leader_id: leader === null ? 0n : memberIdOf(leader),
+      leader_client_address: this.leader_client_address,
+    };
+  }
+
+  /** Details for errors that send the client elsewhere. */
+  leaderDetails(): Record<string, string> {
+    const leader = this.leader;
+    return leader === null ? {} : { leader_id: leader, leader_address: this.leader_client_address };
+  }
+
+  /** A deadline `request_timeout_ms` from now, in epoch ms. */
+  deadline(): number {
+    return Date.now() + this.config.request_timeout_ms;
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  /**
+   * Replicates a write and answers its response (possibly an error body). Throws an
+   * RpcError: INVALID_ARGUMENT for a bad request (nothing proposed), UNAVAILABLE when no
+   * leader could take it before the deadline.
+   */
+  async write(body: RequestBody, deadline_ms: number = this.deadline()): Promise<KvResponse> {
+    const origin: Origin = { member_id: this.#origin_id, sequence: ++this.#sequence };
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeRequest({ origin, body }, this.limits);
+    } catch (error) {
+      if (error instanceof KvError) throw rpcErrorOfKv(error);
+      throw error;
+    }
+    return await this.submit(bytes, origin, deadline_ms, true);
+  }
+
+  /**
+   * Proposes an encoded request (origin inside) and waits for its apply. With `forward`, a
+   * follower sends it to the leader; without, a follower answers UNAVAILABLE naming the
+   * leader (a forwarded request is never forwarded again, so no loops).
+   */
+  async submit(
+    bytes: Uint8Array,
+    origin: Origin,
+    deadline_ms: number,
+    forward: boolean,
+  ): Promise<KvResponse> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      this.#checkRunning();
+      if (Date.now() >= deadline_ms) break;
+      const raft = this.raft;
+      if (raft.is_leader) {
+        try {
+          return await this.#proposeAndWait(raft, bytes, origin, deadline_ms);
+        } catch (error) {
+          if (!(error instanceof ProposalFailedError)) throw error;
+          // Leadership lost before the commit: the entry may still commit; retrying with the
+          // same origin is safe either way.
+          await this.#waitForLeader(deadline_ms);
+          continue;
+        }
+      }
+      if (!forward) {
+        throw etcdError("NotLeader", `${this.id} is not the leader`, this.leaderDetails());
+      }
+      const address = this.leader_client_address;
+      if (raft.leader === null || !address) {
+        await this.#waitForLeader(deadline_ms);
+        await sleep(Math.min(50, Math.max(0, deadline_ms - Date.now())));
+        continue;
+      }
+      try {
+        const reply = await this.peerChannel(address).unary<
+          { request: Uint8Array },
+          { response: Uint8Array }
+        >(
+          methodOf(this.internal_schema.service(INTERNAL_SERVICE), "Forward"),
+          { request: bytes },
+          { deadline_ms: Math.max(1, deadline_ms - Date.now()) },
+        );
+        return decodeResponse(reply.response);
+      } catch (error) {
+        if (!retriable(error)) throw error;
+        await sleep(Math.min(50, Math.max(0, deadline_ms - Date.now())));
+      }
+    }
+    throw etcdError(
+      this.leader === null ? "NoLeader" : "Timeout",
+      `no leader took the request within ${this.config.request_timeout_ms} ms`,
+      this.leaderDetails(),
+    );
+  }
+
+  async #proposeAndWait(
+    raft: RaftNodeHandle,
+    bytes: Uint8Array,
+    origin: Origin,
+    deadline_ms: number,
+  ): Promise<KvResponse> {
+    const waiter = this.applier.waitFor(origin);
+    try {
+      await withDeadline(raft.propose(bytes), deadline_ms);
+      return await withDeadline(waiter.promise, deadline_ms);
+    } catch (error) {
+      waiter.cancel();
+      if (error instanceof TooManyPendingError) {
+        throw etcdError("TooManyRequests", error.message);
+      }
+      if (error instanceof DeadlineError) {
+        throw etcdError("Timeout", error.message, this.leaderDetails());
+      }
+      throw error;
+    }
+  }
+
+  async #waitForLeader(deadline_ms: number): Promise<void> {
+    // Bounded by the deadline: one check per 20 ms.
+    while (Date.now() < deadline_ms && !this.#stopping) {
+      const raft = this.raft;
+      if (raft.is_leader || (raft.leader !== null && this.leader_client_address)) return;
+      await sleep(20);
+    }
+  }
+
+  /**
+   * Proposes a node command on the leader and waits until it is applied here. Throws
+   * NotLeader on a follower.
+   */
+  async proposeNodeCommand(command: NodeCommand, deadline_ms = this.deadline()): Promise<void> {
+    const raft = this.raft;
+    if (!raft.is_leader) {
+      throw etcdError("NotLeader", `${this.id} is not the leader`, this.leaderDetails());
+    }
+    try {
+      const position = await withDeadline(raft.propose(encodeNodeCommand(command)), deadline_ms);
+      await withDeadline(this.applier.waitApplied(position.index), deadline_ms);
+    } catch (error) {
+      throw this.#clusterError(error);
+    }
+  }
+
+  /** Proposes a membership change on the leader and waits until it is applied here. */
+  async proposeConfChange(
+    type: ConfChangeType,
+    node_id: string,
+    deadline_ms = this.deadline(),
+  ): Promise<void> {
+    const raft = this.raft;
+    if (!raft.is_leader) {
+      throw etcdError("NotLeader", `${this.id} is not the leader`, this.leaderDetails());
+    }
+    const position = await withDeadline(raft.proposeConfChange({ type, node_id }), deadline_ms)
+      .catch((error) => {
+        throw this.#clusterError(error);
+      });
+    await withDeadline(this.applier.waitApplied(position.index), deadline_ms);
+    await this.#refreshConfState();
+  }
+
+  #clusterError(error: unknown): Error {
+    if (error instanceof DeadlineError) return etcdError("Timeout", error.message);
+    if (error instanceof ProposalFailedError) {
+      return new RpcError(Status.FAILED_PRECONDITION, error.message, this.leaderDetails());
+    }
+    return error as Error;
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  /**
+   * Waits until this member has applied everything committed before the call (ReadIndex,
+   * batched: concurrent readers share one round that starts after they arrived).
+   */
+  async linearize(deadline_ms: number = this.deadline()): Promise<void> {
+    // Bounded by the deadline; a new leader refuses reads until its first commit: retry.
+    for (;;) {
+      this.#checkRunning();
+      try {
+        const index = await withDeadline(this.#readIndexRound(), deadline_ms);
+        await withDeadline(this.applier.waitApplied(index), deadline_ms);
+        return;
+      } catch (error) {
+        if (error instanceof DeadlineError) {
+          throw etcdError("Timeout", error.message, this.leaderDetails());
+        }
+        if (!(error instanceof ProposalFailedError) && !(error instanceof TooManyPendingError)) {
+          throw error;
+        }
+        if (Date.now() + 20 >= deadline_ms) {
+          throw etcdError(
+            this.leader === null ? "NoLeader" : "Timeout",
+            `no read index within the deadline: ${error.message}`,
+            this.leaderDetails(),
+          );
+        }
+        await sleep(20);
+      }
+    }
+  }
+
+  #readIndexRound(): Promise<number> {
+    if (this.#queued_read) return this.#queued_read;
+    const round = (async () => {
+      await this.#inflight_read?.catch(() => {});
+      this.#queued_read = null;
+      const read = this.raft.readIndex();
+      this.#inflight_read = read;
+      return await read;
+    })();
+    this.#queued_read = round;
+    return round;
+  }
+
+  // ---- membership --------------------------------------------------------------------------
+
+  /** A client channel to another member's client address (kept and reused). */
+  peerChannel(address: string): RpcChannel {
+    let channel = this.#channels.get(address);
+    if (!channel) {
+      if (this.#channels.size >= 64) {
+        for (const old of this.#channels.values()) old.close();
+        this.#channels.clear();
+      }
+      channel = new RpcChannel(address, { default_deadline_ms: this.config.request_timeout_ms });
+      this.#channels.set(address, channel);
+    }
+    return channel;
+  }
+
+  /** The member records of the current members (voters and learners), by name. */
+  currentMembers(): { record: MemberRecord; is_learner: boolean }[] {
+    const conf = this.#conf_state;
+    const ids = [...conf.voters, ...conf.learners];
+    return ids.sort().map((id) => ({
+      record: this.applier.members.get(id) ?? {
+        id,
+        raft_address: this.config.initial_cluster[id] ?? "",
+        client_address: id === this.id ? this.#client_address : "",
+      },
+      is_learner: conf.learners.includes(id),
+    }));
+  }
+
+  /** Finds the name of the current member with etcd ID `member_id`. */
+  memberName(member_id: bigint): string | undefined {
+    const conf = this.#conf_state;
+    return [...conf.voters, ...conf.learners].find((id) => memberIdOf(id) === member_id);
+  }
+
+  /** Reads the membership from the Raft worker (after conf changes and restores). */
+  async #refreshConfState(): Promise<void> {
+    if (!this.#raft || this.#stopping) return;
+    try {
+      const status = await this.#raft.status();
+      const conf = status.conf_state as ConfState | undefined;
+      if (conf) this.#conf_state = { voters: [...conf.voters], learners: [...conf.learners] };
+    } catch {
+      // Stopping: the last known membership stays.
+    }
+  }
+
+  /** Raft status plus the state machine's position. */
+  async status(): Promise<NodeStatus> {
+    const status = await this.raft.status();
+    const conf = (status.conf_state as ConfState | undefined) ?? this.#conf_state;
+    return {
+      id: this.id,
+      leader: status.leader,
+      term: status.hard_state.term,
+      applied_index: this.applier.appliedIndex,
+      commit_index: status.log.committed,
+      revision: this.machine.revision,
+      conf_state: conf,
+    };
+  }
+
+  #connectPeers(): void {
+    if (!this.#raft) return;
+    for (const member of this.applier.members.all()) {
+      if (member.id === this.id || !member.raft_address) continue;
+      this.#raft.setPeer(
+        member.id,
+        parseHostPort(member.raft_address, `raft address of ${member.id}`),
+      );
+    }
+  }
+
+  async #join(): Promise<{ voters: string[]; members: MemberRecord[] }> {
+    const method = methodOf(this.internal_schema.service(INTERNAL_SERVICE), "Join");
+    const member = this.#ownRecord();
+    let last: unknown;
+    for (let attempt = 0; attempt < MAX_JOIN_ATTEMPTS && !this.#stopping; attempt++) {
+      try {
+        const reply = await this.peerChannel(this.config.join).unary<
+          unknown,
+          { voters: string[]; members: MemberRecord[] }
+        >(method, { member, cluster_name: this.config.cluster_name });
+        this.#options.log?.(`blueprint ${this.id}: joined through ${this.config.join}`);
+        return reply;
+      } catch (error) {
+        last = error;
+        if (error instanceof RpcError && !retriable(error)) break;
+        await sleep(JOIN_RETRY_MS);
+      }
+    }
+    throw new Error(
+      `cannot join the cluster through ${this.config.join}: ${
+        last instanceof Error ? last.message : String(last)
+      }`,
+    );
+  }
+
+  #ownRecord(): MemberRecord {
+    return {
+      id: this.id,
+      raft_address: this.#raft ? this.raft_address : this.config.raft_address,
+      client_address: this.#client_address,
+    };
+  }
+
+  // ---- loops -------------------------------------------------------------------------------
+
+  async #runApplyLoop(raft: RaftNodeHandle): Promise<void> {
+    try {
+      for await (const item of raft.committed()) {
+        await this.applier.apply(item);
+        if (
+          this.applier.appliedIndex - this.#last_snapshot_index >=
+            this.config.snapshot_every_entries
+        ) {
+          const index = this.applier.appliedIndex;
+          this.#last_snapshot_index = index;
+          await raft.snapshot(index, this.applier.snapshotData());
+        }
+      }
+    } catch (error) {
+      if (this.#stopping) return;
+      // The state machine cannot go on past a failed apply: stop serving rather than diverge.
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+      this.#options.log?.(`blueprint ${this.id}: apply loop failed: ${this.#failure.message}`);
+      this.applier.close(this.#failure);
+    }
+  }
+
+  async #runHousekeeping(): Promise<void> {
+    while (!this.#stopping) {
+      await sleep(HOUSEKEEPING_INTERVAL_MS);
+      if (this.#stopping || this.#failure) return;
+      try {
+        await this.#publishSelf();
+        if (this.is_leader) this.#revokeExpiredLeases();
+      } catch (error) {
+        this.#options.log?.(
+          `blueprint ${this.id}: housekeeping: ${error instanceof Error ? error.message : error}`,
+        );
+      }
+    }
+  }
+
+  /** Replicates this member's addresses when the member table does not have them yet. */
+  async #publishSelf(): Promise<void> {
+    const own = this.#ownRecord();
+    const known = this.applier.members.get(this.id);
+    if (known?.client_address === own.client_address && known.raft_address === own.raft_address) {
+      return;
+    }
+    if (
+      !this.#conf_state.voters.includes(this.id) && !this.#conf_state.learners.includes(this.id)
+    ) {
+      await this.#refreshConfState();
+    }
+    if (this.is_leader) {
+      await this.proposeNodeCommand({ type: "member_upsert", member: own });
+      return;
+    }
+    const address = this.leader_client_address;
+    if (!address) return;
+    await this.peerChannel(address).unary(
+      methodOf(this.internal_schema.service(INTERNAL_SERVICE), "Publish"),
+      { member: own },
+    );
+  }
+
+  #revokeExpiredLeases(): void {
+    for (const id of this.machine.expiredLeases(Date.now())) {
+      if (this.#revoking.size >= MAX_REVOKES_IN_FLIGHT) return;
+      if (this.#revoking.has(id)) continue;
+      this.#revoking.add(id);
+      this.write({ type: "lease_revoke", id })
+        .catch(() => {})
+        .finally(() => this.#revoking.delete(id));
+    }
+  }
+
+  #checkRunning(): void {
+    if (this.#failure) {
+      throw unavailable(`blueprint ${this.id} stopped serving: ${this.#failure.message}`);
+    }
+    if (this.#stopping) throw etcdError("Stopped");
+  }
+
+  /** Stops serving, ends streams, stops Raft and closes the storage. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const end of [...this.open_streams]) end();
+    this.hub.close();
+    await this.#server.shutdown(2000).catch(() => {});
+    for (const channel of this.#channels.values()) channel.close();
+    this.#channels.clear();
+    await this.#raft?.stop();
+    await this.#apply_loop;
+    await this.#housekeeping;
+    this.applier.close(etcdError("Stopped"));
+    await this.storage.close();
+  }
+}
+
+/** A deadline passed while waiting. */
+class DeadlineError extends Error {}
+
+function withDeadline<T>(promise: Promise<T>, deadline_ms: number): Promise<T> {
+  const remaining = deadline_ms - Date.now();
+  if (remaining <= 0) {
+    promise.catch(() => {});
+    return Promise.reject(new DeadlineError("request timed out"));
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError("request timed out")), remaining);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Whether a forwarded call may be retried (the leader changed or could not be reached). */
+function retriable(error: unknown): boolean {
+  if (!(error instanceof RpcError)) return false;
+  if (error.code === Status.UNAVAILABLE) return true;
+  return error.code === Status.FAILED_PRECONDITION && error.message.includes("not leader");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
