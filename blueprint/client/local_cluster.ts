@@ -53,6 +53,15 @@ export interface LocalMember {
   readonly joined: boolean;
 }
 
+/** The client port of the first member `draft up` starts; the others follow. */
+export const UP_CLIENT_PORT = 2221;
+
+/** The Raft port of the first member `draft up` starts; the others follow. */
+export const UP_RAFT_PORT = 1111;
+
+/** The endpoints of the cluster `draft up` starts: the CLI's default `--endpoints`. */
+export const DEFAULT_LOCAL_ENDPOINTS = "127.0.0.1:2221,127.0.0.1:2222,127.0.0.1:2223";
+
 /** The most members a local cluster may have. */
 export const MAX_LOCAL_MEMBERS = 7;
 

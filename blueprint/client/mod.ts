@@ -41,9 +41,12 @@ export { type WatchBatch, type WatchOptions, WatchStream } from "./watch_stream.
 export * from "./types.ts";
 export {
   type ClusterFlavor,
+  DEFAULT_LOCAL_ENDPOINTS,
   freePort,
   LocalCluster,
   type LocalClusterOptions,
   type LocalMember,
   MAX_LOCAL_MEMBERS,
+  UP_CLIENT_PORT,
+  UP_RAFT_PORT,
 } from "./local_cluster.ts";

@@ -6,6 +6,13 @@
  */
 import type { Member, ResponseHeader } from "../../shared/proto/mod.ts";
 
+export {
+  CompareResult,
+  CompareTarget,
+  EventType,
+  SortOrder,
+  SortTarget,
+} from "../../shared/proto/mod.ts";
 export type {
   DeleteRangeResponse,
   Event,
