@@ -17,6 +17,10 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  blueprint: {
+    summary: "run a Blueprint member (--id, --data, --client-addr, --raft-addr, --initial-cluster)",
+    load: () => import("./blueprint_command.ts"),
+  },
   cluster: {
     summary: "cluster status, members, add, remove, leader transfer (--endpoints, --json)",
     load: () => import("./cluster_command.ts"),
