@@ -85,6 +85,7 @@ export class Memtable {
   #random_state: number;
   #largest_sequence = 0;
   readonly #update = new Int32Array(MAX_HEIGHT);
+  #lookup_scratch = new Uint8Array(64);
 
   /** @param seed seed of the tower-height generator (fixed, so layouts replay exactly) */
   constructor(seed = 0x9e3779b9) {
@@ -155,7 +156,10 @@ export class Memtable {
    * this memtable has none (the caller then looks in older sources).
    */
   get(user_key: Uint8Array, snapshot_sequence: number): MemtableHit | undefined {
-    const target = new Uint8Array(user_key.length + TRAILER_SIZE_BYTES);
+    // A reused scratch buffer: lookups are synchronous, and this is the hottest read path.
+    const length = user_key.length + TRAILER_SIZE_BYTES;
+    if (this.#lookup_scratch.length < length) this.#lookup_scratch = new Uint8Array(length * 2);
+    const target = this.#lookup_scratch.subarray(0, length);
     target.set(user_key, 0);
     writeTrailer(target, user_key.length, snapshot_sequence, ValueType.Value);
     const node = this.#find_greater_or_equal(target, null);
