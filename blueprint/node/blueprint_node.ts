@@ -76,6 +76,8 @@ const MAX_REVOKES_IN_FLIGHT = 64;
 /** Bounds the join handshake: attempts, spaced by {@link JOIN_RETRY_MS}. */
 const MAX_JOIN_ATTEMPTS = 120;
 const JOIN_RETRY_MS = 500;
+/** How often a joined learner asks to be promoted. */
+const PROMOTE_RETRY_MS = 1000;
 
 /** Options of {@link BlueprintNode.start} beyond the configuration. */
 export interface BlueprintNodeOptions {
@@ -154,6 +156,7 @@ export class BlueprintNode {
   #apply_loop: Promise<void> = Promise.resolve();
   #housekeeping: Promise<void> = Promise.resolve();
   #last_snapshot_index = 0;
+  #last_promote_ms = 0;
   #queued_read: Promise<number> | null = null;
   #inflight_read: Promise<number> | null = null;
   #conf_state: ConfState = { voters: [], learners: [] };
@@ -662,6 +665,7 @@ export class BlueprintNode {
       try {
         await this.#publishSelf();
         if (this.is_leader) this.#revokeExpiredLeases();
+        else await this.#promoteSelf();
       } catch (error) {
         this.#options.log?.(
           `blueprint ${this.id}: housekeeping: ${error instanceof Error ? error.message : error}`,
@@ -692,6 +696,28 @@ export class BlueprintNode {
       methodOf(this.internal_schema.service(INTERNAL_SERVICE), "Publish"),
       { member: own },
     );
+  }
+
+  /**
+   * A member that joined as a learner asks the leader to promote it; the leader refuses until
+   * the learner has caught up, so this repeats (once per {@link PROMOTE_RETRY_MS}).
+   */
+  async #promoteSelf(): Promise<void> {
+    if (!this.config.join || !this.#conf_state.learners.includes(this.id)) return;
+    if (Date.now() - this.#last_promote_ms < PROMOTE_RETRY_MS) return;
+    this.#last_promote_ms = Date.now();
+    const address = this.leader_client_address;
+    if (!address) return;
+    try {
+      await this.peerChannel(address).unary(
+        methodOf(this.schema.service("etcdserverpb.Cluster"), "MemberPromote"),
+        { ID: this.member_id },
+      );
+      this.#options.log?.(`blueprint ${this.id}: promoted to voter`);
+    } catch {
+      // Not caught up yet, or the leader changed: the next round retries.
+    }
+    await this.#refreshConfState();
   }
 
   #revokeExpiredLeases(): void {

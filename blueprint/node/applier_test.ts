@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { FaultyFileSystem } from "../../shared/fs/mod.ts";
+import { Storage } from "../storage/mod.ts";
+import { encodeRequest, KvStateMachine } from "../kv/mod.ts";
+import { type CommittedItem, EntryType } from "../raft/mod.ts";
+import { Applier, joinSnapshotFrames, originKeyOfEncoded, splitSnapshotFrames } from "./applier.ts";
+import { encodeNodeCommand } from "./node_entry.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+async function openApplier(fs = new FaultyFileSystem(), hooks = {}) {
+  const storage = await Storage.open("/kv", { fs, background: "inline" });
+  const machine = await KvStateMachine.open(storage);
+  return { storage, machine, applier: new Applier(storage, machine, hooks) };
+}
+
+function entry(index: number, data: Uint8Array, type = EntryType.Normal): CommittedItem {
+  return { kind: "entry", entry: { index, term: 1, type, data } };
+}
+
+function put(member_id: string, sequence: number, key: string, value: string): Uint8Array {
+  return encodeRequest({
+    origin: { member_id, sequence },
+    body: { type: "put", key: bytes(key), value: bytes(value) },
+  });
+}
+
+Deno.test("applier: applies entries in order and settles waiters by origin", async () => {
+  const { storage, machine, applier } = await openApplier();
+  try {
+    const waiting = applier.waitFor({ member_id: "n1/a", sequence: 1 });
+    const other = applier.waitFor({ member_id: "n2/b", sequence: 1 });
+    const read = applier.waitApplied(3);
+    let read_done = false;
+    read.then(() => (read_done = true));
+    await applier.apply(entry(1, new Uint8Array(0))); // the leader's no-op
+    assert.equal(applier.appliedIndex, 1);
+    await applier.apply(entry(2, put("n1/a", 1, "k", "v")));
+    const response = await waiting.promise;
+    assert.equal(response.revision, 1);
+    assert.equal(response.body.type, "put");
+    assert.equal(read_done, false, "index 3 is not applied yet");
+    assert.equal(applier.waitingRequests, 1, "the other origin still waits");
+    await applier.apply(entry(3, put("n1/a", 1, "k", "again"))); // a retry: de-duplicated
+    await read;
+    assert.equal(machine.range(bytes("k")).kvs[0].version, 1, "the retry was not applied twice");
+    other.cancel();
+    assert.equal(applier.waitingRequests, 0);
+    // A replayed entry (at or below the applied index) changes nothing.
+    await applier.apply(entry(2, put("n9/z", 1, "k", "replayed")));
+    assert.equal(machine.revision, 1);
+  } finally {
+    await storage.close();
+  }
+});
+
+Deno.test("applier: node commands keep the member table, conf changes advance the index", async () => {
+  let member_changes = 0;
+  let conf_changes = 0;
+  const hooks = { membersChanged: () => member_changes++, confChanged: () => conf_changes++ };
+  const fs = new FaultyFileSystem();
+  const first = await openApplier(fs, hooks);
+  const record = { id: "n2", raft_address: "127.0.0.1:2", client_address: "127.0.0.1:3" };
+  await first.applier.apply(entry(1, encodeNodeCommand({ type: "member_upsert", member: record })));
+  await first.applier.apply(entry(2, new Uint8Array([1, 2]), EntryType.ConfChange));
+  assert.deepEqual(first.applier.members.get("n2"), record);
+  assert.equal(first.applier.appliedIndex, 2);
+  assert.equal(member_changes, 1);
+  assert.equal(conf_changes, 1);
+  // The same record again is no change.
+  await first.applier.apply(entry(3, encodeNodeCommand({ type: "member_upsert", member: record })));
+  assert.equal(member_changes, 1);
+  await first.storage.close();
+  const reopened = await openApplier(fs);
+  try {
+    assert.deepEqual(reopened.applier.members.get("n2"), record, "records survive a restart");
+    assert.equal(reopened.applier.appliedIndex, 3);
+    await reopened.applier.apply(entry(4, encodeNodeCommand({ type: "member_remove", id: "n2" })));
+    assert.equal(reopened.applier.members.get("n2"), undefined);
+  } finally {
+    await reopened.storage.close();
+  }
+});
+
+Deno.test("applier: a snapshot carries keys and members to another member", async () => {
+  const source = await openApplier();
+  const target = await openApplier();
+  try {
+    const record = { id: "n1", raft_address: "a:1", client_address: "a:2" };
+    await source.applier.apply(
+      entry(1, encodeNodeCommand({ type: "member_upsert", member: record })),
+    );
+    for (let i = 0; i < 50; i++) {
+      await source.applier.apply(entry(i + 2, put("n1/a", i + 1, `key-${i}`, `value-${i}`)));
+    }
+    const data = source.applier.snapshotData();
+    await target.applier.apply(entry(1, put("stale/x", 1, "stale", "gone")));
+    const read = target.applier.waitApplied(51);
+    await target.applier.apply({
+      kind: "snapshot",
+      snapshot: {
+        meta: { index: 51, term: 1, conf_state: { voters: ["n1"], learners: [] } },
+        data,
+      },
+    });
+    await read;
+    assert.equal(target.applier.appliedIndex, 51);
+    assert.equal(target.machine.revision, 50);
+    assert.deepEqual(target.applier.members.get("n1"), record);
+    assert.equal(target.machine.range(bytes("stale")).kvs.length, 0);
+    assert.equal(target.machine.range(bytes("key-"), bytes("key."), {}).count, 50);
+  } finally {
+    await source.storage.close();
+    await target.storage.close();
+  }
+});
+
+Deno.test("applier: close fails every waiter", async () => {
+  const { storage, applier } = await openApplier();
+  try {
+    const waiting = applier.waitFor({ member_id: "n1/a", sequence: 1 });
+    const read = applier.waitApplied(10);
+    applier.close(new Error("stopped"));
+    await assert.rejects(waiting.promise, /stopped/);
+    await assert.rejects(read, /stopped/);
+    await assert.rejects(applier.waitFor({ member_id: "x", sequence: 1 }).promise, /stopped/);
+  } finally {
+    await storage.close();
+  }
+});
+
+Deno.test("applier: origin keys and snapshot framing", () => {
+  assert.equal(originKeyOfEncoded(put("n1/\u00e9", 300, "k", "v")), "n1/\u00e9#300");
+  const frames = [bytes("a"), new Uint8Array(0), bytes("ccc")];
+  const joined = joinSnapshotFrames(frames);
+  assert.deepEqual([...splitSnapshotFrames(joined)], frames);
+  assert.throws(() => [...splitSnapshotFrames(joined.subarray(0, joined.length - 1))], /truncated/);
+});
