@@ -33,6 +33,8 @@ export interface LocalClusterOptions {
   readonly ready_timeout_ms?: number;
   /** The `etcd` binary. Default `etcd` (from the PATH). */
   readonly etcd_binary?: string;
+  /** Arguments added to every member's command line, e.g. `["--snapshot-every", "50"]`. */
+  readonly extra_args?: readonly string[];
   /** Blueprint's entry module. Default this repository's `mod.ts`. */
   readonly blueprint_module?: string;
 }
@@ -390,7 +392,7 @@ export class LocalCluster {
       : [Deno.execPath(), this.#blueprintArgs(member, state)];
     const log = await Deno.open(member.log_file, { create: true, append: true });
     const child = new Deno.Command(command, {
-      args,
+      args: [...args, ...(this.#options.extra_args ?? [])],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
