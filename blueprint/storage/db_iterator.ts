@@ -70,19 +70,30 @@ function typeView(ikey: Uint8Array): ValueType {
   return ikey[ikey.length - TRAILER_SIZE_BYTES] as ValueType;
 }
 
+/** A one-way walk over visible entries: `next()` gives the next one, or undefined at the end. */
+export interface EntryCursor {
+  /** The next visible entry, or undefined when there are no more. */
+  next(): KeyValue | undefined;
+}
+
 /**
- * Yields the visible entries of `source` at `snapshot_sequence` within `range`, ascending
- * (or descending when `reverse`). Does not close `source`: {@link ScanIterator} does.
+ * The visible entries of `source` at `snapshot_sequence` within `range`, ascending (or
+ * descending when `reverse`). Does not close `source`: {@link ScanIterator} does.
  */
 export function visibleEntries(
   source: InternalIterator,
   snapshot_sequence: number,
   range: KeyRange,
   reverse: boolean,
-): Generator<KeyValue, void, undefined> {
-  return reverse
-    ? backward(source, snapshot_sequence, range)
-    : forward(source, snapshot_sequence, range);
+): EntryCursor {
+  if (!reverse) return new ForwardCursor(source, snapshot_sequence, range);
+  const entries = backward(source, snapshot_sequence, range);
+  return {
+    next(): KeyValue | undefined {
+      const step = entries.next();
+      return step.done ? undefined : step.value;
+    },
+  };
 }
 
 /**
@@ -97,7 +108,7 @@ export function visibleEntries(
  * ```
  */
 export class ScanIterator implements IterableIterator<KeyValue> {
-  readonly #entries: Generator<KeyValue, void, undefined>;
+  readonly #entries: EntryCursor;
   #remaining: number;
   #on_close: (() => void) | null;
 
@@ -121,16 +132,16 @@ export class ScanIterator implements IterableIterator<KeyValue> {
   /** The next entry, or done. */
   next(): IteratorResult<KeyValue, undefined> {
     if (this.#on_close === null || this.#remaining <= 0) return this.return();
-    let step: IteratorResult<KeyValue, void>;
+    let entry: KeyValue | undefined;
     try {
-      step = this.#entries.next();
+      entry = this.#entries.next();
     } catch (err) {
       this.close();
       throw err;
     }
-    if (step.done) return this.return();
+    if (entry === undefined) return this.return();
     this.#remaining--;
-    return step; // the generator's own result object: no second allocation per entry
+    return { done: false, value: entry };
   }
 
   /** Ends the scan early and releases its pins. */
@@ -162,29 +173,50 @@ export class ScanIterator implements IterableIterator<KeyValue> {
   }
 }
 
-function* forward(
-  it: InternalIterator,
-  snapshot_sequence: number,
-  range: KeyRange,
-): Generator<KeyValue, void, undefined> {
-  if (range.start === undefined) it.seekToFirst();
-  else it.seek(lookupKey(range.start, snapshot_sequence));
-  const end = range.end;
-  // The user key whose older versions are shadowed (already yielded or deleted).
-  let skip_key: Uint8Array | undefined;
-  for (; it.valid(); it.next()) {
-    // Compared in place: this loop runs once per stored version, views would cost a lot.
-    const ikey = it.key();
-    const user_end = ikey.length - TRAILER_SIZE_BYTES;
-    if (end !== undefined && compareByteRanges(ikey, 0, user_end, end, 0, end.length) >= 0) return;
-    if (trailerSequence(ikey, user_end) > snapshot_sequence) continue;
-    if (
-      skip_key !== undefined &&
-      compareByteRanges(ikey, 0, user_end, skip_key, 0, skip_key.length) === 0
-    ) continue;
-    skip_key = ikey.slice(0, user_end);
-    if (ikey[user_end] === ValueType.Deletion) continue;
-    yield { key: skip_key, value: it.value().slice() };
+/**
+ * The forward walk as a plain object rather than a generator: a scan spends most of its
+ * time here, and resuming a generator per entry costs more than a method call.
+ */
+class ForwardCursor implements EntryCursor {
+  #started = false;
+  /** The user key whose older versions are shadowed (already returned or deleted). */
+  #skip_key: Uint8Array | undefined;
+
+  constructor(
+    private readonly it: InternalIterator,
+    private readonly snapshot_sequence: number,
+    private readonly range: KeyRange,
+  ) {}
+
+  next(): KeyValue | undefined {
+    const it = this.it;
+    if (!this.#started) {
+      this.#started = true;
+      if (this.range.start === undefined) it.seekToFirst();
+      else it.seek(lookupKey(this.range.start, this.snapshot_sequence));
+    } else if (it.valid()) {
+      it.next();
+    }
+    const end = this.range.end;
+    for (; it.valid(); it.next()) {
+      // Compared in place: this loop runs once per stored version, views would cost a lot.
+      const ikey = it.key();
+      const user_end = ikey.length - TRAILER_SIZE_BYTES;
+      if (end !== undefined && compareByteRanges(ikey, 0, user_end, end, 0, end.length) >= 0) {
+        return undefined;
+      }
+      if (trailerSequence(ikey, user_end) > this.snapshot_sequence) continue;
+      const skip_key = this.#skip_key;
+      if (
+        skip_key !== undefined &&
+        compareByteRanges(ikey, 0, user_end, skip_key, 0, skip_key.length) === 0
+      ) continue;
+      const key = ikey.slice(0, user_end);
+      this.#skip_key = key;
+      if (ikey[user_end] === ValueType.Deletion) continue;
+      return { key, value: it.value().slice() };
+    }
+    return undefined;
   }
 }
 
