@@ -77,9 +77,12 @@ export class ByteWriter {
     return this.bytes(text_encoder.encode(value));
   }
 
-  /** A copy of what was written. */
+  /**
+   * What was written, as a view (no copy: the writers here are short-lived). Write nothing
+   * after calling it.
+   */
   finish(): Uint8Array {
-    return this.#buffer.slice(0, this.#length);
+    return this.#buffer.subarray(0, this.#length);
   }
 }
 

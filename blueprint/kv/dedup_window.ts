@@ -8,7 +8,7 @@
  */
 import type { Storage, WriteBatch } from "../storage/mod.ts";
 import { ByteReader, ByteWriter } from "./byte_codec.ts";
-import { dedupKey, PREFIX, prefixRange, readU64, unescapeKey } from "./keyspace.ts";
+import { dedupKey, dedupPrefix, PREFIX, prefixRange, readU64, unescapeKey } from "./keyspace.ts";
 import { decodeResponse, encodeResponse } from "./request_codec.ts";
 import type { KvResponse, Origin } from "./types.ts";
 
@@ -30,6 +30,8 @@ export const DEFAULT_DEDUP_OPTIONS: Readonly<DedupOptions> = Object.freeze({
 });
 
 interface OriginWindow {
+  /** `d | esc(member_id)`, computed once. */
+  prefix: Uint8Array;
   /** Ascending applied sequence numbers, at most window_size. */
   sequences: number[];
   /** Raft index of the origin's latest applied request (picks the origin to forget). */
@@ -62,8 +64,7 @@ export class DedupWindows {
       const member = decoder.decode(unescapeKey(entry.key, 1).key);
       const sequence = readU64(entry.key, entry.key.length - 8);
       const index = new ByteReader(entry.value, "de-dup entry").varint();
-      const window = this.#origins.get(member) ??
-        { sequences: [], last_index: 0, evicted: false };
+      const window = this.#origins.get(member) ?? newWindow(member);
       window.sequences.push(sequence);
       window.last_index = Math.max(window.last_index, index);
       this.#origins.set(member, window);
@@ -78,7 +79,7 @@ export class DedupWindows {
     const window = this.#origins.get(origin.member_id);
     if (window === undefined) return { kind: "new" };
     if (window.sequences.includes(origin.sequence)) {
-      return this.#stored(storage, origin);
+      return this.#stored(storage, origin, window.prefix);
     }
     if (window.evicted && origin.sequence < window.sequences[0]) {
       return {
@@ -90,8 +91,8 @@ export class DedupWindows {
     return { kind: "new" };
   }
 
-  #stored(storage: Storage, origin: Origin): DedupVerdict {
-    const bytes = storage.get(dedupKey(origin.member_id, origin.sequence));
+  #stored(storage: Storage, origin: Origin, prefix: Uint8Array): DedupVerdict {
+    const bytes = storage.get(dedupKey(prefix, origin.sequence));
     if (bytes === undefined) throw new Error("invariant: de-dup entry in memory but not stored");
     const input = new ByteReader(bytes, "de-dup entry");
     const index = input.varint();
@@ -110,18 +111,18 @@ export class DedupWindows {
     let window = this.#origins.get(origin.member_id);
     if (window === undefined) {
       if (this.#origins.size >= this.#options.max_origins) this.#forgetOldestOrigin(batch);
-      window = { sequences: [], last_index: 0, evicted: false };
+      window = newWindow(origin.member_id);
       this.#origins.set(origin.member_id, window);
     }
     const encoded = encodeResponse(response);
     const keep = encoded.length <= this.#options.max_response_bytes;
     const value = new ByteWriter(encoded.length + 12).varint(index).u8(keep ? 1 : 0);
     if (keep) value.raw(encoded);
-    batch.put(dedupKey(origin.member_id, origin.sequence), value.finish());
+    batch.put(dedupKey(window.prefix, origin.sequence), value.finish());
     insertSorted(window.sequences, origin.sequence);
     window.last_index = index;
     while (window.sequences.length > this.#options.window_size) {
-      batch.delete(dedupKey(origin.member_id, window.sequences.shift()!));
+      batch.delete(dedupKey(window.prefix, window.sequences.shift()!));
       window.evicted = true;
     }
   }
@@ -132,7 +133,7 @@ export class DedupWindows {
       if (oldest === undefined || entry[1].last_index < oldest[1].last_index) oldest = entry;
     }
     if (oldest === undefined) return;
-    for (const sequence of oldest[1].sequences) batch.delete(dedupKey(oldest[0], sequence));
+    for (const sequence of oldest[1].sequences) batch.delete(dedupKey(oldest[1].prefix, sequence));
     this.#origins.delete(oldest[0]);
   }
 
@@ -140,6 +141,10 @@ export class DedupWindows {
   get size(): number {
     return this.#origins.size;
   }
+}
+
+function newWindow(member_id: string): OriginWindow {
+  return { prefix: dedupPrefix(member_id), sequences: [], last_index: 0, evicted: false };
 }
 
 function insertSorted(list: number[], value: number): void {

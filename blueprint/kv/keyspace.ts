@@ -64,6 +64,7 @@ export interface Meta {
 }
 
 const META_FORMAT = 1;
+const text_encoder = new TextEncoder();
 
 /** Storage key of the meta record. */
 export const META_KEY: Uint8Array = Uint8Array.of(PREFIX.meta);
@@ -83,29 +84,47 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 /** 8-byte big-endian encoding of a safe integer: byte order equals numeric order. */
 export function u64(value: number): Uint8Array {
   const out = new Uint8Array(8);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, Math.floor(value / 0x1_0000_0000));
-  view.setUint32(4, value >>> 0);
+  writeU64(out, 0, value);
   return out;
+}
+
+/** Writes {@link u64} into `out` at `offset`. */
+export function writeU64(out: Uint8Array, offset: number, value: number): void {
+  let high = Math.floor(value / 0x1_0000_0000);
+  let low = value >>> 0;
+  for (let i = 3; i >= 0; i--) {
+    out[offset + i] = high & 0xff;
+    out[offset + 4 + i] = low & 0xff;
+    high >>>= 8;
+    low >>>= 8;
+  }
 }
 
 /** Reads {@link u64} at `offset`. */
 export function readU64(bytes: Uint8Array, offset: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, 8);
-  return view.getUint32(0) * 0x1_0000_0000 + view.getUint32(4);
+  let high = 0;
+  let low = 0;
+  for (let i = 0; i < 4; i++) {
+    high = high * 256 + bytes[offset + i];
+    low = low * 256 + bytes[offset + 4 + i];
+  }
+  return high * 0x1_0000_0000 + low;
 }
 
 const TERMINATOR = Uint8Array.of(0x00, 0x01);
 
 /**
  * Order-preserving, prefix-free escaping: 00 becomes 00 FF and the result ends in 00 01, so
- * escaped keys (and anything appended after them) sort as the raw keys do.
+ * escaped keys (and anything appended after them) sort as the raw keys do. With
+ * `prefix_byte`, the result starts with that byte.
  */
-export function escapeKey(key: Uint8Array): Uint8Array {
+export function escapeKey(key: Uint8Array, prefix_byte?: number): Uint8Array {
   let zeros = 0;
   for (const byte of key) if (byte === 0) zeros++;
-  const out = new Uint8Array(key.length + zeros + 2);
+  const extra = prefix_byte === undefined ? 0 : 1;
+  const out = new Uint8Array(extra + key.length + zeros + 2);
   let j = 0;
+  if (prefix_byte !== undefined) out[j++] = prefix_byte;
   for (const byte of key) {
     out[j++] = byte;
     if (byte === 0) out[j++] = 0xff;
@@ -132,25 +151,35 @@ export function unescapeKey(bytes: Uint8Array, offset: number): { key: Uint8Arra
 
 /** `k | key`. */
 export function latestKey(key: Uint8Array): Uint8Array {
-  return concat(Uint8Array.of(PREFIX.latest), key);
+  const out = new Uint8Array(key.length + 1);
+  out[0] = PREFIX.latest;
+  out.set(key, 1);
+  return out;
 }
 
 /** `h | esc(key)`: the prefix of every version of `key`. */
 export function historyPrefix(key: Uint8Array): Uint8Array {
-  return concat(Uint8Array.of(PREFIX.history), escapeKey(key));
+  return escapeKey(key, PREFIX.history);
 }
 
 /** `h | esc(key) | revision`. */
 export function historyKey(key: Uint8Array, revision: number): Uint8Array {
-  return concat(historyPrefix(key), u64(revision));
+  const prefix = historyPrefix(key);
+  const out = new Uint8Array(prefix.length + 8);
+  out.set(prefix);
+  writeU64(out, prefix.length, revision);
+  return out;
 }
 
 /** `e | revision | sub`. */
 export function eventKey(revision: number, sub_revision: number): Uint8Array {
   const out = new Uint8Array(13);
   out[0] = PREFIX.event;
-  out.set(u64(revision), 1);
-  new DataView(out.buffer).setUint32(9, sub_revision);
+  writeU64(out, 1, revision);
+  out[9] = sub_revision >>> 24;
+  out[10] = (sub_revision >>> 16) & 0xff;
+  out[11] = (sub_revision >>> 8) & 0xff;
+  out[12] = sub_revision & 0xff;
   return out;
 }
 
@@ -172,12 +201,16 @@ export function attachmentKey(id: number, key: Uint8Array): Uint8Array {
 
 /** `d | esc(member)`: prefix of one origin's window. */
 export function dedupPrefix(member_id: string): Uint8Array {
-  return concat(Uint8Array.of(PREFIX.dedup), escapeKey(new TextEncoder().encode(member_id)));
+  return escapeKey(text_encoder.encode(member_id), PREFIX.dedup);
 }
 
-/** `d | esc(member) | seq`. */
-export function dedupKey(member_id: string, sequence: number): Uint8Array {
-  return concat(dedupPrefix(member_id), u64(sequence));
+/** `d | esc(member) | seq`; pass the origin's {@link dedupPrefix} when at hand. */
+export function dedupKey(member_id: string | Uint8Array, sequence: number): Uint8Array {
+  const prefix = typeof member_id === "string" ? dedupPrefix(member_id) : member_id;
+  const out = new Uint8Array(prefix.length + 8);
+  out.set(prefix);
+  writeU64(out, prefix.length, sequence);
+  return out;
 }
 
 /** Bounds of a one-byte prefix. */

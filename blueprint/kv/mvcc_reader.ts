@@ -95,7 +95,9 @@ export function scanAtRevision(
 export class RangeCollector {
   readonly #limit: number;
   readonly #request: RangeRequest;
+  /** Keys collected so far (at most the limit). */
   readonly kvs: KeyValue[] = [];
+  /** Keys seen so far in the range. */
   count = 0;
 
   /** Collects for `request`. */

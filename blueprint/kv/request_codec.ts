@@ -352,7 +352,8 @@ export function encodeRequest(request: KvRequest, limits: KvLimits = DEFAULT_LIM
       `request of ${out.length} bytes is larger than max_request_bytes (${limits.max_request_bytes})`,
     );
   }
-  return out.finish();
+  // An exact-size copy: the entry may live long in Raft's log cache.
+  return out.finish().slice();
 }
 
 /**

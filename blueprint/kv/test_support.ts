@@ -5,7 +5,7 @@
  * @module
  */
 import { FaultyFileSystem, seededRng } from "../../shared/fs/mod.ts";
-import { Storage } from "../storage/mod.ts";
+import { Storage, type StorageOptions } from "../storage/mod.ts";
 import { KvStateMachine, type KvStateMachineOptions } from "./state_machine.ts";
 import type { KvResponse, RequestBody } from "./types.ts";
 
@@ -15,7 +15,7 @@ export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text
 export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
 
 /** Small storage settings so that tests flush and compact tables too. */
-export function storageOptions(fs: FaultyFileSystem) {
+export function storageOptions(fs: FaultyFileSystem): StorageOptions {
   return {
     fs,
     background: "inline" as const,
@@ -27,7 +27,9 @@ export function storageOptions(fs: FaultyFileSystem) {
 
 /** A state machine on an in-memory disk, with a helper that applies bodies in order. */
 export class Harness {
+  /** Sequence number of the last request sent from origin "test". */
   sequence = 0;
+  /** Term given to applied entries. */
   term = 1;
   #last_index = 0;
 
