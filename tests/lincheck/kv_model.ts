@@ -50,7 +50,7 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
   step: stepKv,
   partition: partitionByKey,
   equal: (a, b) => a.size === b.size && [...a].every(([key, value]) => b.get(key) === value),
-  hash: (state) => JSON.stringify([...state].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  hash: hashKvState,
   describeOperation: describeKvOperation,
   describeState: (state) =>
     state.size === 0
@@ -103,6 +103,14 @@ function expectOutput(
       JSON.stringify(output)
     }; allowed: ${allowed}, or undefined when unknown`,
   );
+}
+
+/** Length-prefixed entries in key order: distinct states get distinct strings. */
+function hashKvState(state: KvState): string {
+  const entries = state.size <= 1 ? [...state] : [...state].sort(([a], [b]) => a < b ? -1 : 1);
+  let text = "";
+  for (const [key, value] of entries) text += `${key.length}:${key}${value.length}:${value}`;
+  return text;
 }
 
 function withValue(state: KvState, key: string, value: string | null): KvState {

@@ -220,25 +220,19 @@ export function sortedEvents(operations: readonly Operation<unknown, unknown>[])
 }
 
 /**
- * A fixed-size set of operation indices with an incrementally kept 64-bit Zobrist hash
- * (two 32-bit halves), so hashing a set costs nothing per step.
+ * A fixed-size set of operation indices with an incrementally kept Zobrist hash, so hashing a
+ * set costs nothing per step.
  */
 class Bitset {
   readonly words: Uint32Array;
   private hash_low = 0;
-  private hash_high = 0;
   private readonly keys_low: Uint32Array;
-  private readonly keys_high: Uint32Array;
 
   constructor(size: number) {
     this.words = new Uint32Array(Math.ceil(size / 32));
     this.keys_low = new Uint32Array(size);
-    this.keys_high = new Uint32Array(size);
     const random = mulberry32(0x9e3779b9);
-    for (let i = 0; i < size; i++) {
-      this.keys_low[i] = random();
-      this.keys_high[i] = random();
-    }
+    for (let i = 0; i < size; i++) this.keys_low[i] = random();
   }
 
   set(index: number): void {
@@ -255,11 +249,9 @@ class Bitset {
     return (this.words[index >>> 5] & (1 << (index & 31))) !== 0;
   }
 
-  /** The cache key this set would have with `index` added, without changing it. */
-  keyWith(index: number): string {
-    const low = (this.hash_low ^ this.keys_low[index]) >>> 0;
-    const high = (this.hash_high ^ this.keys_high[index]) >>> 0;
-    return `${low.toString(36)}.${high.toString(36)}`;
+  /** The 30-bit hash this set would have with `index` added, without changing it. */
+  hashWith(index: number): number {
+    return (this.hash_low ^ this.keys_low[index]) & HASH_MASK;
   }
 
   /** Whether `words` equals this set with `index` added. */
@@ -282,13 +274,13 @@ class Bitset {
   private toggle(index: number): void {
     this.words[index >>> 5] ^= 1 << (index & 31);
     this.hash_low = (this.hash_low ^ this.keys_low[index]) >>> 0;
-    this.hash_high = (this.hash_high ^ this.keys_high[index]) >>> 0;
   }
 }
 
 /** Lowe's memoization: (linearized set, state) pairs already explored. */
 class SearchCache<S> {
-  private readonly buckets = new Map<string, { words: Uint32Array; state: S }[]>();
+  // Keyed by a 30-bit number (a small integer for V8); collisions are settled by comparing.
+  private readonly buckets = new Map<number, { words: Uint32Array; state: S }[]>();
   size = 0;
 
   constructor(private readonly model: Model<S, unknown, unknown>) {}
@@ -298,7 +290,8 @@ class SearchCache<S> {
    * pair was explored before.
    */
   addIfNew(linearized: Bitset, operation: number, state: S): boolean {
-    const key = `${linearized.keyWith(operation)}|${this.model.hash(state)}`;
+    const key = (linearized.hashWith(operation) ^ hashString(this.model.hash(state))) &
+      HASH_MASK;
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       bucket = [];
@@ -313,6 +306,17 @@ class SearchCache<S> {
     this.size++;
     return true;
   }
+}
+
+const HASH_MASK = 0x3fffffff;
+
+/** FNV-1a over UTF-16 code units. */
+function hashString(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  }
+  return hash >>> 0;
 }
 
 /** A small seeded generator, so Zobrist keys (and so any cache behaviour) replay exactly. */
