@@ -129,20 +129,14 @@ export class KvStateMachine {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#purge_batch_ops = options.purge_batch_ops ?? 1024;
     this.#snapshot_chunk_bytes = options.snapshot_chunk_bytes ?? 1 << 20;
-    this.#dedup = new DedupWindows({ ...DEFAULT_DEDUP_OPTIONS, ...options.dedup });
-    for (
-      const [name, value] of [["purge_batch_ops", this.#purge_batch_ops], [
-        "snapshot_chunk_bytes",
-        this.#snapshot_chunk_bytes,
-      ]] as const
-    ) {
-      if (!Number.isInteger(value) || value < 1 || value > 1 << 30) {
-        throw new KvError(
-          "invalid_argument",
-          `${name} must be an integer from 1 to 2^30, got ${value}`,
-        );
-      }
-    }
+    const dedup = { ...DEFAULT_DEDUP_OPTIONS, ...options.dedup };
+    checkOptions({
+      ...this.#limits,
+      ...dedup,
+      purge_batch_ops: this.#purge_batch_ops,
+      snapshot_chunk_bytes: this.#snapshot_chunk_bytes,
+    });
+    this.#dedup = new DedupWindows(dedup);
   }
 
   /**
@@ -604,6 +598,37 @@ export class KvStateMachine {
 
   #checkUsable(operation: string): void {
     if (this.#broken !== undefined) throw new Error(`KvStateMachine.${operation}: ${this.#broken}`);
+  }
+}
+
+/** Allowed range of each numeric option (inclusive). */
+const OPTION_RANGES: Record<string, [number, number]> = {
+  max_key_bytes: [1, 1 << 20],
+  max_value_bytes: [0, 1 << 30],
+  max_txn_ops: [1, 1 << 16],
+  max_request_bytes: [64, 1 << 30],
+  window_size: [1, 1 << 16],
+  max_origins: [1, 1 << 20],
+  max_response_bytes: [0, 1 << 30],
+  purge_batch_ops: [1, 1 << 20],
+  snapshot_chunk_bytes: [1, 1 << 30],
+};
+
+function checkOptions(options: Record<string, number>): void {
+  for (const [name, value] of Object.entries(options)) {
+    const range = OPTION_RANGES[name];
+    if (range === undefined) {
+      throw new KvError(
+        "invalid_argument",
+        `unknown option ${name} (allowed: ${Object.keys(OPTION_RANGES).join(", ")})`,
+      );
+    }
+    if (!Number.isSafeInteger(value) || value < range[0] || value > range[1]) {
+      throw new KvError(
+        "invalid_argument",
+        `option ${name} must be an integer from ${range[0]} to ${range[1]}, got ${String(value)}`,
+      );
+    }
   }
 }
 

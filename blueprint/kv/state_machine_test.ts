@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { bytes, Harness, text } from "./test_support.ts";
-import { encodeRequest, KvError, type KvResponse, type TxnRequest } from "./mod.ts";
+import { encodeRequest, KvError, type KvResponse, KvStateMachine, type TxnRequest } from "./mod.ts";
 
 const ALL = Uint8Array.of(0);
 
@@ -389,6 +389,14 @@ Deno.test("bad input: clear errors; refused entries still advance the applied in
   await assert.rejects(
     h.machine.apply(0, 1, Uint8Array.of(1)),
     /index must be >= 1/,
+  );
+  await assert.rejects(
+    KvStateMachine.open(h.storage, { limits: { max_txn_ops: 0 } }),
+    /option max_txn_ops must be an integer from 1 to 65536, got 0/,
+  );
+  await assert.rejects(
+    KvStateMachine.open(h.storage, { dedup: { window_size: 1.5 } }),
+    /option window_size must be an integer/,
   );
   await h.close();
 });

@@ -13,7 +13,7 @@
  */
 import { inKeyRange } from "./keyspace.ts";
 import type { AppliedListener, EventPosition, KvStateMachine } from "./state_machine.ts";
-import { KvError, type KvEvent } from "./types.ts";
+import { type KeyValue, KvError, type KvEvent } from "./types.ts";
 
 /** Options of a {@link WatchHub}. */
 export interface WatchHubOptions {
@@ -35,6 +35,8 @@ export interface WatchRequest {
   range_end?: Uint8Array;
   /** First revision to deliver; 0 or absent = the next one (live only). */
   start_revision?: number;
+  /** Also deliver each key's previous version (absent when created or compacted away). */
+  prev_kv?: boolean;
 }
 
 /** An event with its revision. */
@@ -43,6 +45,8 @@ export interface WatchEvent {
   revision: number;
   /** The change. */
   event: KvEvent;
+  /** The key's version before the change, when asked for with prev_kv and still readable. */
+  prev_kv?: KeyValue;
 }
 
 /** One result of {@link Watcher.next}. */
@@ -153,11 +157,21 @@ export class Watcher {
     }
     const matching = [];
     for (const item of read) {
-      if (this.#matches(item.event)) matching.push(item);
+      if (this.#matches(item.event)) matching.push(this.#withPrev(item));
       this.#cursor = { revision: item.revision, sub_revision: item.event.sub_revision + 1 };
     }
     if (read.length < chunk) this.#live = true;
     return matching;
+  }
+
+  /** Adds the key's version at revision - 1 when prev_kv was asked for. */
+  #withPrev(item: WatchEvent): WatchEvent {
+    if (this.#request.prev_kv !== true) return item;
+    const before = item.revision - 1;
+    if (before < 1 || before < this.#hub.machine.compactRevision) return item;
+    const [prev_kv] =
+      this.#hub.machine.range(item.event.kv.key, undefined, { revision: before }).kvs;
+    return prev_kv === undefined ? item : { ...item, prev_kv };
   }
 
   #matches(event: KvEvent): boolean {
@@ -172,7 +186,7 @@ export class Watcher {
       if (revision === this.#cursor.revision && event.sub_revision < this.#cursor.sub_revision) {
         continue;
       }
-      if (this.#matches(event)) this.#queue.push({ revision, event });
+      if (this.#matches(event)) this.#queue.push(this.#withPrev({ revision, event }));
     }
     this.#cursor = { revision: revision + 1, sub_revision: 0 };
     if (this.#queue.length > this.#hub.max_buffered_events) {
@@ -252,6 +266,9 @@ export class WatchHub implements AppliedListener {
   watch(request: WatchRequest): Watcher {
     if (!(request.key instanceof Uint8Array) || request.key.length === 0) {
       throw new KvError("invalid_argument", "watch key must be a non-empty Uint8Array");
+    }
+    if (request.range_end !== undefined && !(request.range_end instanceof Uint8Array)) {
+      throw new KvError("invalid_argument", "watch range_end must be a Uint8Array when given");
     }
     const start_revision = request.start_revision ?? 0;
     if (!Number.isSafeInteger(start_revision) || start_revision < 0) {

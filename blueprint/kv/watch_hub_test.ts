@@ -167,3 +167,21 @@ Deno.test("an event already in storage but not yet published is delivered exactl
   hub.close();
   await h.close();
 });
+
+Deno.test("prev_kv: events carry the key's previous version", async () => {
+  const h = await Harness.create();
+  const hub = new WatchHub(h.machine);
+  await h.do({ type: "put", key: bytes("k"), value: bytes("1") });
+  await h.do({ type: "put", key: bytes("k"), value: bytes("2") });
+  const past = hub.watch({ key: bytes("k"), start_revision: 1, prev_kv: true });
+  await h.do({ type: "delete_range", key: bytes("k") });
+  const events = await take(past, 3);
+  assert.deepEqual(
+    events.map((e) =>
+      e.prev_kv === undefined ? "-" : `${text(e.prev_kv.value)}@${e.prev_kv.mod_revision}`
+    ),
+    ["-", "1@1", "2@2"],
+  );
+  hub.close();
+  await h.close();
+});
