@@ -185,8 +185,8 @@ export function eventKey(revision: number, sub_revision: number): Uint8Array {
 
 /** Revision and sub-revision of an event storage key. */
 export function parseEventKey(key: Uint8Array): { revision: number; sub_revision: number } {
-  const view = new DataView(key.buffer, key.byteOffset, key.length);
-  return { revision: readU64(key, 1), sub_revision: view.getUint32(9) };
+  const sub_revision = ((key[9] << 24) >>> 0) + (key[10] << 16) + (key[11] << 8) + key[12];
+  return { revision: readU64(key, 1), sub_revision };
 }
 
 /** `l | id`. */
@@ -297,33 +297,40 @@ export function toKeyValue(key: Uint8Array, record: VersionRecord, keys_only = f
   };
 }
 
-/** Encodes an event: type byte, key, record. */
+/**
+ * Encodes an event: type byte and key only. The version itself is the history record
+ * `h | esc(key) | revision`, so values are not written a third time.
+ */
 export function encodeEvent(event: KvEvent): Uint8Array {
-  const out = new ByteWriter(24 + event.kv.key.length + event.kv.value.length);
-  out.u8(event.type === "put" ? 1 : 2).bytes(event.kv.key);
-  const kv = event.kv;
-  out.varint(kv.create_revision).varint(kv.mod_revision).varint(kv.version).varint(kv.lease);
-  return out.raw(kv.value).finish();
+  const out = new Uint8Array(event.kv.key.length + 1);
+  out[0] = event.type === "put" ? 1 : 2;
+  out.set(event.kv.key, 1);
+  return out;
 }
 
-/** Decodes an event stored under `storage_key`. */
-export function decodeEvent(storage_key: Uint8Array, bytes: Uint8Array): KvEvent {
-  const input = new ByteReader(bytes, "stored event");
-  const type_byte = input.u8();
-  if (type_byte !== 1 && type_byte !== 2) input.fail(`event type ${type_byte}`);
-  const key = input.bytes();
-  const record = {
-    create_revision: input.varint(),
-    mod_revision: input.varint(),
-    version: input.varint(),
-    lease: input.varint(),
-    value: input.raw(input.remaining).slice(),
-  };
-  return {
-    type: type_byte === 1 ? "put" : "delete",
-    kv: toKeyValue(key, record),
-    sub_revision: parseEventKey(storage_key).sub_revision,
-  };
+/**
+ * Decodes an event stored under `storage_key`; `history` is the key's history record at
+ * the event's revision (undefined for a deletion whose tombstone compaction removed).
+ */
+export function decodeEvent(
+  storage_key: Uint8Array,
+  bytes: Uint8Array,
+  history: (key: Uint8Array, revision: number) => Uint8Array | undefined,
+): KvEvent {
+  const type_byte = bytes[0];
+  if (type_byte !== 1 && type_byte !== 2) {
+    throw new Error(`layout corrupt: event type ${type_byte} (allowed: 1 put, 2 delete)`);
+  }
+  const { revision, sub_revision } = parseEventKey(storage_key);
+  const key = bytes.slice(1);
+  const stored = history(key, revision);
+  if (stored === undefined && type_byte === 1) {
+    throw new Error(`layout corrupt: put event at revision ${revision} has no history record`);
+  }
+  const record = stored === undefined
+    ? { create_revision: 0, mod_revision: revision, version: 0, lease: 0, value: new Uint8Array(0) }
+    : decodeRecord(stored);
+  return { type: type_byte === 1 ? "put" : "delete", kv: toKeyValue(key, record), sub_revision };
 }
 
 /** Encodes the meta record. */

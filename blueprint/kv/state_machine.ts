@@ -17,6 +17,7 @@ import {
   emptyMeta,
   encodeMeta,
   eventKey,
+  historyKey,
   type Meta,
   META_KEY,
   PREFIX,
@@ -425,7 +426,12 @@ export class KvStateMachine {
     for (
       const entry of this.#storage.scan({ start, end: Uint8Array.of(PREFIX.event + 1), limit })
     ) {
-      out.push({ revision: readU64(entry.key, 1), event: decodeEvent(entry.key, entry.value) });
+      const event = decodeEvent(
+        entry.key,
+        entry.value,
+        (key, revision) => this.#storage.get(historyKey(key, revision)),
+      );
+      out.push({ revision: readU64(entry.key, 1), event });
     }
     return out;
   }

@@ -185,3 +185,18 @@ Deno.test("prev_kv: events carry the key's previous version", async () => {
   hub.close();
   await h.close();
 });
+
+Deno.test("a deletion at the compact revision is still delivered after its tombstone is purged", async () => {
+  const h = await Harness.create();
+  const hub = new WatchHub(h.machine);
+  await h.do({ type: "put", key: bytes("k"), value: bytes("1") });
+  await h.do({ type: "delete_range", key: bytes("k") });
+  await h.do({ type: "compact", revision: 2 });
+  assert.equal([...h.storage.scan({ prefix: bytes("h") })].length, 0, "tombstone purged");
+  const watcher = hub.watch({ key: bytes("k"), start_revision: 2 });
+  const [event] = await take(watcher, 1);
+  assert.equal(label(event), "2.0:delete:k");
+  assert.equal(event.event.kv.mod_revision, 2);
+  hub.close();
+  await h.close();
+});
