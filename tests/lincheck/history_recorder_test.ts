@@ -7,6 +7,7 @@ import {
   type KvOutput,
   RecordTimeoutError,
 } from "./mod.ts";
+import { mulberry32 } from "./testing.ts";
 
 /** A clock that advances one millisecond per reading, so every event has its own time. */
 function tickingClock(): () => number {
@@ -89,18 +90,6 @@ Deno.test("HistoryRecorder records calls", async (t) => {
     );
   });
 });
-
-/** A small seeded PRNG (mulberry32): numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * An in-memory store whose calls interleave at random points (microtask yields). With

@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { fc } from "../../dev_deps.ts";
 import { checkOperations, type KvInput, kvModel } from "./mod.ts";
-import { assertSeededProperty, isLinearizableByBruteForce, type KvOperation } from "./testing.ts";
+import {
+  applyToStore,
+  assertSeededProperty,
+  isLinearizableByBruteForce,
+  type KvOperation,
+} from "./testing.ts";
 
 const VALUES = ["1", "2"];
 
@@ -104,24 +109,6 @@ function executeSequentially(plan: PlannedStep[]): KvOperation[] {
     if (step.failure === 0) operation.output = output;
     return operation;
   });
-}
-
-function applyToStore(store: Map<string, string>, input: KvInput): string | boolean | null {
-  const current = store.get(input.key) ?? null;
-  switch (input.op) {
-    case "put":
-      store.set(input.key, input.value);
-      return null;
-    case "get":
-      return current;
-    case "cas":
-      if (current !== input.expected) return false;
-      store.set(input.key, input.value);
-      return true;
-    case "delete":
-      store.delete(input.key);
-      return current !== null;
-  }
 }
 
 Deno.test("histories of a real sequential execution with jittered times", async (t) => {

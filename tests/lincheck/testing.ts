@@ -108,3 +108,88 @@ export function assertSeededProperty<T>(
     throw error;
   }
 }
+
+/** Shape of a generated history; see {@link generateKvHistory}. */
+export interface GeneratedHistoryShape {
+  /** How many operations. */
+  operation_count: number;
+  /** How many distinct keys (so how many parts). */
+  key_count: number;
+  /** Share of calls that fail (half after taking effect, half before), in [0, 1]. */
+  failure_rate: number;
+  /** Each interval reaches up to this far before and after its instant; instants are 10 ms apart. */
+  jitter_ms: number;
+}
+
+/**
+ * A history recorded from a real sequential execution of random puts, gets and compare-and-
+ * swaps (a third expecting a stale value), with jittered intervals around each instant, so it
+ * is linearizable by construction.
+ */
+export function generateKvHistory(
+  shape: GeneratedHistoryShape,
+  random: () => number,
+): KvOperation[] {
+  const store = new Map<string, string>();
+  const history: KvOperation[] = [];
+  for (let index = 0; index < shape.operation_count; index++) {
+    const key = `k${Math.floor(random() * shape.key_count)}`;
+    const input = randomInput(key, `${index}`, store, random);
+    const failure = random() < shape.failure_rate ? (random() < 0.5 ? "applied" : "lost") : "none";
+    const output = failure === "lost" ? undefined : applyToStore(store, input);
+    const instant_ms = 10 * index;
+    const operation: KvOperation = {
+      client_id: index % 8,
+      input,
+      call_ms: instant_ms - random() * shape.jitter_ms,
+      return_ms: failure === "none" ? instant_ms + random() * shape.jitter_ms : Infinity,
+    };
+    if (failure === "none") operation.output = output;
+    history.push(operation);
+  }
+  return history;
+}
+
+function randomInput(
+  key: string,
+  value: string,
+  store: Map<string, string>,
+  random: () => number,
+): KvInput {
+  const roll = random();
+  if (roll < 0.4) return { op: "get", key };
+  if (roll < 0.75) return { op: "put", key, value };
+  const expected = random() < 0.3 ? "stale" : store.get(key) ?? null;
+  return { op: "cas", key, expected, value };
+}
+
+/** Applies `input` to a plain map the way a correct store would, and returns its output. */
+export function applyToStore(store: Map<string, string>, input: KvInput): KvOutput {
+  const current = store.get(input.key) ?? null;
+  switch (input.op) {
+    case "put":
+      store.set(input.key, input.value);
+      return null;
+    case "get":
+      return current;
+    case "cas":
+      if (current !== input.expected) return false;
+      store.set(input.key, input.value);
+      return true;
+    case "delete":
+      store.delete(input.key);
+      return current !== null;
+  }
+}
+
+/** A small seeded PRNG (mulberry32): numbers in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
