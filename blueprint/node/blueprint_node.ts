@@ -640,13 +640,17 @@ export class BlueprintNode {
     try {
       for await (const item of raft.committed()) {
         await this.applier.apply(item);
-        if (
-          this.applier.appliedIndex - this.#last_snapshot_index >=
-            this.config.snapshot_every_entries
-        ) {
-          const index = this.applier.appliedIndex;
+        if (item.kind === "snapshot") {
+          // Raft holds this snapshot already; the next one must be above it.
+          this.#last_snapshot_index = Math.max(this.#last_snapshot_index, item.snapshot.meta.index);
+        }
+        const index = this.applier.appliedIndex;
+        if (index - this.#last_snapshot_index >= this.config.snapshot_every_entries) {
           this.#last_snapshot_index = index;
-          await raft.snapshot(index, this.applier.snapshotData());
+          // A refused snapshot only delays log compaction: the next round tries again.
+          await raft.snapshot(index, this.applier.snapshotData()).catch((error) =>
+            this.#options.log?.(`blueprint ${this.id}: snapshot at ${index}: ${error.message}`)
+          );
         }
       }
     } catch (error) {

@@ -64,7 +64,10 @@ export function testConfig(
 /** Starts a member with a seed derived from its name (elections replay the same way). */
 export function startMember(config: NodeConfig): Promise<BlueprintNode> {
   const seed = [...config.id].reduce((sum, c) => sum * 31 + c.charCodeAt(0), 7) % 100_000;
-  return BlueprintNode.start(config, { raft_seed: seed });
+  return BlueprintNode.start(config, {
+    raft_seed: seed,
+    log: Deno.env.get("BLUEPRINT_TEST_LOG") ? console.error : undefined,
+  });
 }
 
 /** An etcd API client of one member. */

@@ -33,6 +33,9 @@ Deno.test({
       clients.push(client);
       return client;
     };
+    // Snapshots every 20 entries, so a member far behind catches up through one.
+    const config = (id: string) =>
+      testConfig(dir, id, cluster, ports[3 + IDS.indexOf(id)], { "snapshot-every": "20" });
     const leaderOf = async () => {
       let leader: BlueprintNode | undefined;
       await eventually("one leader with its address published everywhere", () => {
@@ -47,7 +50,7 @@ Deno.test({
     };
     try {
       const started = await Promise.all(
-        IDS.map((id, i) => startMember(testConfig(dir, id, cluster, ports[3 + i]))),
+        IDS.map((id, i) => startMember(config(id))),
       );
       for (const node of started) nodes.set(node.id, node);
       let leader = await leaderOf();
@@ -95,9 +98,7 @@ Deno.test({
         for (let i = 1; i < revisions.length; i++) assert.equal(revisions[i], revisions[i - 1] + 1);
         stream.end();
         // The stopped member restarts and catches up.
-        const restarted = await startMember(
-          testConfig(dir, old_leader.id, cluster, ports[3 + IDS.indexOf(old_leader.id)]),
-        );
+        const restarted = await startMember(config(old_leader.id));
         nodes.set(restarted.id, restarted);
         await eventually("restarted member caught up", () => restarted.machine.revision >= 21);
         const local = await (await connect(restarted)).call("KV", "Range", {
@@ -106,6 +107,29 @@ Deno.test({
           serializable: true,
         });
         assert.equal(local.count, 20n);
+      });
+
+      await t.step("a member whose data was wiped catches up through a snapshot", async () => {
+        const victim = [...nodes.values()].find((n) => n !== leader)!;
+        await victim.stop();
+        nodes.delete(victim.id);
+        await Deno.remove(victim.config.data_dir, { recursive: true });
+        const writer = await connect(leader);
+        for (let i = 0; i < 30; i++) {
+          await writer.call("KV", "Put", { key: bytes(`s/${i}`), value: bytes("x") });
+        }
+        const target = leader.machine.revision;
+        const fresh = await startMember(config(victim.id));
+        nodes.set(fresh.id, fresh);
+        await eventually("wiped member caught up", () => fresh.machine.revision >= target);
+        const local = await (await connect(fresh)).call("KV", "Range", {
+          key: bytes("s/"),
+          range_end: bytes("s0"),
+          serializable: true,
+        });
+        assert.equal(local.count, 30n);
+        const status = await fresh.raft.status();
+        assert.ok(Number(status.log.first) > 1, "the log was compacted: it came by snapshot");
       });
 
       await t.step(
@@ -120,7 +144,7 @@ Deno.test({
           );
           nodes.set("n4", fourth);
           await eventually("n4 votes", () => leader.conf_state.voters.includes("n4"));
-          await eventually("n4 caught up", () => fourth.machine.revision >= 21);
+          await eventually("n4 caught up", () => fourth.machine.revision >= 51);
           const client = await connect(leader);
           const list = await client.call("Cluster", "MemberList", {});
           const n4 = list.members.find((m: { name: string }) => m.name === "n4");
@@ -132,7 +156,7 @@ Deno.test({
           await fourth.stop();
           nodes.delete("n4");
           const put = await client.call("KV", "Put", { key: bytes("after"), value: bytes("x") });
-          assert.ok(put.header.revision > 21n);
+          assert.ok(put.header.revision > 51n);
         },
       );
     } finally {
