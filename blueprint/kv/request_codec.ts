@@ -20,6 +20,7 @@ import {
   type KvResponse,
   MAX_LEASE_TTL_S,
   type OperationResponse,
+  type RangeRequest,
   type RequestBody,
   type ResponseBody,
   type TxnOperation,
@@ -214,6 +215,15 @@ export function validateRequest(request: KvRequest, limits: KvLimits = DEFAULT_L
     invalid("range is a read: call range() or put it inside a txn");
   }
   new RequestChecker(limits).operation(request.body, 0);
+}
+
+/**
+ * Checks a range read against the limits.
+ *
+ * @throws KvError(invalid_argument) naming what was wrong and what is allowed.
+ */
+export function validateRange(request: RangeRequest, limits: KvLimits = DEFAULT_LIMITS): void {
+  new RequestChecker(limits).operation(request, 0);
 }
 
 function writeBody(out: ByteWriter, op: RequestBody | TxnOperation): void {

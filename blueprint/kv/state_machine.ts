@@ -25,7 +25,13 @@ import {
   readU64,
 } from "./keyspace.ts";
 import { RangeCollector, scanAtRevision, scanLatest } from "./mvcc_reader.ts";
-import { decodeRequest, DEFAULT_LIMITS, type KvLimits, validateRequest } from "./request_codec.ts";
+import {
+  decodeRequest,
+  DEFAULT_LIMITS,
+  type KvLimits,
+  validateRange,
+  validateRequest,
+} from "./request_codec.ts";
 import { decodeFrame, dumpFrames, type SnapshotHeader } from "./snapshot_dump.ts";
 import {
   KvError,
@@ -217,7 +223,11 @@ export class KvStateMachine {
     term: number,
     request: KvRequest | Uint8Array,
   ): Promise<KvResponse | undefined> {
-    const run = this.#tail.then(() => this.#apply(index, term, request));
+    const run = this.#tail.then(() => this.#apply(index, term, request)).catch((err) => {
+      // A storage failure may leave memory ahead of disk: refuse further use until reopened.
+      if (!(err instanceof KvError)) this.#broken ??= `an apply failed (${err}): reopen`;
+      throw err;
+    });
     this.#tail = run.catch(() => {});
     return run;
   }
@@ -308,6 +318,13 @@ export class KvStateMachine {
   }
 
   async #commit(batch: WriteBatch, meta: Meta, response: KvResponse): Promise<KvResponse> {
+    const before = this.#meta;
+    if (meta.applied_index <= before.applied_index || meta.revision < before.revision) {
+      throw new Error(`invariant: applied index and revision only grow (${meta.applied_index})`);
+    }
+    if (meta.revision > before.revision + 1 || response.revision > meta.revision) {
+      throw new Error(`invariant: one entry takes at most one revision (${meta.revision})`);
+    }
     batch.put(META_KEY, encodeMeta(meta));
     await this.#storage.write(batch);
     this.#meta = meta;
@@ -382,13 +399,7 @@ export class KvStateMachine {
   range(key: Uint8Array, range_end?: Uint8Array, options: RangeOptions = {}): RangeResult {
     this.#checkUsable("range");
     const request: RangeRequest = { type: "range", key, range_end, ...options };
-    validateRequest(
-      {
-        origin: { member_id: "range", sequence: 1 },
-        body: { type: "txn", compare: [], success: [request], failure: [] },
-      },
-      this.#limits,
-    );
+    validateRange(request, this.#limits);
     const revision = options.revision ?? 0;
     const collector = new RangeCollector(request);
     if (revision === 0 || revision === this.#meta.revision) {

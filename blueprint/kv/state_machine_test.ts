@@ -290,27 +290,28 @@ Deno.test("de-dup: a retried request gets its first response and is not applied 
   const origin = { member_id: "n2", sequence: 1 };
   const put = { type: "put" as const, key: bytes("c"), value: bytes("1"), prev_kv: true };
   const first = await h.machine.apply(1, 1, { origin, body: put });
-  const retry = await h.machine.apply(2, 1, encodeRequest({ origin, body: put }));
-  assert.deepEqual(retry, first);
-  assert.equal(h.machine.revision, 1);
-  assert.equal(h.machine.appliedIndex, 2, "a duplicate still advances the applied index");
+  await h.machine.apply(2, 1, { origin: { member_id: "n3", sequence: 1 }, body: put });
+  const retry = await h.machine.apply(3, 1, encodeRequest({ origin, body: put }));
+  assert.deepEqual(retry, first, "the first response, with its revision");
+  assert.equal(h.machine.revision, 2);
+  assert.equal(h.machine.appliedIndex, 3, "a duplicate still advances the applied index");
   for (let sequence = 2; sequence <= 6; sequence++) {
     await h.machine.apply(h.machine.appliedIndex + 1, 1, {
       origin: { member_id: "n2", sequence },
       body: put,
     });
   }
-  assert.equal(h.machine.revision, 6);
+  assert.equal(h.machine.revision, 7);
   await h.reopen();
   const again = await h.machine.apply(h.machine.appliedIndex + 1, 1, {
     origin: { member_id: "n2", sequence: 6 },
     body: put,
   });
-  assert.equal(again?.revision, 6, "the window survives a restart");
-  assert.equal(h.machine.revision, 6);
+  assert.equal(again?.revision, 7, "the window survives a restart");
+  assert.equal(h.machine.revision, 7);
   const old = await h.machine.apply(h.machine.appliedIndex + 1, 1, { origin, body: put });
   assert.equal(body(old, "error").code, "too_old_to_deduplicate");
-  assert.equal(h.machine.revision, 6);
+  assert.equal(h.machine.revision, 7);
   await h.close();
 });
 
