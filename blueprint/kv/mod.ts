@@ -17,7 +17,7 @@
  *   origin: { member_id: "n1", sequence: 1 },
  *   body: { type: "put", key: bytes("a"), value: bytes("1") },
  * });
- * await machine.apply(machine.appliedIndex + 1, 1, entry); // { revision: 1, body: { type: "put" } }
+ * await machine.apply(machine.appliedIndex + 1, 1, entry); // { revision: 1, body: ... }
  * machine.range(bytes("a")).kvs[0].version; // 1
  * await watcher.next(); // { type: "events", events: [{ revision: 1, event: ... }] }
  * ```

@@ -359,7 +359,8 @@ export function encodeRequest(request: KvRequest, limits: KvLimits = DEFAULT_LIM
   writeBody(out, request.body);
   if (out.length > limits.max_request_bytes) {
     invalid(
-      `request of ${out.length} bytes is larger than max_request_bytes (${limits.max_request_bytes})`,
+      `request of ${out.length} bytes is larger than max_request_bytes ` +
+        `(${limits.max_request_bytes})`,
     );
   }
   // An exact-size copy: the entry may live long in Raft's log cache.
@@ -374,7 +375,8 @@ export function encodeRequest(request: KvRequest, limits: KvLimits = DEFAULT_LIM
 export function decodeRequest(bytes: Uint8Array, limits: KvLimits = DEFAULT_LIMITS): KvRequest {
   if (bytes.length > limits.max_request_bytes) {
     invalid(
-      `request of ${bytes.length} bytes is larger than max_request_bytes (${limits.max_request_bytes})`,
+      `request of ${bytes.length} bytes is larger than max_request_bytes ` +
+        `(${limits.max_request_bytes})`,
     );
   }
   const input = new ByteReader(bytes, "KV request");

@@ -137,3 +137,40 @@ function readHeader(input: ByteReader): SnapshotHeader {
   input.end();
   return header;
 }
+
+/**
+ * Reads a frame stream written by {@link dumpFrames}: checks every frame, their order and
+ * the trailer's count, and hands each records frame to `write` in order.
+ *
+ * @throws KvError(invalid_argument) for damaged or incomplete data.
+ */
+export async function readDump(
+  frames: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  write: (records: { key: Uint8Array; value: Uint8Array }[]) => Promise<void>,
+): Promise<SnapshotHeader> {
+  let number = 0;
+  let header: SnapshotHeader | undefined;
+  let total = 0;
+  let finished = false;
+  for await (const bytes of frames) {
+    if (finished) bad("frames after the trailer");
+    const frame = decodeFrame(bytes, number++);
+    if ((frame.kind === "header") !== (header === undefined)) {
+      bad("the header must come first, once");
+    }
+    if (frame.kind === "header") header = frame.header;
+    else if (frame.kind === "records") {
+      total += frame.records.length;
+      await write(frame.records);
+    } else {
+      if (frame.total_records !== total) {
+        bad(`trailer counts ${frame.total_records} records, got ${total}`);
+      }
+      finished = true;
+    }
+  }
+  if (!finished || header === undefined) {
+    throw new KvError("invalid_argument", "snapshot data is incomplete: header or trailer missing");
+  }
+  return header;
+}

@@ -32,7 +32,7 @@ import {
   validateRange,
   validateRequest,
 } from "./request_codec.ts";
-import { decodeFrame, dumpFrames, type SnapshotHeader } from "./snapshot_dump.ts";
+import { dumpFrames, readDump, type SnapshotHeader } from "./snapshot_dump.ts";
 import {
   KvError,
   type KvEvent,
@@ -428,7 +428,8 @@ export class KvStateMachine {
     if (from.revision < this.#meta.compact_revision) {
       throw new KvError(
         "compacted",
-        `required revision ${from.revision} has been compacted (compact revision ${this.#meta.compact_revision})`,
+        `required revision ${from.revision} has been compacted ` +
+          `(compact revision ${this.#meta.compact_revision})`,
         this.#meta.compact_revision,
       );
     }
@@ -545,47 +546,19 @@ export class KvStateMachine {
       new WriteBatch().put(META_KEY, encodeMeta({ ...this.#meta, restoring: true })),
     );
     await this.#clearKeyspace();
-    let number = 0;
-    let header: SnapshotHeader | undefined;
     let meta_value: Uint8Array | undefined;
-    let total = 0;
-    let finished = false;
-    for await (const bytes of frames) {
-      if (finished) {
-        throw new KvError("invalid_argument", "snapshot data is damaged: frames after the trailer");
+    const header = await readDump(frames, async (records) => {
+      const batch = new WriteBatch();
+      for (const { key, value } of records) {
+        if (key.length === 1 && key[0] === PREFIX.meta) meta_value = value;
+        else batch.put(key, value);
       }
-      const frame = decodeFrame(bytes, number++);
-      if ((frame.kind === "header") !== (header === undefined)) {
-        throw new KvError(
-          "invalid_argument",
-          "snapshot data is damaged: the header must come first, once",
-        );
-      }
-      if (frame.kind === "header") header = frame.header;
-      else if (frame.kind === "records") {
-        const batch = new WriteBatch();
-        for (const { key, value } of frame.records) {
-          if (key.length === 1 && key[0] === PREFIX.meta) meta_value = value;
-          else batch.put(key, value);
-        }
-        total += frame.records.length;
-        await this.#storage.write(batch);
-      } else {
-        if (frame.total_records !== total) {
-          throw new KvError(
-            "invalid_argument",
-            `snapshot data is damaged: trailer counts ${frame.total_records} records, got ${total}`,
-          );
-        }
-        finished = true;
-      }
+      await this.#storage.write(batch);
+    });
+    if (meta_value === undefined) {
+      throw new KvError("invalid_argument", "snapshot data is incomplete: no meta record");
     }
-    if (!finished || header === undefined || meta_value === undefined) {
-      throw new KvError(
-        "invalid_argument",
-        "snapshot data is incomplete: header, meta record or trailer missing",
-      );
-    }
+    decodeMeta(meta_value);
     // The meta record goes last: only a complete restore clears the "restoring" mark.
     await this.#storage.write(new WriteBatch().put(META_KEY, meta_value));
     this.#broken = undefined;

@@ -290,7 +290,8 @@ export class WatchHub implements AppliedListener {
     const compact = this.machine.compactRevision;
     if (first < compact) {
       watcher.cancel(
-        `${CANCEL_REASON.compacted}: required revision ${first} has been compacted (compact revision ${compact})`,
+        `${CANCEL_REASON.compacted}: required revision ${first} has been compacted ` +
+          `(compact revision ${compact})`,
         compact,
       );
     }
