@@ -448,3 +448,36 @@ Deno.test("snapshot: data restores into another state machine exactly", async ()
   await source.close();
   await target.close();
 });
+
+Deno.test("de-dup windows: too many origins forget the least recent; big responses are not kept", async () => {
+  const h = await Harness.create({ dedup: { max_origins: 2, max_response_bytes: 40 } });
+  const put = (value: string) => ({
+    type: "put" as const,
+    key: bytes("k"),
+    value: bytes(value),
+    prev_kv: true,
+  });
+  const apply = (member_id: string, sequence: number, value: string) =>
+    h.machine.apply(h.machine.appliedIndex + 1, 1, {
+      origin: { member_id, sequence },
+      body: put(value),
+    });
+  await apply("a", 1, "1");
+  await apply("b", 1, "2");
+  await apply("c", 1, "3"); // forgets "a", the least recently applied origin
+  assert.equal(body(await apply("b", 1, "2"), "put").prev_kv?.version, 1, "b is still known");
+  assert.equal(h.machine.revision, 3);
+  await apply("a", 1, "1");
+  assert.equal(h.machine.revision, 4, "a was forgotten, so its retry applies again");
+  await apply("c", 2, "x".repeat(64)); // its response (prev_kv) is small
+  const big = await apply("c", 3, "y"); // prev_kv holds 64 bytes: too large to keep
+  assert.equal(big?.revision, 6);
+  const retry = await apply("c", 3, "y");
+  assert.equal(body(retry, "error").code, "too_old_to_deduplicate");
+  assert.match(
+    body(retry, "error").message,
+    /applied at index \d+, but its response was too large to keep/,
+  );
+  assert.equal(h.machine.revision, 6);
+  await h.close();
+});

@@ -200,3 +200,20 @@ Deno.test("a deletion at the compact revision is still delivered after its tombs
   hub.close();
   await h.close();
 });
+
+Deno.test("after a snapshot restore, watchers re-read the log and miss nothing", async () => {
+  const source = await Harness.create();
+  for (let i = 1; i <= 6; i++) {
+    await source.do({ type: "put", key: bytes("k"), value: bytes(`${i}`) });
+  }
+  const frames = [...source.machine.snapshotData()];
+  const target = await Harness.create();
+  await target.do({ type: "put", key: bytes("k"), value: bytes("1") });
+  const hub = new WatchHub(target.machine);
+  const watcher = hub.watch({ key: bytes("k"), start_revision: 2 });
+  await target.machine.restore(frames);
+  assert.deepEqual((await take(watcher, 5)).map(label), [2, 3, 4, 5, 6].map((r) => `${r}.0:put:k`));
+  hub.close();
+  await source.close();
+  await target.close();
+});
