@@ -732,7 +732,13 @@ export class RaftLogStore implements RaftLogReader {
         const index = view.getUint32(0, true) + view.getUint32(4, true) * 0x1_0000_0000;
         const term = view.getUint32(8, true) + view.getUint32(12, true) * 0x1_0000_0000;
         segment.max_index = Math.max(segment.max_index, index);
-        if (index <= this.#base_index) return;
+        if (index <= this.#base_index) {
+          // The entry itself is covered by the snapshot, but its record still truncated
+          // everything after it when it was written: entries above the snapshot replayed from
+          // earlier records are a dead suffix and must not come back.
+          this.#truncateFrom(this.#base_index + 1);
+          return;
+        }
         if (index > this.lastIndex() + 1) {
           throw new RaftLogCorruptionError(
             segment.path,
