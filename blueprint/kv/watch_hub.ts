@@ -62,6 +62,9 @@ export type WatchResult =
     resume_revision: number;
   };
 
+/** Empty catch-up chunks between two macrotask yields. */
+const YIELD_EVERY_EMPTY_CHUNKS = 16;
+
 /** Reasons a watcher ends. */
 export const CANCEL_REASON = {
   client: "cancelled by the client",
@@ -112,7 +115,9 @@ export class Watcher {
    * again on every later call).
    */
   async next(): Promise<WatchResult> {
-    for (;;) {
+    // Each pass returns, waits for a wake-up, or advances the catch-up cursor through a
+    // finite log: the loop ends.
+    for (let empty_chunks = 0;; empty_chunks++) {
       if (this.#cancelled !== undefined) return this.#cancelled;
       if (this.#queue.length > 0) {
         return { type: "events", events: this.#queue.splice(0, this.#hub.max_batch_events) };
@@ -120,8 +125,13 @@ export class Watcher {
       if (!this.#live) {
         const events = this.#catchUp();
         if (events.length > 0) return { type: "events", events };
-        // Let live applies run between catch-up chunks instead of hogging the isolate.
-        if (!this.#live) await Promise.resolve();
+        // Chunks with nothing for this watcher: let applies and I/O (macrotasks) run now and
+        // then instead of hogging the isolate through a long log.
+        if (!this.#live) {
+          await (empty_chunks % YIELD_EVERY_EMPTY_CHUNKS === YIELD_EVERY_EMPTY_CHUNKS - 1
+            ? new Promise((resolve) => setTimeout(resolve, 0))
+            : Promise.resolve());
+        }
         continue;
       }
       await new Promise<void>((resolve) => (this.#wake = resolve));

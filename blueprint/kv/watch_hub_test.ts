@@ -217,3 +217,16 @@ Deno.test("after a snapshot restore, watchers re-read the log and miss nothing",
   await source.close();
   await target.close();
 });
+
+Deno.test("a sparse watch catches up through many chunks without a match", async () => {
+  const h = await Harness.create();
+  const hub = new WatchHub(h.machine, { catch_up_chunk_events: 2 });
+  for (let i = 0; i < 80; i++) {
+    await h.do({ type: "put", key: bytes(`other${i}`), value: bytes("v") });
+  }
+  await h.do({ type: "put", key: bytes("k"), value: bytes("v") });
+  const watcher = hub.watch({ key: bytes("k"), start_revision: 1 });
+  assert.deepEqual((await take(watcher, 1)).map(label), ["81.0:put:k"]);
+  hub.close();
+  await h.close();
+});
