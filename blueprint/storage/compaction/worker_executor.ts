@@ -35,12 +35,14 @@ export interface WorkerExecutorOptions {
   cache_capacity_bytes: number;
   /** Output file cuts (LevelDB's by default). */
   limits?: OutputLimits;
-  /** Jobs submitted and not yet finished, at most (default 8); more are refused. */
+  /** Jobs submitted to one worker and not yet finished, at most (default 8); more are refused. */
   max_pending_jobs?: number;
   /** Bound of one flush chunk message (default 256 KiB). */
   flush_chunk_bytes?: number;
-  /** Capacity of each ring of the channel (default 4 MiB). */
+  /** Capacity of each ring of each channel (default 4 MiB). */
   ring_capacity_bytes?: number;
+  /** Run flushes in a second worker, beside compactions (default true). */
+  flush_worker?: boolean;
 }
 
 interface PendingJob {
@@ -51,19 +53,10 @@ interface PendingJob {
 const MAX_JOB_ID = 0xffffffff;
 
 /**
- * Runs flushes and compactions in a dedicated Worker on the real disk (NodeFileSystem), one
- * at a time in submission order. Flush entries stream to the worker in bounded chunks. At
- * most `max_pending_jobs` jobs may be outstanding. If the worker dies, every pending and
- * later job rejects with a StorageError saying so.
- *
- * @example
- * ```ts
- * const executor = await WorkerExecutor.start({ table_options, cache_capacity_bytes: 8 << 20 });
- * const meta = await executor.flush(dir, 12, memtable.iterator());
- * await executor.close();
- * ```
+ * One worker and its channel: runs the jobs it is given one at a time, in order, with at
+ * most `max_pending_jobs` outstanding.
  */
-export class WorkerExecutor implements BackgroundExecutor {
+class WorkerLane implements BackgroundExecutor {
   readonly #pending = new Map<number, PendingJob>();
   #next_job_id = 1;
   #send_queue: Promise<void> = Promise.resolve();
@@ -73,23 +66,25 @@ export class WorkerExecutor implements BackgroundExecutor {
   readonly #max_pending_jobs: number;
   readonly #flush_chunk_bytes: number;
 
-  private constructor(readonly channel: WorkerChannel, options: WorkerExecutorOptions) {
+  private constructor(
+    readonly channel: WorkerChannel,
+    options: WorkerExecutorOptions,
+    private readonly on_death: (failure: StorageError) => void,
+  ) {
     this.#max_pending_jobs = options.max_pending_jobs ?? 8;
     this.#flush_chunk_bytes = options.flush_chunk_bytes ?? 256 << 10;
     this.#receiving = this.#receiveReplies();
   }
 
-  /** Starts the worker and sends it its settings. */
-  static async start(options: WorkerExecutorOptions): Promise<WorkerExecutor> {
-    const max_pending = options.max_pending_jobs ?? 8;
-    if (!Number.isInteger(max_pending) || max_pending < 1 || max_pending > 1024) {
-      throw new StorageError(
-        `max_pending_jobs must be an integer in [1, 1024], got ${max_pending}`,
-      );
-    }
+  /** Starts one worker and sends it its settings. */
+  static async start(
+    name: string,
+    options: WorkerExecutorOptions,
+    on_death: (failure: StorageError) => void,
+  ): Promise<WorkerLane> {
     const channel = await spawnWorkerChannel(
       new URL("./background_worker.ts", import.meta.url),
-      { capacity_bytes: options.ring_capacity_bytes ?? 4 << 20, name: "storage-background" },
+      { capacity_bytes: options.ring_capacity_bytes ?? 4 << 20, name },
     );
     const config: WorkerConfig = {
       table_options: options.table_options,
@@ -99,8 +94,13 @@ export class WorkerExecutor implements BackgroundExecutor {
         max_grandparent_overlap_bytes: DEFAULT_COMPACTION_OPTIONS.max_grandparent_overlap_bytes,
       },
     };
-    await channel.sender.send(encodeMessage(RequestKind.Configure, 0, encodeJson(config)));
-    return new WorkerExecutor(channel, options);
+    try {
+      await channel.sender.send(encodeMessage(RequestKind.Configure, 0, encodeJson(config)));
+    } catch (err) {
+      channel.terminate();
+      throw err;
+    }
+    return new WorkerLane(channel, options, on_death);
   }
 
   /** Number of jobs submitted and not yet finished. */
@@ -140,8 +140,8 @@ export class WorkerExecutor implements BackgroundExecutor {
     );
   }
 
-  /** Fault injection for tests: makes the worker die with an uncaught error. */
-  async crashWorkerForTest(): Promise<void> {
+  /** Fault injection: makes the worker die with an uncaught error. */
+  async crashWorker(): Promise<void> {
     await this.#enqueueSend(() => this.channel.sender.send(encodeMessage(RequestKind.Crash, 0)));
   }
 
@@ -160,7 +160,10 @@ export class WorkerExecutor implements BackgroundExecutor {
         })
       ),
     );
+    // A clean end lets the worker finish and close its side; a failed lane (its worker, or a
+    // sibling's, died) is stopped at once, which also ends the reply loop.
     if (this.#failure === null) this.channel.sender.close();
+    else this.channel.terminate();
     await this.#receiving;
     this.channel.terminate();
   }
@@ -184,7 +187,7 @@ export class WorkerExecutor implements BackgroundExecutor {
       this.#pending.set(job_id, { resolve, reject });
     });
     this.#enqueueSend(() => send(job_id)).catch((err) => {
-      if (err instanceof ChannelClosedError) this.#fail(err);
+      if (err instanceof ChannelClosedError) this.fail(err);
       else this.#settle(job_id, undefined, err instanceof Error ? err : new Error(String(err)));
     });
     return result;
@@ -215,9 +218,9 @@ export class WorkerExecutor implements BackgroundExecutor {
           this.#settle(job_id, undefined, remoteError(failed));
         }
       }
-      if (this.#pending.size > 0) this.#fail(new Error("worker closed its channel"));
+      if (this.#pending.size > 0) this.fail(new Error("worker closed its channel"));
     } catch (err) {
-      this.#fail(err);
+      this.fail(err);
     }
   }
 
@@ -229,15 +232,19 @@ export class WorkerExecutor implements BackgroundExecutor {
     else job.resolve(outputs!);
   }
 
-  #fail(cause: unknown): void {
-    if (this.#failure === null) {
-      const detail = cause instanceof Error ? cause.message : String(cause);
-      this.#failure = new StorageError(
-        `storage background worker died (${detail}); its pending flushes and compactions ` +
-          "were not completed and their outputs must not be used",
+  /** Rejects every pending and later job (this lane died, or its sibling did). */
+  fail(cause: unknown): void {
+    const first = this.#failure === null;
+    if (first) {
+      this.#failure = cause instanceof StorageError ? cause : new StorageError(
+        `storage background worker died (${
+          cause instanceof Error ? cause.message : String(cause)
+        }); its pending flushes and compactions were not completed and their outputs must ` +
+          "not be used",
       );
     }
-    for (const job_id of [...this.#pending.keys()]) this.#settle(job_id, undefined, this.#failure);
+    for (const job_id of [...this.#pending.keys()]) this.#settle(job_id, undefined, this.#failure!);
+    if (first) this.on_death(this.#failure!);
   }
 }
 
@@ -247,4 +254,77 @@ function remoteError(failed: FailedReply): Error {
     : new Error(failed.message);
   error.name = failed.name;
   return error;
+}
+
+/**
+ * Runs flushes and compactions in dedicated Workers on the real disk (NodeFileSystem): one
+ * worker for compactions and, with `flush_worker` (the default), a second one for flushes, so
+ * that a memtable flush never waits behind a long compaction (LevelDB interrupts its
+ * compaction to flush for the same reason). Each worker runs its jobs one at a time in
+ * submission order. Flush entries stream to the worker in bounded chunks. At most
+ * `max_pending_jobs` jobs may be outstanding per worker. If a worker dies, every pending and
+ * later job rejects with a StorageError saying so.
+ *
+ * @example
+ * ```ts
+ * const executor = await WorkerExecutor.start({ table_options, cache_capacity_bytes: 8 << 20 });
+ * const meta = await executor.flush(dir, 12, memtable.iterator());
+ * await executor.close();
+ * ```
+ */
+export class WorkerExecutor implements BackgroundExecutor {
+  private constructor(
+    private readonly compaction_lane: WorkerLane,
+    private readonly flush_lane: WorkerLane | null,
+  ) {}
+
+  /** Starts the worker(s) and sends them their settings. */
+  static async start(options: WorkerExecutorOptions): Promise<WorkerExecutor> {
+    const max_pending = options.max_pending_jobs ?? 8;
+    if (!Number.isInteger(max_pending) || max_pending < 1 || max_pending > 1024) {
+      throw new StorageError(
+        `max_pending_jobs must be an integer in [1, 1024], got ${max_pending}`,
+      );
+    }
+    const lanes: WorkerLane[] = [];
+    // A worker's death fails its sibling too: the DB must see one consistent failure.
+    const failAll = (failure: StorageError) => {
+      for (const lane of lanes) lane.fail(failure);
+    };
+    lanes.push(await WorkerLane.start("storage-compaction", options, failAll));
+    if (options.flush_worker ?? true) {
+      try {
+        lanes.push(await WorkerLane.start("storage-flush", options, failAll));
+      } catch (err) {
+        await lanes[0].close();
+        throw err;
+      }
+    }
+    return new WorkerExecutor(lanes[0], lanes[1] ?? null);
+  }
+
+  /** Number of jobs submitted and not yet finished, over all workers. */
+  get pendingJobs(): number {
+    return this.compaction_lane.pendingJobs + (this.flush_lane?.pendingJobs ?? 0);
+  }
+
+  /** Streams `entries` to the flush worker, which writes them as level-0 table `file_number`. */
+  flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
+    return (this.flush_lane ?? this.compaction_lane).flush(dir, file_number, entries);
+  }
+
+  /** Sends the compaction to the compaction worker. */
+  compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
+    return this.compaction_lane.compact(dir, job);
+  }
+
+  /** Fault injection for tests: makes the compaction worker die with an uncaught error. */
+  async crashWorkerForTest(): Promise<void> {
+    await this.compaction_lane.crashWorker();
+  }
+
+  /** Waits for pending jobs, then stops the workers. Later submissions fail. */
+  async close(): Promise<void> {
+    await Promise.all([this.compaction_lane.close(), this.flush_lane?.close()]);
+  }
 }

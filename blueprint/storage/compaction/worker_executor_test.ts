@@ -150,6 +150,7 @@ Deno.test("WorkerExecutor: a failed job reports its error and the worker keeps s
     const executor = await WorkerExecutor.start({
       table_options: DEFAULT_TABLE_OPTIONS,
       cache_capacity_bytes: 1 << 20,
+      flush_worker: false, // flushes and compactions share one worker
     });
     try {
       const missing: TableFileMeta = {
@@ -206,9 +207,15 @@ Deno.test("WorkerExecutor: a worker crash rejects pending and later jobs", async
       cache_capacity_bytes: 1 << 20,
     });
     try {
+      const input = await executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
       await executor.crashWorkerForTest();
-      const pending = executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
+      const pending = executor.compact(dir, {
+        plan: plan([input]),
+        smallest_snapshot_sequence: 1,
+        output_file_numbers: [2],
+      });
       await assert.rejects(pending, /storage background worker died/);
+      // The flush worker is failed with its sibling: the DB sees one consistent failure.
       await assert.rejects(
         executor.flush(dir, 2, new ArrayIterator(entries(0, 1, 1, 1))),
         /storage background worker died/,
