@@ -12,6 +12,7 @@ const SUITES: Record<string, string> = {
   channel: "./channel.ts",
   storage: "./storage.ts",
   raft: "./raft.ts",
+  blueprint: "./blueprint.ts",
 };
 
 /** A suite module's face. */
