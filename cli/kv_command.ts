@@ -7,7 +7,6 @@
 import { parseArgs } from "node:util";
 import {
   BlueprintClient,
-  ClientError,
   CompareResult,
   CompareTarget,
   DEFAULT_LOCAL_ENDPOINTS,
@@ -148,9 +147,6 @@ export async function run(args: string[]): Promise<number> {
   const client = await connectFromFlags(values);
   try {
     return await perform(client, action, operands, values);
-  } catch (error) {
-    if (error instanceof ClientError) throw new Error(error.message);
-    throw error;
   } finally {
     client.close();
   }

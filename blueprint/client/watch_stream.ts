@@ -197,6 +197,15 @@ export class WatchStream implements AsyncIterable<WatchBatch> {
       this.#finish(new Error(`watch at ${endpoint}: ${reason}`));
       return;
     }
+    for (let index = 1; index < response.events.length; index++) {
+      const before = response.events[index - 1].kv?.mod_revision ?? 0n;
+      if ((response.events[index].kv?.mod_revision ?? 0n) < before) {
+        this.#finish(
+          new Error(`watch at ${endpoint}: events out of revision order (a server bug)`),
+        );
+        return;
+      }
+    }
     // A resumed stream may repeat what was delivered before the failure: skip it.
     const fresh = response.events.filter((event) =>
       (event.kv?.mod_revision ?? 0n) >= this.next_revision
