@@ -11,7 +11,8 @@
  *
  * A conflicting suffix is truncated logically: an entry record whose index is at or below the
  * last index replaces that index and everything after it when the log is replayed, so the
- * truncation is durable with the same `fdatasync` as the new entries and can never come back.
+ * truncation is durable with the same `fdatasync` as the new entries and can never come back
+ * (replay applies it even when the record itself is at or below the snapshot index).
  * Every `save` waits for one `fdatasync` shared with every other write made meanwhile (group
  * commit).
  *
@@ -148,6 +149,12 @@ export class RaftLogStore implements RaftLogReader {
   #entry_segments: number[] = [];
   #entry_offsets: number[] = [];
   #entry_sizes: number[] = [];
+
+  /**
+   * During replay only: the term of the entry at the snapshot index as the log last recorded
+   * it (undefined when no surviving record says).
+   */
+  #replay_term_at_base: number | undefined = undefined;
 
   /** Decoded entries of the tail. */
   readonly #cache: EntryCache;
@@ -335,7 +342,8 @@ export class RaftLogStore implements RaftLogReader {
     this.#base_index = index;
     this.#cache.dropBefore(index + 1);
     // Only a prefix goes, so a segment that comes back after a crash (removal is not synced)
-    // holds nothing above the snapshot and is skipped on replay.
+    // holds nothing above the snapshot: its entries are skipped on replay, and its records
+    // still truncate whatever earlier segments hold above the snapshot.
     const bound = this.#segments.length - 1;
     let removed = 0;
     while (removed < bound && this.#segments[removed].max_index <= index) removed++;
@@ -628,6 +636,7 @@ export class RaftLogStore implements RaftLogReader {
       await this.#replaySegment(seqs[i], i === seqs.length - 1);
     }
     this.#stats.segments = this.#segments.length;
+    this.#dropLogOfAnotherHistory();
     // A commit beyond the surviving log belongs to a batch that was torn (never acknowledged);
     // the snapshot is committed by definition.
     const commit = Math.max(
@@ -636,6 +645,19 @@ export class RaftLogStore implements RaftLogReader {
     );
     this.#hard_state = { ...this.#hard_state, commit };
     this.#cache.clear(this.lastIndex() + 1);
+  }
+
+  /**
+   * A snapshot from the leader is durable before its mark, so a crash in between leaves the
+   * file with the old entries after it. As Raft does when it receives a snapshot, keep them
+   * only if the log holds the snapshot's last entry with the snapshot's term; otherwise they
+   * belong to another history and the install would have replaced them.
+   */
+  #dropLogOfAnotherHistory(): void {
+    const term_at_base = this.#replay_term_at_base;
+    this.#replay_term_at_base = undefined;
+    if (this.#terms.length === 0 || term_at_base === undefined) return;
+    if (term_at_base !== this.#base_term) this.#truncateFrom(this.#base_index + 1);
   }
 
   #loadLatestSnapshot(names: string[]): void {
@@ -725,6 +747,7 @@ export class RaftLogStore implements RaftLogReader {
         }
         segment.max_index = Math.max(segment.max_index, meta.index);
         this.#truncateFrom(this.#base_index + 1);
+        this.#replay_term_at_base = meta.index === this.#base_index ? meta.term : undefined;
         return;
       }
       case RecordType.Entry: {
@@ -737,6 +760,7 @@ export class RaftLogStore implements RaftLogReader {
           // everything after it when it was written: entries above the snapshot replayed from
           // earlier records are a dead suffix and must not come back.
           this.#truncateFrom(this.#base_index + 1);
+          this.#replay_term_at_base = index === this.#base_index ? term : undefined;
           return;
         }
         if (index > this.lastIndex() + 1) {

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { FaultyFileSystem, NodeFileSystem, seededRng } from "../../../shared/fs/mod.ts";
+import {
+  FaultyFileSystem,
+  InjectedFaultError,
+  NodeFileSystem,
+  seededRng,
+} from "../../../shared/fs/mod.ts";
 import {
   CompactedError,
   type Entry,
@@ -256,6 +261,34 @@ Deno.test("RaftLogStore recovery", async (t) => {
     },
   );
 
+  await t.step(
+    "a snapshot file whose mark was lost keeps the old log only if it matches the snapshot",
+    async (t) => {
+      for (const snapshot_term of [1, 3]) {
+        await t.step(`snapshot at 15 of term ${snapshot_term}, log of term 1`, async () => {
+          const fs = new FaultyFileSystem();
+          const log = await RaftLogStore.open(fs, DIR);
+          await log.save({ entries: range(1, 20, 1) });
+          const meta = { index: 15, term: snapshot_term, conf_state: CONF };
+          // The snapshot file takes 7 operations (create, 3 appends, sync, rename, syncDir);
+          // the 8th, the append of the batch holding the mark, fails and the power goes.
+          fs.failAfter(7);
+          await assert.rejects(
+            log.save({ snapshot: { meta, data: new Uint8Array([15]) }, entries: [] }),
+            InjectedFaultError,
+          );
+          fs.crash(seededRng(5));
+          const again = await RaftLogStore.open(fs, DIR);
+          assert.equal(again.snapshot().meta.index, 15, "the snapshot file is durable");
+          assert.equal(again.term(15), snapshot_term);
+          const expected = snapshot_term === 1 ? range(16, 20, 1) : [];
+          assert.deepEqual(describe(allEntries(again)), describe(expected));
+          again.close();
+        });
+      }
+    },
+  );
+
   await t.step("damage followed by valid records is corruption", async () => {
     const fs = new FaultyFileSystem();
     const log = await RaftLogStore.open(fs, DIR);
@@ -351,9 +384,14 @@ function randomUpdate(rng: () => number, model: Model, term: number): LogUpdate 
 function crashCandidates(model: Model, update: LogUpdate): Model[] {
   const candidates = [model];
   if (update.snapshot) {
-    // The snapshot file is durable before its mark: kept without the mark, the old entries
-    // above it stay (the leader's consistency check repairs any that conflict).
-    candidates.push(compactModel(model, update.snapshot.meta.index));
+    // The snapshot file is durable before its mark. Kept without the mark, the old entries
+    // above it stay only if the log holds the snapshot's last entry with its term (as Raft
+    // keeps a log that matches a snapshot); any other log is replaced, as by the mark.
+    const meta = update.snapshot.meta;
+    const at_snapshot = model.entries.find((e) => e.index === meta.index);
+    if (at_snapshot !== undefined && at_snapshot.term === meta.term) {
+      candidates.push(compactModel(model, meta.index));
+    }
     candidates.push(applyToModel(model, update, 0));
   }
   for (let k = 1; k <= update.entries.length; k++) candidates.push(applyToModel(model, update, k));
