@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Storage, WriteBatch } from "../storage/mod.ts";
+import { type Snapshot, type Storage, WriteBatch } from "../storage/mod.ts";
 import { ApplyContext, checkReadRevision } from "./apply_context.ts";
 import { ByteReader } from "./byte_codec.ts";
 import { type DedupOptions, DedupWindows, DEFAULT_DEDUP_OPTIONS } from "./dedup_window.ts";
@@ -23,6 +23,7 @@ import {
   PREFIX,
   prefixRange,
   readU64,
+  type VersionRecord,
 } from "./keyspace.ts";
 import { RangeCollector, scanAtRevision, scanLatest } from "./mvcc_reader.ts";
 import {
@@ -130,6 +131,11 @@ export class KvStateMachine {
   /** Serializes applies and restores: each sees the previous one's writes. */
   #tail: Promise<unknown> = Promise.resolve();
   #broken: string | undefined;
+  /**
+   * Storage state as of the last completed apply: reads use it, so they never see a write
+   * whose entry is still being applied (its header revision would lag its data).
+   */
+  #read_point: Snapshot | undefined;
 
   private constructor(storage: Storage, options: KvStateMachineOptions) {
     this.#storage = storage;
@@ -184,6 +190,7 @@ export class KvStateMachine {
       if (!this.#leases.has(id)) this.#lease_deadlines_ms.delete(id);
     }
     this.#dedup.load(this.#storage);
+    this.#moveReadPoint();
   }
 
   /** Last Raft index applied. */
@@ -328,7 +335,20 @@ export class KvStateMachine {
     batch.put(META_KEY, encodeMeta(meta));
     await this.#storage.write(batch);
     this.#meta = meta;
+    this.#moveReadPoint();
     return response;
+  }
+
+  #moveReadPoint(): void {
+    this.#read_point?.release();
+    this.#read_point = this.#storage.snapshot();
+  }
+
+  /** Releases the read point; the storage stays open (the caller owns it). */
+  close(): void {
+    this.#read_point?.release();
+    this.#read_point = undefined;
+    this.#broken ??= "closed";
   }
 
   #publish(revision: number, events: readonly KvEvent[]): void {
@@ -402,11 +422,12 @@ export class KvStateMachine {
     validateRange(request, this.#limits);
     const revision = options.revision ?? 0;
     const collector = new RangeCollector(request);
+    const add = (k: Uint8Array, r: VersionRecord) => collector.add(k, r);
     if (revision === 0 || revision === this.#meta.revision) {
-      scanLatest(this.#storage, key, range_end, (k, r) => collector.add(k, r));
+      scanLatest(this.#storage, key, range_end, add, this.#read_point);
     } else {
       checkReadRevision(revision, this.#meta.revision, this.#meta.compact_revision);
-      scanAtRevision(this.#storage, key, range_end, revision, (k, r) => collector.add(k, r));
+      scanAtRevision(this.#storage, key, range_end, revision, add, this.#read_point);
     }
     return { ...collector.response(), revision: this.#meta.revision };
   }

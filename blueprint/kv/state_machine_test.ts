@@ -481,3 +481,20 @@ Deno.test("de-dup windows: too many origins forget the least recent; big respons
   assert.equal(h.machine.revision, 6);
   await h.close();
 });
+
+Deno.test("reads never see an entry that is still being applied", async () => {
+  const h = await Harness.create();
+  await h.do({ type: "put", key: bytes("k"), value: bytes("old") });
+  const in_flight = h.do({ type: "put", key: bytes("k"), value: bytes("new") });
+  let polls = 0;
+  while (h.machine.readEvents({ revision: 2, sub_revision: 0 }, 1).length === 0) {
+    assert.ok(++polls < 1000, "revision 2 never reached storage");
+    await Promise.resolve();
+  }
+  const during = h.machine.range(bytes("k"));
+  assert.deepEqual([text(during.kvs[0].value), during.revision], ["old", 1]);
+  await in_flight;
+  const after = h.machine.range(bytes("k"));
+  assert.deepEqual([text(after.kvs[0].value), after.revision], ["new", 2]);
+  await h.close();
+});

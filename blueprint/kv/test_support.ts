@@ -62,6 +62,7 @@ export class Harness {
 
   /** Closes and reopens storage and state machine on the same disk. */
   async reopen(): Promise<void> {
+    this.machine.close();
     await this.storage.close();
     this.storage = await Storage.open("/kv", storageOptions(this.fs));
     this.machine = await KvStateMachine.open(this.storage, this.options);
@@ -86,6 +87,7 @@ export class Harness {
 
   /** Closes the storage. */
   async close(): Promise<void> {
+    this.machine.close();
     await this.storage.close();
   }
 }
