@@ -18,7 +18,13 @@ import {
 import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
 import { MergingIterator } from "../merging_iterator.ts";
-import { type BlockCache, TableBuilder, type TableOptions, TableReader } from "../table/mod.ts";
+import {
+  type BlockCache,
+  TableBuilder,
+  tableFileName,
+  type TableOptions,
+  TableReader,
+} from "../table/mod.ts";
 import { DEFAULT_COMPACTION_OPTIONS, type OutputLimits } from "./compaction_options.ts";
 import type { CompactionJob } from "./background_executor.ts";
 import { GrandparentOverlap } from "./grandparent_overlap.ts";
@@ -28,7 +34,7 @@ export function tableFilePath(dir: string, file_number: number): string {
   if (!Number.isSafeInteger(file_number) || file_number < 0) {
     throw new StorageError(`table file number must be a non-negative integer, got ${file_number}`);
   }
-  return `${dir}/${String(file_number).padStart(6, "0")}.sst`;
+  return `${dir}/${tableFileName(file_number)}`;
 }
 
 /**
