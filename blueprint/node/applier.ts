@@ -20,6 +20,7 @@ export const MAX_WAITING_REQUESTS = 65_536;
 export const MAX_WAITING_READS = 65_536;
 
 const NO_DATA = new Uint8Array(0);
+const text_decoder = new TextDecoder();
 
 /** The key of a request in the waiter table. */
 export function originKey(origin: Origin): string {
@@ -217,7 +218,7 @@ export function originKeyOfEncoded(data: Uint8Array): string {
     throw new RangeError("KV request header: varint longer than 8 bytes");
   };
   const length = readVarint();
-  const member_id = new TextDecoder().decode(data.subarray(position, position + length));
+  const member_id = text_decoder.decode(data.subarray(position, position + length));
   position += length;
   return `${member_id}#${readVarint()}`;
 }

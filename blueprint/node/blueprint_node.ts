@@ -415,8 +415,10 @@ export class BlueprintNode {
   ): Promise<KvResponse> {
     const waiter = this.applier.waitFor(origin);
     try {
-      await withDeadline(raft.propose(bytes), deadline_ms);
-      return await withDeadline(waiter.promise, deadline_ms);
+      // The apply settles the waiter; a failed proposal rejects first. One timer for both.
+      const proposed = raft.propose(bytes);
+      const applied = Promise.race([waiter.promise, proposed.then(() => waiter.promise)]);
+      return await withDeadline(applied, deadline_ms);
     } catch (error) {
       waiter.cancel();
       if (error instanceof TooManyPendingError) {
