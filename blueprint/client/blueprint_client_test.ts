@@ -58,7 +58,7 @@ Deno.test("client: leader hints, safe retries and failover", async (t) => {
   const follower = await fakeServer({
     KV: {
       Put: () => {
-        throw etcdError("NotLeader", "n1 is not the leader", { leader_address: leader.address });
+        throw etcdError("NotLeader", undefined, { leader_address: leader.address });
       },
       Range: () => ({ header: header(leader.address), kvs: [], count: 0 }),
     },

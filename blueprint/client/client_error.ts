@@ -61,11 +61,11 @@ export class ClientError extends Error {
   }
 
   /**
-   * Whether the server refused the request as invalid, so it was certainly not applied.
+   * Whether the server refused the request itself as invalid (INVALID_ARGUMENT or
+   * OUT_OF_RANGE), so it was certainly not applied and repeating it cannot succeed.
    */
   get isInvalidRequest(): boolean {
-    return this.code === Status.INVALID_ARGUMENT || this.code === Status.OUT_OF_RANGE ||
-      this.code === Status.NOT_FOUND || this.code === Status.FAILED_PRECONDITION;
+    return this.code === Status.INVALID_ARGUMENT || this.code === Status.OUT_OF_RANGE;
   }
 }
 

@@ -2,10 +2,13 @@
  * When a failed call may be sent again, and where. A pure decision core.
  *
  * A read can always be repeated. A write is repeated only when the error proves it was never
- * applied: the connection was refused before anything was sent, or the server refused it before
- * proposing it (no leader, not the leader, overloaded). A write that timed out or lost its
- * connection midway may have been applied; sending it again could apply it twice, so the
- * caller gets the error and decides.
+ * applied: the connection was refused before anything was sent, or the server answered with
+ * one of etcd's exact texts for refusing a request before proposing it (no leader, not the
+ * leader, overloaded). Exact texts only: Blueprint appends an explanation to those errors when
+ * they end a request that may already have been proposed (e.g. "etcdserver: no leader: no
+ * leader took the request within 5000 ms"), and such a request may still commit. A write that
+ * timed out or lost its connection midway may have been applied; sending it again could apply
+ * it twice, so the caller gets the error and decides.
  *
  * @module
  */
@@ -27,7 +30,7 @@ export interface RetryDecision {
 /** The leader-address detail a Blueprint error carries (`draft-leader_address`). */
 export const LEADER_ADDRESS_DETAIL = "leader_address";
 
-/** Server messages (etcd's exact texts) that say a write was refused before proposing it. */
+/** Server messages (etcd's exact texts, matched whole) that say a write was never proposed. */
 const REFUSED_BEFORE_PROPOSAL = [
   "etcdserver: no leader",
   "etcdserver: not leader",
@@ -60,7 +63,7 @@ export function decideRetry(error: RpcError, kind: CallKind): RetryDecision {
   const leader_address = error.info[LEADER_ADDRESS_DETAIL] ?? "";
   const message = error.message;
   const not_sent = error.code === Status.UNAVAILABLE && NOT_SENT.test(message);
-  const refused = REFUSED_BEFORE_PROPOSAL.some((text) => message.startsWith(text));
+  const refused = REFUSED_BEFORE_PROPOSAL.includes(message);
   if (not_sent || refused) {
     return { retry: true, switch_endpoint: leader_address === "" || not_sent, leader_address };
   }

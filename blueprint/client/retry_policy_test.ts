@@ -20,7 +20,7 @@ Deno.test("decideRetry", async (t) => {
     }
   });
   await t.step("not leader with an address: the write is repeated at the leader", () => {
-    const error = etcdError("NotLeader", "n2 is not the leader", { leader_address: "h:9" });
+    const error = etcdError("NotLeader", undefined, { leader_address: "h:9" });
     assert.deepEqual(decideRetry(error, "write"), {
       retry: true,
       switch_endpoint: false,
@@ -29,6 +29,11 @@ Deno.test("decideRetry", async (t) => {
   });
   await t.step("no leader: repeated (refused before proposing)", () => {
     assert.equal(decideRetry(etcdError("NoLeader"), "write").retry, true);
+  });
+  await t.step("an explained refusal may end a proposed write: not repeated", () => {
+    const error = etcdError("NoLeader", "no leader took the request within 5000 ms");
+    assert.equal(decideRetry(error, "write").retry, false);
+    assert.equal(decideRetry(error, "read").retry, true);
   });
   await t.step("a dropped connection or a timeout: reads repeated, writes not", () => {
     for (const error of [dropped, timed_out, etcdError("Timeout")]) {
