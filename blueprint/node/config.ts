@@ -66,17 +66,25 @@ export const DEFAULT_NODE_CONFIG: Readonly<Omit<NodeConfig, "id" | "data_dir">> 
 });
 
 /** A setting: its config-file key, flag name and environment variable. */
-interface Setting {
+export interface NodeSetting {
+  /** The key in {@link NodeConfig} and in the config file. */
   key: keyof NodeConfig;
+  /** The flag, without `--`. */
   flag: string;
+  /** The environment variable. */
   env: string;
+  /** How its text is parsed. */
   kind: "string" | "integer" | "cluster";
+  /** Smallest integer allowed. */
   min?: number;
+  /** Largest integer allowed. */
   max?: number;
 }
 
+type Setting = NodeSetting;
+
 /** Every setting, as the flag, the environment and the file name it. */
-export const NODE_SETTINGS: readonly Setting[] = [
+export const NODE_SETTINGS: readonly NodeSetting[] = [
   { key: "id", flag: "id", env: "DRAFT_ID", kind: "string" },
   { key: "data_dir", flag: "data", env: "DRAFT_DATA", kind: "string" },
   { key: "client_address", flag: "client-addr", env: "DRAFT_CLIENT_ADDR", kind: "string" },
@@ -150,7 +158,11 @@ export const NODE_SETTINGS: readonly Setting[] = [
 
 /** A configuration that cannot be used; the message names the setting and what is allowed. */
 export class ConfigError extends Error {
-  /** @param message what was wrong and what is allowed */
+  /**
+   * Makes the error.
+   *
+   * @param message what was wrong and what is allowed
+   */
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";

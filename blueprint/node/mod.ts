@@ -30,6 +30,7 @@ export {
   type HostPort,
   NODE_SETTINGS,
   type NodeConfig,
+  type NodeSetting,
   parseHostPort,
   parseInitialCluster,
   resolveNodeConfig,

@@ -50,7 +50,7 @@ Deno.test({
     };
     try {
       const started = await Promise.all(
-        IDS.map((id, i) => startMember(config(id))),
+        IDS.map((id) => startMember(config(id))),
       );
       for (const node of started) nodes.set(node.id, node);
       let leader = await leaderOf();
