@@ -157,6 +157,7 @@ export class BlueprintNode {
   #housekeeping: Promise<void> = Promise.resolve();
   #last_snapshot_index = 0;
   #last_promote_ms = 0;
+  #last_housekeeping_error = "";
   #queued_read: Promise<number> | null = null;
   #inflight_read: Promise<number> | null = null;
   #conf_state: ConfState = { voters: [], learners: [] };
@@ -673,10 +674,15 @@ export class BlueprintNode {
         if (this.is_leader) this.#revokeExpiredLeases();
         else await this.#promoteSelf();
       } catch (error) {
-        this.#options.log?.(
-          `blueprint ${this.id}: housekeeping: ${error instanceof Error ? error.message : error}`,
-        );
+        // Retried every round: report a problem once, not five times a second.
+        const message = `${error instanceof Error ? error.message : error}`;
+        if (message !== this.#last_housekeeping_error) {
+          this.#options.log?.(`blueprint ${this.id}: housekeeping: ${message}`);
+        }
+        this.#last_housekeeping_error = message;
+        continue;
       }
+      this.#last_housekeeping_error = "";
     }
   }
 
