@@ -23,7 +23,7 @@ import {
 import { RpcChannel } from "../../shared/rpc/mod.ts";
 import { asRpcError, ClientError } from "./client_error.ts";
 import { EndpointList, normalizeEndpoint } from "./endpoint_list.ts";
-import { type Bytes, prefixEnd, toBytes } from "./key_bytes.ts";
+import { type Bytes, rangeEndFor, toBytes } from "./key_bytes.ts";
 import { LeaseKeepAlive } from "./lease_keep_alive.ts";
 import { backoffMs, type CallKind, decideRetry } from "./retry_policy.ts";
 import type {
@@ -231,7 +231,7 @@ export class BlueprintClient {
     const key_bytes = toBytes(key);
     return this.call<RangeResponse>("Range", "read", {
       key: key_bytes,
-      range_end: rangeEnd(key_bytes, options),
+      range_end: rangeEndFor(key_bytes, options),
       limit: options.limit ?? 0,
       revision: options.revision ?? 0,
       serializable: options.serializable ?? false,
@@ -250,7 +250,7 @@ export class BlueprintClient {
     const key_bytes = toBytes(key);
     return this.call<DeleteRangeResponse>("DeleteRange", "write", {
       key: key_bytes,
-      range_end: rangeEnd(key_bytes, options),
+      range_end: rangeEndFor(key_bytes, options),
       prev_kv: options.prev_kv ?? false,
     }, options);
   }
@@ -624,14 +624,6 @@ export class BlueprintClient {
   #assertOpen(): void {
     if (this.#closed) throw new Error("the client is closed");
   }
-}
-
-function rangeEnd(key: Uint8Array, options: { prefix?: boolean; range_end?: Bytes }): Uint8Array {
-  if (options.prefix && options.range_end !== undefined) {
-    throw new RangeError("give either prefix or range_end, not both");
-  }
-  if (options.prefix) return prefixEnd(key);
-  return options.range_end === undefined ? new Uint8Array() : toBytes(options.range_end);
 }
 
 function positive(name: string, value: number): number {

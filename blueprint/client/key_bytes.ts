@@ -58,3 +58,29 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   }
   return new Uint8Array([0]);
 }
+
+/**
+ * The `range_end` to send for a key, a prefix or an explicit range end; `undefined` for one
+ * key. The field must then be left out, not sent empty: etcd decodes an empty `range_end`
+ * that is present on the wire as "every key >= key" (its own client never sends one).
+ *
+ * @param key the key, prefix or range start
+ * @param options `prefix`, or an explicit `range_end` (an empty one means one key)
+ * @example
+ * ```ts
+ * rangeEndFor(toBytes("a/"), { prefix: true }); // "a0" as bytes
+ * rangeEndFor(toBytes("a"), {}); // undefined: just "a"
+ * ```
+ */
+export function rangeEndFor(
+  key: Uint8Array,
+  options: { readonly prefix?: boolean; readonly range_end?: Bytes },
+): Uint8Array | undefined {
+  if (options.prefix && options.range_end !== undefined) {
+    throw new RangeError("give either prefix or range_end, not both");
+  }
+  if (options.prefix) return prefixEnd(key);
+  if (options.range_end === undefined) return undefined;
+  const end = toBytes(options.range_end);
+  return end.length === 0 ? undefined : end;
+}

@@ -34,7 +34,7 @@ export {
 } from "./blueprint_client.ts";
 export { ClientError } from "./client_error.ts";
 export { EndpointList, MAX_ENDPOINTS, normalizeEndpoint, parseEndpoints } from "./endpoint_list.ts";
-export { type Bytes, prefixEnd, toBytes, toText } from "./key_bytes.ts";
+export { type Bytes, prefixEnd, rangeEndFor, toBytes, toText } from "./key_bytes.ts";
 export { LeaseKeepAlive } from "./lease_keep_alive.ts";
 export { backoffMs, type CallKind, decideRetry, type RetryDecision } from "./retry_policy.ts";
 export { type WatchBatch, type WatchOptions, WatchStream } from "./watch_stream.ts";

@@ -16,7 +16,7 @@ import type {
 import type { RpcChannel } from "../../shared/rpc/mod.ts";
 import type { grpc } from "../../deps.ts";
 import { asRpcError } from "./client_error.ts";
-import { type Bytes, prefixEnd, toBytes } from "./key_bytes.ts";
+import { type Bytes, rangeEndFor } from "./key_bytes.ts";
 import { backoffMs } from "./retry_policy.ts";
 
 type WatchCall = grpc.ClientDuplexStream<Encodable<WatchRequest>, WatchResponse>;
@@ -105,12 +105,11 @@ export class WatchStream implements AsyncIterable<WatchBatch> {
   constructor(host: WatchHost, method: MethodSchema, key: Uint8Array, options: WatchOptions) {
     this.#host = host;
     this.#method = method;
-    const range_end = options.prefix
-      ? prefixEnd(key)
-      : options.range_end === undefined
-      ? new Uint8Array()
-      : toBytes(options.range_end);
-    this.#request = { key, range_end, prev_kv: options.prev_kv ?? false };
+    this.#request = {
+      key,
+      range_end: rangeEndFor(key, options),
+      prev_kv: options.prev_kv ?? false,
+    };
     this.next_revision = options.start_revision ?? 0n;
     this.#max_buffered = options.max_buffered_batches ?? 1024;
     this.#max_reconnects = options.max_reconnects ?? 20;
