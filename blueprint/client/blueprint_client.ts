@@ -613,8 +613,9 @@ export class BlueprintClient {
     if (channel === undefined) {
       channel = new RpcChannel(endpoint, {
         default_deadline_ms: this.#options.deadline_ms,
-        keepalive_time_ms: 5_000,
-        keepalive_timeout_ms: 3_000,
+        // etcd refuses pings more often than every 5 s (its --grpc-keepalive-min-time).
+        keepalive_time_ms: 10_000,
+        keepalive_timeout_ms: 5_000,
       });
       this.#channels.set(endpoint, channel);
     }
