@@ -207,10 +207,32 @@ Deno.test({
         assert.deepEqual(list.members[0].clientURLs, [`http://${node.client_address}`]);
       });
 
+      await t.step("600 calls on one connection, closed by the client", async () => {
+        const once = await EtcdTestClient.connect(node.client_address);
+        for (let i = 0; i < 600; i += 8) {
+          await Promise.all(
+            Array.from(
+              { length: 8 },
+              (_, j) => once.call("KV", "Range", { key: bytes(`c${i + j}`) }),
+            ),
+          );
+        }
+        once.close();
+        // The server is still serving; the restart below shuts it down under a busy connection.
+        for (let i = 0; i < 600; i += 8) {
+          await Promise.all(
+            Array.from(
+              { length: 8 },
+              () => client.call("KV", "Range", { key: bytes("a"), serializable: true }),
+            ),
+          );
+        }
+      });
+
       await t.step("a restart resumes from the data directory", async () => {
         const before = await client.call("KV", "Range", { key: bytes("a") });
+        await node.stop(); // the server closes a connection that carried 600+ calls
         client.close();
-        await node.stop();
         node = await startMember(config);
         client = await EtcdTestClient.connect(node.client_address);
         await eventually("leadership again", () => node.is_leader);
