@@ -65,39 +65,55 @@ export function checkOperations<S, I, O>(
   const parts = splitHistory(model, history).map((part) => withoutUnknownReads(model, part))
     .filter((part) => part.length > 0)
     .sort((a, b) => a.length - b.length);
-  const clock = () => performance.now();
-  const deadline_ms = clock() + limits.timeout_ms;
-  const undecided: { part: Operation<I, O>[]; outcome: SearchResult }[] = [];
-  const retry: Operation<I, O>[][] = [];
-  for (const [position, part] of parts.entries()) {
-    const share_ms = (deadline_ms - clock()) / (parts.length - position);
-    const outcome = searchLinearization(model, part, {
-      deadline_ms: Math.min(deadline_ms, clock() + share_ms),
-      max_cache_entries: limits.max_cache_entries,
-      clock,
-    });
-    if (outcome.outcome === "illegal") {
-      return illegalResult(model, part, outcome, index_of, parts.length, limits);
-    }
-    if (outcome.outcome === "timeout") retry.push(part);
-    if (outcome.outcome === "cache_full") undecided.push({ part, outcome });
+  const outcome = searchParts(model, parts, limits);
+  if (outcome.illegal !== undefined) {
+    const { part, search } = outcome.illegal;
+    return illegalResult(model, part, search, index_of, parts.length, limits);
   }
-  for (const part of retry) {
-    const outcome = searchLinearization(model, part, {
-      deadline_ms,
-      max_cache_entries: limits.max_cache_entries,
-      clock,
-    });
-    if (outcome.outcome === "illegal") {
-      return illegalResult(model, part, outcome, index_of, parts.length, limits);
-    }
-    if (outcome.outcome !== "ok") undecided.push({ part, outcome });
-  }
-  if (undecided.length > 0) return unknownResult(undecided, parts.length, limits);
+  if (outcome.undecided.length > 0) return unknownResult(outcome.undecided, parts.length, limits);
   return {
     result: "ok",
     explanation: `linearizable: ${history.length} operations in ${parts.length} parts`,
   };
+}
+
+interface PartSearch<I, O> {
+  part: Operation<I, O>[];
+  search: SearchResult;
+}
+
+/**
+ * Searches the parts in order, each with a fair share of the time left, then gives the parts
+ * that ran out of time what remains. Stops at the first illegal part.
+ */
+function searchParts<S, I, O>(
+  model: Model<S, I, O>,
+  parts: Operation<I, O>[][],
+  limits: Limits,
+): { illegal?: PartSearch<I, O>; undecided: PartSearch<I, O>[] } {
+  const clock = () => performance.now();
+  const deadline_ms = clock() + limits.timeout_ms;
+  const searchPart = (part: Operation<I, O>[], part_deadline_ms: number) =>
+    searchLinearization(model, part, {
+      deadline_ms: part_deadline_ms,
+      max_cache_entries: limits.max_cache_entries,
+      clock,
+    });
+  const out_of_time: Operation<I, O>[][] = [];
+  const undecided: PartSearch<I, O>[] = [];
+  for (const [position, part] of parts.entries()) {
+    const share_ms = (deadline_ms - clock()) / (parts.length - position);
+    const search = searchPart(part, Math.min(deadline_ms, clock() + share_ms));
+    if (search.outcome === "illegal") return { illegal: { part, search }, undecided };
+    if (search.outcome === "timeout") out_of_time.push(part);
+    if (search.outcome === "cache_full") undecided.push({ part, search });
+  }
+  for (const part of out_of_time) {
+    const search = searchPart(part, deadline_ms);
+    if (search.outcome === "illegal") return { illegal: { part, search }, undecided };
+    if (search.outcome !== "ok") undecided.push({ part, search });
+  }
+  return { undecided };
 }
 
 interface Limits {
@@ -207,16 +223,16 @@ function illegalResult<S, I, O>(
 }
 
 function unknownResult<I, O>(
-  undecided: { part: Operation<I, O>[]; outcome: SearchResult }[],
+  undecided: PartSearch<I, O>[],
   part_count: number,
   limits: Limits,
 ): CheckResult<I, O> {
-  const lines = undecided.map(({ part, outcome }) =>
+  const lines = undecided.map(({ part, search }) =>
     `  a part of ${part.length} operations: ${
-      outcome.outcome === "timeout"
+      search.outcome === "timeout"
         ? `out of time (timeout_ms ${limits.timeout_ms})`
         : `cache full (max_cache_entries ${limits.max_cache_entries})`
-    } after ${outcome.iterations} steps, longest linearization ${outcome.longest.length}`
+    } after ${search.iterations} steps, longest linearization ${search.longest.length}`
   );
   return {
     result: "unknown",
@@ -239,39 +255,50 @@ function explainIllegal<S, I, O>(
     `#${index_of.get(operation)} client ${operation.client_id} ` +
     describeOperation(model, operation.input, operation.output);
   const linearized = new Set(longest);
-  const remaining = in_call_order.filter((operation) => !linearized.has(operation));
-  const candidates = nextCandidates(remaining);
-  const lines = [
+  const candidates = nextCandidates(in_call_order.filter((entry) => !linearized.has(entry)));
+  const window = explainedWindow(in_call_order, candidates[0], limits.max_explained_operations);
+  const replay = replayLinearization(model, longest, describe, limits.max_explained_operations);
+  const final_state = describeState(model, replay.state);
+  return [
     `not linearizable: a part of ${in_call_order.length} operations fails ` +
     `(of ${part_count} parts, checked smallest first)`,
     "operations in call order [call_ms, return_ms]:",
-    ...explainedWindow(in_call_order, candidates[0], limits.max_explained_operations).map(
-      (entry) =>
-        typeof entry === "string"
-          ? `  ${entry}`
-          : `  [${formatMs(entry.call_ms)}, ${formatMs(entry.return_ms)}] ${describe(entry)}`,
+    ...window.map((entry) =>
+      typeof entry === "string"
+        ? `  ${entry}`
+        : `  [${formatMs(entry.call_ms)}, ${formatMs(entry.return_ms)}] ${describe(entry)}`
     ),
     `longest linearization found (${longest.length} of ${in_call_order.length}):`,
-  ];
-  let state = model.init();
-  const shown_from = Math.max(0, longest.length - limits.max_explained_operations);
+    ...replay.lines,
+    `no remaining operation may come next in state ${final_state}:`,
+    ...candidates.slice(0, limits.max_explained_operations).map((operation) =>
+      `  ${describe(operation)}: ${
+        model.step(replay.state, operation.input, operation.output).ok
+          ? "allowed here, but every order after it fails"
+          : "not allowed in this state"
+      }`
+    ),
+  ].join("\n");
+}
+
+/** Steps through a linearization, describing its last `limit` operations with their states. */
+function replayLinearization<S, I, O>(
+  model: Model<S, I, O>,
+  order: Operation<I, O>[],
+  describe: (operation: Operation<I, O>) => string,
+  limit: number,
+): { lines: string[]; state: S } {
+  const lines: string[] = [];
+  const shown_from = Math.max(0, order.length - limit);
   if (shown_from > 0) lines.push(`  ... ${shown_from} earlier operations`);
-  for (const [position, operation] of longest.entries()) {
+  let state = model.init();
+  for (const [position, operation] of order.entries()) {
     state = model.step(state, operation.input, operation.output).state;
     if (position >= shown_from) {
       lines.push(`  ${describe(operation)}  => ${describeState(model, state)}`);
     }
   }
-  lines.push(`no remaining operation may come next in state ${describeState(model, state)}:`);
-  for (const operation of candidates.slice(0, limits.max_explained_operations)) {
-    const allowed = model.step(state, operation.input, operation.output).ok;
-    lines.push(
-      `  ${describe(operation)}: ${
-        allowed ? "allowed here, but every order after it fails" : "not allowed in this state"
-      }`,
-    );
-  }
-  return lines.join("\n");
+  return { lines, state };
 }
 
 /**

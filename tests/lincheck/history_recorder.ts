@@ -71,6 +71,9 @@ export class HistoryRecorder<I, O> {
   /**
    * Runs `call` as client `client_id`'s operation `input` and records it. Resolves with the
    * call's output; rejects with the call's error (or {@link RecordTimeoutError}).
+   *
+   * An output of `undefined` means "unknown" to the checker, so a call that answers "no value"
+   * must resolve to `null` (as `kvModel` expects), or the answer goes unchecked.
    */
   async record(
     client_id: number,

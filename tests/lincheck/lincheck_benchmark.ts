@@ -45,7 +45,7 @@ const SCENARIOS: (GeneratedHistoryShape & { name: string })[] = [
 ];
 
 const SEED = 20261126;
-const TIMEOUT_MS = 60_000;
+const TIMEOUT_MS = 10_000;
 
 /** Runs every scenario (`--quick`: a tenth of the operations) and reports timings. */
 export async function run(args: string[]): Promise<void> {
