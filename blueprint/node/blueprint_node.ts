@@ -362,11 +362,15 @@ export class BlueprintNode {
     deadline_ms: number,
     forward: boolean,
   ): Promise<KvResponse> {
+    // Whether the request may have reached Raft: only a request that never did may be
+    // refused with etcd's exact "no leader" text, which tells clients a repeat is safe.
+    let attempted = false;
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       this.#checkRunning();
       if (Date.now() >= deadline_ms) break;
       const raft = this.raft;
       if (raft.is_leader) {
+        attempted = true;
         try {
           return await this.#proposeAndWait(raft, bytes, origin, deadline_ms);
         } catch (error) {
@@ -386,6 +390,7 @@ export class BlueprintNode {
         await sleep(Math.min(50, Math.max(0, deadline_ms - Date.now())));
         continue;
       }
+      attempted = true;
       try {
         const reply = await this.peerChannel(address).unary<
           { request: Uint8Array },
@@ -401,6 +406,7 @@ export class BlueprintNode {
         await sleep(Math.min(50, Math.max(0, deadline_ms - Date.now())));
       }
     }
+    if (!attempted) throw etcdError("NoLeader", undefined, this.leaderDetails());
     throw etcdError(
       this.leader === null ? "NoLeader" : "Timeout",
       `no leader took the request within ${this.config.request_timeout_ms} ms`,
@@ -423,7 +429,8 @@ export class BlueprintNode {
     } catch (error) {
       waiter.cancel();
       if (error instanceof TooManyPendingError) {
-        throw etcdError("TooManyRequests", error.message);
+        // Refused before it was proposed: etcd's exact text says a repeat is safe.
+        throw etcdError("TooManyRequests", undefined, this.leaderDetails());
       }
       if (error instanceof DeadlineError) {
         throw etcdError("Timeout", error.message, this.leaderDetails());
