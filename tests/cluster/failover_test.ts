@@ -143,7 +143,8 @@ Deno.test({
 
 Deno.test({
   name: "cluster: a wiped member rejoins through a snapshot",
-  ignore: SKIP_REASON !== undefined,
+  // etcd refuses a wiped member under its old identity (it must be removed and added again).
+  ignore: SKIP_REASON !== undefined || CLUSTER_FLAVOR === "etcd",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
