@@ -63,7 +63,8 @@ async function up(data_dir: string, client_port: number, raft_port: number) {
 }
 
 Deno.test({
-  name: "up: starts a local cluster, serves kv and cluster commands, stops on Ctrl-C, resumes",
+  name:
+    "up: starts a local cluster, serves kv and cluster commands (leader transfer too), stops on Ctrl-C, resumes",
   ignore: SKIP_REASON !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -94,6 +95,19 @@ Deno.test({
       const rows = status.stdout.trim().split("\n").map((line) => JSON.parse(line));
       assert.equal(rows.length, 3);
       assert.equal(rows.filter((row) => row.is_leader).length, 1, status.stdout);
+      const follower = rows.find((row) => !row.is_leader);
+      const transfer = await draft([
+        "cluster",
+        "transfer",
+        follower.member,
+        "--endpoints",
+        endpoints,
+      ]);
+      assert.equal(transfer.code, 0, transfer.stderr + transfer.stdout);
+      const after = await draft(["cluster", "status", "--endpoints", endpoints, "--json"]);
+      const leaders = after.stdout.trim().split("\n").map((line) => JSON.parse(line))
+        .filter((row) => row.is_leader);
+      assert.deepEqual(leaders.map((row) => row.member), [follower.member]);
       const members = await draft(["cluster", "members", "--endpoints", endpoints]);
       assert.match(members.stdout, /^ID\s+NAME\s+PEER_URLS/);
       assert.match(members.stdout, /n1/);
