@@ -78,6 +78,8 @@ const MAX_JOIN_ATTEMPTS = 120;
 const JOIN_RETRY_MS = 500;
 /** How often a joined learner asks to be promoted. */
 const PROMOTE_RETRY_MS = 1000;
+/** Most learners waiting to be promoted by the leader. */
+const MAX_AUTO_PROMOTE = 64;
 
 /** Options of {@link BlueprintNode.start} beyond the configuration. */
 export interface BlueprintNodeOptions {
@@ -158,6 +160,7 @@ export class BlueprintNode {
   #last_snapshot_index = 0;
   #last_promote_ms = 0;
   #last_housekeeping_error = "";
+  readonly #auto_promote = new Set<string>();
   #queued_read: Promise<number> | null = null;
   #inflight_read: Promise<number> | null = null;
   #conf_state: ConfState = { voters: [], learners: [] };
@@ -678,8 +681,10 @@ export class BlueprintNode {
       if (this.#stopping || this.#failure) return;
       try {
         await this.#publishSelf();
-        if (this.is_leader) this.#revokeExpiredLeases();
-        else await this.#promoteSelf();
+        if (this.is_leader) {
+          this.#revokeExpiredLeases();
+          await this.#promoteCaughtUpLearners();
+        } else await this.#promoteSelf();
       } catch (error) {
         // Retried every round: report a problem once, not five times a second.
         const message = `${error instanceof Error ? error.message : error}`;
@@ -737,6 +742,31 @@ export class BlueprintNode {
       // Not caught up yet, or the leader changed: the next round retries.
     }
     await this.#refreshConfState();
+  }
+
+  /** Asks the leader to promote learner `id` once it has caught up (leader memory only). */
+  promoteWhenCaughtUp(id: string): void {
+    if (this.#auto_promote.size < MAX_AUTO_PROMOTE) this.#auto_promote.add(id);
+  }
+
+  /** Promotes the learners added as voters; Raft refuses until one has caught up. */
+  async #promoteCaughtUpLearners(): Promise<void> {
+    if (this.#auto_promote.size === 0) return;
+    if (Date.now() - this.#last_promote_ms < PROMOTE_RETRY_MS) return;
+    this.#last_promote_ms = Date.now();
+    for (const id of [...this.#auto_promote]) {
+      if (!this.#conf_state.learners.includes(id)) {
+        this.#auto_promote.delete(id);
+        continue;
+      }
+      try {
+        await this.proposeConfChange(ConfChangeType.AddVoter, id);
+        this.#auto_promote.delete(id);
+        this.#options.log?.(`blueprint ${this.id}: promoted ${id} to voter`);
+      } catch {
+        // Not caught up yet: the next round retries.
+      }
+    }
   }
 
   #revokeExpiredLeases(): void {

@@ -520,13 +520,15 @@ function clusterHandlers(node: BlueprintNode) {
   };
 }
 
-/** Replicates a new member's record, then adds it to the Raft configuration. */
+/**
+ * Replicates a new member's record, then adds it as a learner: a voter that has no log yet
+ * would count toward quorums before it can vote usefully. One asked for as a voter is
+ * promoted by the leader once it has caught up.
+ */
 async function addMember(node: BlueprintNode, record: MemberRecord, learner: boolean) {
   await node.proposeNodeCommand({ type: "member_upsert", member: record });
-  await node.proposeConfChange(
-    learner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter,
-    record.id,
-  );
+  await node.proposeConfChange(ConfChangeType.AddLearner, record.id);
+  if (!learner) node.promoteWhenCaughtUp(record.id);
 }
 
 // ---- Maintenance -------------------------------------------------------------------------

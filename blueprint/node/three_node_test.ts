@@ -24,7 +24,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "blueprint_cluster_" });
-    const ports = freePorts(8);
+    const ports = freePorts(10);
     const cluster = Object.fromEntries(IDS.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
     const nodes = new Map<string, BlueprintNode>();
     const clients: EtcdTestClient[] = [];
@@ -159,6 +159,26 @@ Deno.test({
           assert.ok(put.header.revision > 51n);
         },
       );
+
+      await t.step("MemberAdd names a member that starts with --join and is promoted", async () => {
+        const client = await connect(leader);
+        const added = await client.call("Cluster", "MemberAdd", {
+          peerURLs: [`http://127.0.0.1:${ports[8]}`],
+        });
+        const name = added.member.name;
+        assert.match(name, /^m[0-9a-f]{8}$/);
+        const fifth = await startMember(
+          testConfig(dir, name, cluster, ports[9], {
+            "raft-addr": `127.0.0.1:${ports[8]}`,
+            join: leader.client_address,
+          }),
+        );
+        nodes.set(name, fifth);
+        await eventually("the added member votes", () => leader.conf_state.voters.includes(name));
+        await client.call("Cluster", "MemberRemove", { ID: added.member.ID });
+        await fifth.stop();
+        nodes.delete(name);
+      });
     } finally {
       for (const client of clients) client.close();
       await Promise.all([...nodes.values()].map((n) => n.stop()));
