@@ -161,6 +161,7 @@ export class BlueprintNode {
   #last_promote_ms = 0;
   #last_housekeeping_error = "";
   readonly #auto_promote = new Set<string>();
+  #removed = false;
   #queued_read: Promise<number> | null = null;
   #inflight_read: Promise<number> | null = null;
   #conf_state: ConfState = { voters: [], learners: [] };
@@ -582,10 +583,21 @@ export class BlueprintNode {
     try {
       const status = await this.#raft.status();
       const conf = status.conf_state as ConfState | undefined;
-      if (conf) this.#conf_state = { voters: [...conf.voters], learners: [...conf.learners] };
+      if (!conf) return;
+      const was_member = this.#isMember(this.#conf_state);
+      this.#conf_state = { voters: [...conf.voters], learners: [...conf.learners] };
+      if (was_member && !this.#isMember(this.#conf_state) && !this.#removed) {
+        // As etcd: a removed member stops serving requests that need the cluster.
+        this.#removed = true;
+        this.#options.log?.(`blueprint ${this.id}: removed from the cluster; stop this process`);
+      }
     } catch {
       // Stopping: the last known membership stays.
     }
+  }
+
+  #isMember(conf: ConfState): boolean {
+    return conf.voters.includes(this.id) || conf.learners.includes(this.id);
   }
 
   /** Raft status plus the state machine's position. */
@@ -781,6 +793,9 @@ export class BlueprintNode {
   }
 
   #checkRunning(): void {
+    if (this.#removed) {
+      throw unavailable(`blueprint ${this.id} was removed from the cluster`, this.leaderDetails());
+    }
     if (this.#failure) {
       throw unavailable(`blueprint ${this.id} stopped serving: ${this.#failure.message}`);
     }
