@@ -636,7 +636,10 @@ export class RaftLogStore implements RaftLogReader {
       await this.#replaySegment(seqs[i], i === seqs.length - 1);
     }
     this.#stats.segments = this.#segments.length;
-    this.#dropLogOfAnotherHistory();
+    await this.#finishSnapshotWithoutMark();
+    // Every membership record written after a snapshot file holds that snapshot's membership;
+    // a crash may have cut the record that follows the file, never the file.
+    if (this.#snapshot.meta.index > 0) this.#conf_state = copyConf(this.#snapshot.meta.conf_state);
     // A commit beyond the surviving log belongs to a batch that was torn (never acknowledged);
     // the snapshot is committed by definition.
     const commit = Math.max(
@@ -651,13 +654,25 @@ export class RaftLogStore implements RaftLogReader {
    * A snapshot from the leader is durable before its mark, so a crash in between leaves the
    * file with the old entries after it. As Raft does when it receives a snapshot, keep them
    * only if the log holds the snapshot's last entry with the snapshot's term; otherwise they
-   * belong to another history and the install would have replaced them.
+   * belong to another history: finish the install by dropping them and writing the mark
+   * durably, or entries saved from now on would be taken for that history on the next replay.
    */
-  #dropLogOfAnotherHistory(): void {
+  async #finishSnapshotWithoutMark(): Promise<void> {
     const term_at_base = this.#replay_term_at_base;
     this.#replay_term_at_base = undefined;
-    if (this.#terms.length === 0 || term_at_base === undefined) return;
-    if (term_at_base !== this.#base_term) this.#truncateFrom(this.#base_index + 1);
+    if (term_at_base === undefined || term_at_base === this.#base_term) return;
+    const meta = this.#snapshot.meta;
+    this.#truncateFrom(this.#base_index + 1);
+    this.#conf_state = copyConf(meta.conf_state);
+    const mark = encodeSnapshotMeta(meta);
+    const conf = encodeConfState(meta.conf_state);
+    const bytes = new Uint8Array(2 * RECORD_HEADER_BYTES + mark.length + conf.length);
+    writeRecord(bytes, 0, RecordType.SnapshotMark, mark);
+    writeRecord(bytes, RECORD_HEADER_BYTES + mark.length, RecordType.ConfState, conf);
+    const segment = this.#segments[this.#segments.length - 1];
+    this.#appendRaw(bytes);
+    segment.max_index = Math.max(segment.max_index, meta.index);
+    await this.#waitDurable(this.#written_batches);
   }
 
   #loadLatestSnapshot(names: string[]): void {
