@@ -542,8 +542,9 @@ async function runCrashProperty(seed: number, max_crash_delay_turns: number): Pr
       if (roll < 0.1 && model.entries.length > 0) {
         // A local snapshot and compaction; with a crash in flight, either outcome is fine.
         const index = model.base + 1 + Math.floor(rng() * model.entries.length);
-        const done = log.createSnapshot(index, CONF, new Uint8Array([1]))
-          .then(() => log.compact(index)).then(() => true, () => false);
+        const snapshotting = log; // `log` is the next run's store once the power is cut
+        const done = snapshotting.createSnapshot(index, CONF, new Uint8Array([1]))
+          .then(() => snapshotting.compact(index)).then(() => true, () => false);
         if (rng() < 0.3) {
           await runUpTo(rng, max_crash_delay_turns);
           [run, log] = await powerCutAndReopen(run, rng);
