@@ -99,7 +99,8 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedOptions, "fs" | "background"
 /** Allowed range of each numeric option (inclusive). */
 const OPTION_RANGES: Record<keyof typeof DEFAULT_OPTIONS, [number, number]> = {
   memtable_size_bytes: [1 << 10, 1 << 30],
-  block_cache_bytes: [0, 16 << 30],
+  // 16 GiB; written as a product because `16 << 30` overflows int32 to 0.
+  block_cache_bytes: [0, 16 * 2 ** 30],
   max_key_bytes: [1, 1 << 20],
   // A value must fit one WAL record (64 MiB) with its key and batch header.
   max_value_bytes: [0, 32 << 20],

@@ -15,6 +15,19 @@ Deno.test("resolveOptions fills defaults and picks the background by file system
   assert.equal(custom.block_cache_bytes, 0);
 });
 
+Deno.test("resolveOptions accepts block cache sizes up to 16 GiB", () => {
+  const fs = new FaultyFileSystem();
+  for (const size of [1, 64 << 20, 2 ** 31, 16 * 2 ** 30]) {
+    assert.equal(resolveOptions({ fs, block_cache_bytes: size }, real).block_cache_bytes, size);
+  }
+  assert.throws(
+    () => resolveOptions({ fs, block_cache_bytes: 16 * 2 ** 30 + 1 }, real),
+    (e) =>
+      e instanceof StorageError &&
+      /block_cache_bytes must be an integer in \[0, 17179869184\]/.test(e.message),
+  );
+});
+
 Deno.test("resolveOptions names the bad option and what is allowed", () => {
   const bad: [Record<string, unknown>, RegExp][] = [
     [{ memtable_size_bytes: 12.5 }, /memtable_size_bytes must be an integer in \[1024, /],
