@@ -81,12 +81,15 @@ export async function run(args: string[]): Promise<number> {
     log: (line) => console.error(line),
   });
   console.log(`blueprint ${node.id} ready client=${node.client_address} raft=${node.raft_address}`);
-  await new Promise<void>((resolve) => {
+  const signalled = new Promise<void>((resolve) => {
     const stop = () => resolve();
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
   });
-  console.error(`blueprint ${node.id}: stopping`);
+  const failure = await Promise.race([signalled.then(() => undefined), node.failed]);
+  console.error(
+    `blueprint ${node.id}: stopping${failure ? ` after a failure: ${failure.message}` : ""}`,
+  );
   await node.stop();
-  return 0;
+  return failure ? 1 : 0;
 }

@@ -166,6 +166,12 @@ export class BlueprintNode {
   #inflight_read: Promise<number> | null = null;
   #conf_state: ConfState = { voters: [], learners: [] };
   #failure: Error | undefined;
+  #report_failure: (error: Error) => void = () => {};
+  /**
+   * Resolves with the error if the apply loop fails (the member can no longer follow the
+   * log and should be restarted); never settles otherwise.
+   */
+  readonly failed: Promise<Error> = new Promise((resolve) => (this.#report_failure = resolve));
 
   private constructor(
     config: NodeConfig,
@@ -684,6 +690,7 @@ export class BlueprintNode {
       this.#failure = error instanceof Error ? error : new Error(String(error));
       this.#options.log?.(`blueprint ${this.id}: apply loop failed: ${this.#failure.message}`);
       this.applier.close(this.#failure);
+      this.#report_failure(this.#failure);
     }
   }
 
