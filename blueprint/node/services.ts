@@ -470,15 +470,7 @@ function clusterHandlers(node: BlueprintNode) {
       if (!node.is_leader) {
         return await forwardEtcd(node, ETCD_SERVICES.Cluster, "MemberAdd", request);
       }
-      const url = request.peerURLs?.[0];
-      if (!url || request.peerURLs.length !== 1) {
-        throw etcdError(
-          "MemberBadURLs",
-          "give exactly one peer URL (the new member's raft address)",
-        );
-      }
-      const raft_address = url.replace(/^[a-z]+:\/\//, "").replace(/\/$/, "");
-      if (!/^.+:\d{1,5}$/.test(raft_address)) throw etcdError("MemberBadURLs", url);
+      const raft_address = peerAddressOf(request.peerURLs);
       const taken = node.currentMembers().find((m) => m.record.raft_address === raft_address);
       if (taken) throw etcdError("PeerURLExist", `${raft_address} belongs to ${taken.record.id}`);
       const suffix = crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0");
@@ -500,6 +492,20 @@ function clusterHandlers(node: BlueprintNode) {
       await node.proposeNodeCommand({ type: "member_remove", id: name });
       return { header: node.header(), members: memberList(node) };
     },
+    MemberUpdate: async (request: { ID: bigint; peerURLs: string[] }) => {
+      if (!node.is_leader) {
+        return await forwardEtcd(node, ETCD_SERVICES.Cluster, "MemberUpdate", request);
+      }
+      const name = node.memberName(request.ID);
+      if (name === undefined) throw etcdError("MemberNotFound");
+      const raft_address = peerAddressOf(request.peerURLs);
+      const current = node.currentMembers().find((m) => m.record.id === name)!.record;
+      await node.proposeNodeCommand({
+        type: "member_upsert",
+        member: { ...current, raft_address },
+      });
+      return { header: node.header(), members: memberList(node) };
+    },
     MemberPromote: async (request: { ID: bigint }) => {
       if (!node.is_leader) {
         return await forwardEtcd(node, ETCD_SERVICES.Cluster, "MemberPromote", request);
@@ -518,6 +524,16 @@ function clusterHandlers(node: BlueprintNode) {
       return { header: node.header(), members: memberList(node) };
     },
   };
+}
+
+/** The one peer URL of a MemberAdd or MemberUpdate as `host:port`. */
+function peerAddressOf(urls: string[] | undefined): string {
+  if (!urls || urls.length !== 1) {
+    throw etcdError("MemberBadURLs", "give exactly one peer URL (the member's raft address)");
+  }
+  const address = urls[0].replace(/^[a-z]+:\/\//, "").replace(/\/$/, "");
+  if (!/^.+:\d{1,5}$/.test(address)) throw etcdError("MemberBadURLs", urls[0]);
+  return address;
 }
 
 /**

@@ -160,23 +160,32 @@ Deno.test({
         },
       );
 
-      await t.step("MemberAdd adds a learner by peer URL; MemberRemove takes it out", async () => {
-        const client = await connect([...nodes.values()].find((n) => n !== leader)!);
-        const added = await client.call("Cluster", "MemberAdd", {
-          peerURLs: [`http://127.0.0.1:${ports[8]}`],
-        });
-        assert.match(added.member.name, /^m[0-9a-f]{8}$/);
-        const listed = added.members.find((m: { name: string }) => m.name === added.member.name);
-        assert.equal(listed.isLearner, true, "a new member starts as a learner");
-        assert.deepEqual(listed.peerURLs, [`http://127.0.0.1:${ports[8]}`]);
-        await assert.rejects(
-          client.call("Cluster", "MemberPromote", { ID: added.member.ID }),
-          /can only promote a learner member which is in sync with leader/,
-        );
-        await client.call("Cluster", "MemberRemove", { ID: added.member.ID });
-        const after = await client.call("Cluster", "MemberList", {});
-        assert.deepEqual(after.members.map((m: { name: string }) => m.name).sort(), IDS);
-      });
+      await t.step(
+        "MemberAdd adds a learner by peer URL; MemberUpdate moves it; MemberRemove takes it out",
+        async () => {
+          const client = await connect([...nodes.values()].find((n) => n !== leader)!);
+          const added = await client.call("Cluster", "MemberAdd", {
+            peerURLs: [`http://127.0.0.1:${ports[8]}`],
+          });
+          assert.match(added.member.name, /^m[0-9a-f]{8}$/);
+          const listed = added.members.find((m: { name: string }) => m.name === added.member.name);
+          assert.equal(listed.isLearner, true, "a new member starts as a learner");
+          assert.deepEqual(listed.peerURLs, [`http://127.0.0.1:${ports[8]}`]);
+          await assert.rejects(
+            client.call("Cluster", "MemberPromote", { ID: added.member.ID }),
+            /can only promote a learner member which is in sync with leader/,
+          );
+          const updated = await client.call("Cluster", "MemberUpdate", {
+            ID: added.member.ID,
+            peerURLs: [`http://127.0.0.1:${ports[9]}`],
+          });
+          const moved = updated.members.find((m: { name: string }) => m.name === added.member.name);
+          assert.deepEqual(moved.peerURLs, [`http://127.0.0.1:${ports[9]}`]);
+          await client.call("Cluster", "MemberRemove", { ID: added.member.ID });
+          const after = await client.call("Cluster", "MemberList", {});
+          assert.deepEqual(after.members.map((m: { name: string }) => m.name).sort(), IDS);
+        },
+      );
     } finally {
       for (const client of clients) client.close();
       await Promise.all([...nodes.values()].map((n) => n.stop()));
