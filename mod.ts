@@ -1,10 +1,18 @@
 /**
  * Draft on Deno: the command line and the public API.
  *
- * Run it: `deno run -A mod.ts help`. Import it (also from a URL):
+ * Run it: `deno run -A mod.ts help`. Import it (also from a URL) to run a Blueprint member,
+ * talk to a cluster, or use the storage engine on its own:
  *
  * ```ts
- * import { Storage } from "./mod.ts";
+ * import { BlueprintClient, Storage } from "./mod.ts";
+ *
+ * const client = await BlueprintClient.connect({ endpoints: ["127.0.0.1:2221"] });
+ * await client.put("greeting", "hello");
+ * const { kvs } = await client.get("greeting");
+ * console.log(kvs.length);
+ * client.close();
+ *
  * const db = await Storage.open("/tmp/example");
  * await db.put(new TextEncoder().encode("k"), new TextEncoder().encode("v"), { sync: true });
  * await db.close();
@@ -15,5 +23,14 @@
 import { main } from "./cli/mod.ts";
 
 export { main, VERSION } from "./cli/mod.ts";
+export * from "./blueprint/mod.ts";
+export {
+  BlueprintClient,
+  ClientError,
+  type ClientOptions,
+  LocalCluster,
+  type LocalClusterOptions,
+  WatchStream,
+} from "./blueprint/client/mod.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
