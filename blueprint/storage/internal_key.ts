@@ -167,12 +167,25 @@ export function compareInternalKeyRanges(
   const b_user_end = b_end - TRAILER_SIZE_BYTES;
   const by_user = compareByteRanges(a, a_start, a_user_end, b, b_start, b_user_end);
   if (by_user !== 0) return by_user;
-  const a_high = readUint32LE(a, a_user_end + 4);
-  const b_high = readUint32LE(b, b_user_end + 4);
-  if (a_high !== b_high) return a_high > b_high ? -1 : 1;
-  const a_low = readUint32LE(a, a_user_end);
-  const b_low = readUint32LE(b, b_user_end);
-  if (a_low !== b_low) return a_low > b_low ? -1 : 1;
+  return compareTrailers(a, a_user_end, b, b_user_end);
+}
+
+/**
+ * Compares the 8-byte trailers at `a[a_offset]` and `b[b_offset]` in internal-key order
+ * (sequence descending, then type descending), for callers that already compared the user
+ * keys and found them equal.
+ */
+export function compareTrailers(
+  a: Uint8Array,
+  a_offset: number,
+  b: Uint8Array,
+  b_offset: number,
+): number {
+  // Little-endian: the most significant byte is last. Larger trailers sort first.
+  for (let i = TRAILER_SIZE_BYTES - 1; i >= 0; i--) {
+    const difference = b[b_offset + i] - a[a_offset + i];
+    if (difference !== 0) return difference;
+  }
   return 0;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The memtable: recent writes, sorted by internal key, in memory until flushed to a table.
  *
- * A skip list (LevelDB's choice) over two arenas: node records (links, offsets and a 4-byte
+ * A skip list (LevelDB's choice) over two arenas: node records (links, offsets and a 16-byte
  * key prefix) in one Int32Array, key and value bytes in one Uint8Array. Nodes never move, so
  * an iterator stays valid while writes continue into the same memtable (a scan over the
  * active memtable keeps walking as new entries are linked in). Level 0 is doubly linked so
@@ -10,14 +10,16 @@
  * Why arenas: with one JS object (plus a links array and a key array) per entry, a search
  * chases four pointers per comparison and inserts stall on cache misses and GC (measured
  * 3x slower at 100k entries). Here a comparison first reads the prefix stored in the node
- * record itself and touches the key bytes only on a prefix tie.
+ * record itself and touches the key bytes only on a prefix tie. The prefix is 16 bytes, as
+ * four big-endian words with the sign bit flipped (so signed int32 order is byte order):
+ * short prefixes are useless for keys that share a long head, such as zero-padded numbers.
  *
  * @module
  */
 import type { InternalIterator } from "./iterator.ts";
 import {
   compareByteRanges,
-  compareInternalKeyRanges,
+  compareTrailers,
   sequenceOf,
   TRAILER_SIZE_BYTES,
   ValueType,
@@ -30,12 +32,18 @@ const BRANCHING = 4;
 /** Node record fields (Int32 slots), followed by `height` next links. */
 const KEY_OFFSET = 0;
 const KEY_LENGTH = 1;
-const PREFIX = 2;
-const VALUE_OFFSET = 3;
-const VALUE_LENGTH = 4;
-const HEIGHT = 5;
-const PREV = 6;
-const LINKS = 7;
+/** Four prefix words: user key bytes [0, 16), see {@link prefixWord}. */
+const PREFIX_0 = 2;
+const PREFIX_1 = 3;
+const PREFIX_2 = 4;
+const PREFIX_3 = 5;
+const VALUE_OFFSET = 6;
+const VALUE_LENGTH = 7;
+const HEIGHT = 8;
+const PREV = 9;
+const LINKS = 10;
+/** User-key bytes held in the prefix words. */
+const PREFIX_BYTES = 16;
 /** The head node sits at slot 0; link value 0 therefore means "none" (head is never a successor). */
 const HEAD = 0;
 const NONE = 0;
@@ -54,13 +62,21 @@ export interface MemtableHit {
   value: Uint8Array;
 }
 
-/** First 4 bytes of `bytes[start, end)` big-endian, zero padded: orders like the bytes. */
-function keyPrefix(bytes: Uint8Array, start: number, end: number): number {
-  const length = end - start;
-  return (((length > 0 ? bytes[start] : 0) << 24) |
-    ((length > 1 ? bytes[start + 1] : 0) << 16) |
-    ((length > 2 ? bytes[start + 2] : 0) << 8) |
-    (length > 3 ? bytes[start + 3] : 0)) >>> 0;
+/**
+ * Bytes `[at, at + 4)` of `bytes[0, end)` as a big-endian word, zero padded, with the sign bit
+ * flipped: comparing two such int32 words orders like comparing the bytes (unsigned), and the
+ * values stay small integers for the JIT. Zero padding keeps the order (a key sorts no later
+ * than its extensions); a tie on all words is settled by the bytes.
+ */
+function prefixWord(bytes: Uint8Array, at: number, end: number): number {
+  if (at + 4 <= end) {
+    return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) ^
+      0x80000000;
+  }
+  return (((at < end ? bytes[at] : 0) << 24) |
+    ((at + 1 < end ? bytes[at + 1] : 0) << 16) |
+    ((at + 2 < end ? bytes[at + 2] : 0) << 8) |
+    (at + 3 < end ? bytes[at + 3] : 0)) ^ 0x80000000;
 }
 
 /**
@@ -75,7 +91,6 @@ function keyPrefix(bytes: Uint8Array, start: number, end: number): number {
  */
 export class Memtable {
   #nodes = new Int32Array(INITIAL_NODE_SLOTS);
-  #prefixes = new Uint32Array(this.#nodes.buffer);
   #node_top = LINKS + MAX_HEIGHT;
   #bytes = new Uint8Array(INITIAL_BYTES);
   #byte_top = 0;
@@ -120,9 +135,8 @@ export class Memtable {
     writeTrailer(bytes, key_offset + user_key.length, sequence, type);
     bytes.set(value, key_offset + key_length);
     const key = bytes.subarray(key_offset, key_offset + key_length);
-    const prefix = keyPrefix(user_key, 0, user_key.length);
     const found = this.#find_greater_or_equal(key, this.#update);
-    if (found !== NONE && this.#compare_node(found, key, prefix) === 0) {
+    if (found !== NONE && this.#compare_node(found, key) === 0) {
       throw new Error(`memtable: duplicate internal key at sequence ${sequence}`);
     }
     const height = this.#random_height();
@@ -134,7 +148,11 @@ export class Memtable {
     const nodes = this.#nodes;
     nodes[node + KEY_OFFSET] = key_offset;
     nodes[node + KEY_LENGTH] = key_length;
-    this.#prefixes[node + PREFIX] = prefix;
+    const user_length = user_key.length;
+    nodes[node + PREFIX_0] = prefixWord(user_key, 0, user_length);
+    nodes[node + PREFIX_1] = prefixWord(user_key, 4, user_length);
+    nodes[node + PREFIX_2] = prefixWord(user_key, 8, user_length);
+    nodes[node + PREFIX_3] = prefixWord(user_key, 12, user_length);
     nodes[node + VALUE_OFFSET] = key_offset + key_length;
     nodes[node + VALUE_LENGTH] = value.length;
     nodes[node + HEIGHT] = height;
@@ -218,34 +236,88 @@ export class Memtable {
     return this.#bytes.subarray(offset, offset + this.#nodes[node + VALUE_LENGTH]);
   }
 
-  #compare_node(node: number, target: Uint8Array, target_prefix: number): number {
-    const prefix = this.#prefixes[node + PREFIX];
-    if (prefix !== target_prefix) return prefix < target_prefix ? -1 : 1;
-    const offset = this.#nodes[node + KEY_OFFSET];
-    return compareInternalKeyRanges(
-      this.#bytes,
-      offset,
-      offset + this.#nodes[node + KEY_LENGTH],
+  /** Internal-key comparison of `node`'s key with `target` (full, for rare callers). */
+  #compare_node(node: number, target: Uint8Array): number {
+    const user_end = target.length - TRAILER_SIZE_BYTES;
+    return this.#compare_node_with_prefix(
+      node,
       target,
-      0,
-      target.length,
+      prefixWord(target, 0, user_end),
+      prefixWord(target, 4, user_end),
+      prefixWord(target, 8, user_end),
+      prefixWord(target, 12, user_end),
     );
   }
 
+  /**
+   * Internal-key comparison of `node`'s key with `target`, whose prefix words are given: the
+   * words settle almost every comparison without touching the key bytes.
+   */
+  #compare_node_with_prefix(
+    node: number,
+    target: Uint8Array,
+    word_0: number,
+    word_1: number,
+    word_2: number,
+    word_3: number,
+  ): number {
+    const nodes = this.#nodes;
+    let word = nodes[node + PREFIX_0];
+    if (word !== word_0) return word < word_0 ? -1 : 1;
+    word = nodes[node + PREFIX_1];
+    if (word !== word_1) return word < word_1 ? -1 : 1;
+    word = nodes[node + PREFIX_2];
+    if (word !== word_2) return word < word_2 ? -1 : 1;
+    word = nodes[node + PREFIX_3];
+    if (word !== word_3) return word < word_3 ? -1 : 1;
+    return this.#compare_after_prefix(node, target);
+  }
+
+  /** Settles a prefix tie: the first min(16, both user key lengths) bytes are equal. */
+  #compare_after_prefix(node: number, target: Uint8Array): number {
+    const bytes = this.#bytes;
+    const offset = this.#nodes[node + KEY_OFFSET];
+    const user_length = this.#nodes[node + KEY_LENGTH] - TRAILER_SIZE_BYTES;
+    const target_user_length = target.length - TRAILER_SIZE_BYTES;
+    let skip = user_length < target_user_length ? user_length : target_user_length;
+    if (skip > PREFIX_BYTES) skip = PREFIX_BYTES;
+    const by_user = compareByteRanges(
+      bytes,
+      offset + skip,
+      offset + user_length,
+      target,
+      skip,
+      target_user_length,
+    );
+    if (by_user !== 0) return by_user;
+    return compareTrailers(bytes, offset + user_length, target, target_user_length);
+  }
+
   #find_greater_or_equal(target: Uint8Array, update: Int32Array | null): number {
-    const target_prefix = keyPrefix(target, 0, target.length - TRAILER_SIZE_BYTES);
+    const user_end = target.length - TRAILER_SIZE_BYTES;
+    const word_0 = prefixWord(target, 0, user_end);
+    const word_1 = prefixWord(target, 4, user_end);
+    const word_2 = prefixWord(target, 8, user_end);
+    const word_3 = prefixWord(target, 12, user_end);
     const nodes = this.#nodes;
     let node = HEAD;
     let level = this.#height - 1;
+    // A node found >= target on one level is often the next one on the level below too:
+    // LevelDB skips comparing it again.
+    let known_not_less = NONE;
     // Bounded: each step moves right (finitely many nodes) or down (MAX_HEIGHT levels).
     for (;;) {
       const next = nodes[node + LINKS + level];
-      if (next !== NONE && this.#compare_node(next, target, target_prefix) < 0) {
+      if (
+        next !== NONE && next !== known_not_less &&
+        this.#compare_node_with_prefix(next, target, word_0, word_1, word_2, word_3) < 0
+      ) {
         node = next;
         continue;
       }
       if (update !== null) update[level] = node;
       if (level === 0) return next;
+      known_not_less = next;
       level--;
     }
   }
@@ -278,7 +350,6 @@ export class Memtable {
       const grown = new Int32Array(Math.max(needed, this.#nodes.length * 2));
       grown.set(this.#nodes.subarray(0, node));
       this.#nodes = grown;
-      this.#prefixes = new Uint32Array(grown.buffer);
     }
     this.#node_top = needed;
     return node;

@@ -98,3 +98,43 @@ Deno.test("memtable iterator keeps walking while entries are added", () => {
   }
   assert.deepEqual(seen, ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"]);
 });
+
+Deno.test("memtable orders and finds keys that differ past the 16-byte prefix", () => {
+  // Bytes 0x00, 0x7f, 0x80 and 0xff probe the zero padding and the sign of the prefix words;
+  // lengths up to 24 put differences in every word and in the bytes after them.
+  const key = fc.tuple(
+    fc.integer({ min: 0, max: 24 }),
+    fc.array(fc.constantFrom(0x00, 0x7f, 0x80, 0xff), { minLength: 24, maxLength: 24 }),
+    fc.constantFrom(0, 3, 12, 15, 16, 17, 20),
+  ).map(([length, tail, head_length]) => {
+    const out = new Uint8Array(length).fill(0x30);
+    for (let i = Math.min(head_length, length); i < length; i++) out[i] = tail[i];
+    return out;
+  });
+  fc.assert(
+    fc.property(fc.array(key, { maxLength: 150 }), (keys) => {
+      const mem = new Memtable(keys.length + 7);
+      const model: Uint8Array[] = [];
+      keys.forEach((user_key, i) => {
+        mem.add(i + 1, ValueType.Value, user_key, bytes(`v${i}`));
+        model.push(encodeInternalKey(user_key, i + 1, ValueType.Value));
+      });
+      model.sort(compareInternalKeys);
+      const it = mem.iterator();
+      const forward: Uint8Array[] = [];
+      for (it.seekToFirst(); it.valid(); it.next()) forward.push(it.key());
+      assert.deepEqual(forward, model);
+      for (const user_key of keys) {
+        const newest = model.find((k) => compareInternalKeys(k, lookupKey(user_key, 1e6)) >= 0)!;
+        const hit = mem.get(user_key, 1e6);
+        assert.equal(hit?.sequence, sequenceOf(newest));
+        const longer = new Uint8Array(user_key.length + 1).fill(0x01);
+        longer.set(user_key);
+        if (!keys.some((k) => k.length === longer.length && k.every((b, i) => b === longer[i]))) {
+          assert.equal(mem.get(longer, 1e6), undefined);
+        }
+      }
+    }),
+    { seed: 7, numRuns: 60 },
+  );
+});
