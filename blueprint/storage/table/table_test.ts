@@ -386,3 +386,37 @@ Deno.test("tables round-trip on the real disk", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("iterators opened after others closed do not share state with open ones", async () => {
+  const seed = testSeed();
+  await withSeed(seed, async (rng) => {
+    const entries = randomEntries(rng, 2000);
+    const { reader } = await buildTable(entries, LAYOUTS[1][1]);
+    const at = (i: number) => entries[i % entries.length];
+    const open: { it: ReturnType<TableReader["iterator"]>; index: number }[] = [];
+    // Open, move and close iterators in an interleaved order: each open one must stay where
+    // it was put while closed ones' block iterators are handed to new ones.
+    for (let round = 0; round < 60; round++) {
+      if (open.length > 0 && rng() < 0.45) {
+        const victim = open.splice(Math.floor(rng() * open.length), 1)[0];
+        victim.it.close();
+        assert.equal(victim.it.valid(), false);
+        assert.throws(() => victim.it.next(), /after close/);
+      }
+      const index = Math.floor(rng() * entries.length);
+      const it = reader.iterator({ fill_cache: rng() < 0.5 });
+      it.seek(at(index).key);
+      open.push({ it, index });
+      for (const entry of open) {
+        assert.deepEqual(entry.it.key(), at(entry.index).key);
+        assert.deepEqual(entry.it.value(), at(entry.index).value);
+        if (entry.index + 1 < entries.length && rng() < 0.5) {
+          entry.it.next();
+          entry.index++;
+          assert.deepEqual(entry.it.key(), at(entry.index).key);
+        }
+      }
+    }
+    for (const entry of open) entry.it.close();
+  });
+});
