@@ -238,7 +238,16 @@ export class Storage {
   #compact_pointers: (Uint8Array | null)[] = [];
   #closed = false;
   #background_error: Error | null = null;
-  #background: Promise<void> | null = null;
+  /** The running flush loop (one at a time, oldest memtable first), or null. */
+  #flushing: Promise<void> | null = null;
+  /** The running compaction loop or forced compaction (one at a time), or null. */
+  #compacting: Promise<void> | null = null;
+  /**
+   * Serializes manifest commits. Flushes and compactions run concurrently; each builds its
+   * new version from the current one inside this lock, after its own awaits, so that no
+   * install overwrites another's change.
+   */
+  #commit_lock: Promise<void> = Promise.resolve();
   /** Resolvers woken whenever a background job finishes or fails. */
   #progress_waiters: (() => void)[] = [];
   /** Serializes the writers that must make room (memtable switch, stalls). */
@@ -514,7 +523,8 @@ export class Storage {
     if (this.#closed) return;
     this.#closed = true;
     await this.#room_lock.catch(() => {});
-    await this.#background?.catch(() => {});
+    await this.#wait_background_idle();
+    await this.#commit_lock;
     await this.#abandon();
   }
 
@@ -615,25 +625,49 @@ export class Storage {
 
   // ---- background -------------------------------------------------------------------
 
+  /**
+   * Starts the flush loop when a memtable waits for its flush, and the compaction loop when
+   * one is due: the two run concurrently (a flush never waits behind a long compaction).
+   */
   #schedule_background(): void {
-    if (this.#background !== null || this.#closed || this.#background_error !== null) return;
-    if (this.#imms.length === 0 && this.#pick_compaction() === null) return;
-    this.#background = this.#run_background().finally(() => {
-      this.#background = null;
-      this.#wake_waiters();
-      this.#schedule_background();
-    });
+    if (this.#closed || this.#background_error !== null) return;
+    if (this.#flushing === null && this.#imms.length > 0) {
+      this.#flushing = this.#run_flushes().finally(() => {
+        this.#flushing = null;
+        this.#wake_waiters();
+        this.#schedule_background();
+      });
+    }
+    if (this.#compacting === null && this.#pick_compaction() !== null) {
+      this.#compacting = this.#run_compactions().finally(() => {
+        this.#compacting = null;
+        this.#wake_waiters();
+        this.#schedule_background();
+      });
+    }
   }
 
-  async #run_background(): Promise<void> {
+  async #run_flushes(): Promise<void> {
     try {
       for (let job = 0; job < MAX_JOBS_PER_RUN && !this.#closed; job++) {
-        if (this.#imms.length > 0) await this.#flush_immutable();
-        else {
-          const plan = this.#pick_compaction();
-          if (plan === null) return;
-          await this.#apply_compaction(plan);
-        }
+        if (this.#imms.length === 0 || this.#background_error !== null) return;
+        await this.#flush_immutable();
+        this.#wake_waiters();
+        // A new level-0 table may make a compaction due.
+        this.#schedule_background();
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  async #run_compactions(): Promise<void> {
+    try {
+      for (let job = 0; job < MAX_JOBS_PER_RUN && !this.#closed; job++) {
+        if (this.#background_error !== null) return;
+        const plan = this.#pick_compaction();
+        if (plan === null) return;
+        await this.#apply_compaction(plan);
         this.#wake_waiters();
       }
     } catch (err) {
@@ -641,27 +675,35 @@ export class Storage {
     }
   }
 
-  /** Runs `job` when no background job is running, with the background loop held off. */
+  /**
+   * Runs `job` when no compaction is running, with background compactions held off (flushes
+   * go on: they only add level-0 tables, and every install rebuilds from the current state).
+   */
   async #run_exclusive<T>(job: () => Promise<T>): Promise<T> {
-    // Check and claim in one synchronous step, so no background run starts in between.
-    for (let i = 0; i < MAX_JOBS_PER_RUN && this.#background !== null; i++) {
-      await this.#background;
+    // Check and claim in one synchronous step, so no compaction starts in between.
+    for (let i = 0; i < MAX_JOBS_PER_RUN && this.#compacting !== null; i++) {
+      await this.#compacting;
     }
-    if (this.#background !== null) throw new StorageError("background work did not settle");
+    if (this.#compacting !== null) throw new StorageError("background work did not settle");
     const run = job();
-    this.#background = run.then(() => {}, (err) => this.#fail(err)).finally(() => {
-      this.#background = null;
+    this.#compacting = run.then(() => {}, (err) => this.#fail(err)).finally(() => {
+      this.#compacting = null;
       this.#wake_waiters();
     });
-    await this.#background;
+    await this.#compacting;
     this.#throw_background_error();
     this.#schedule_background();
     return await run;
   }
 
+  /** Waits until neither a flush nor a compaction runs. */
   async #wait_background_idle(): Promise<void> {
-    for (let i = 0; i < MAX_JOBS_PER_RUN && this.#background !== null; i++) {
-      await this.#background;
+    for (
+      let i = 0;
+      i < MAX_JOBS_PER_RUN && (this.#flushing !== null || this.#compacting !== null);
+      i++
+    ) {
+      await Promise.allSettled([this.#flushing, this.#compacting]);
     }
   }
 
@@ -676,20 +718,24 @@ export class Storage {
   }
 
   async #flush_immutable(): Promise<void> {
-    const { memtable: imm, next_log_number: log_number } = this.#imms[0];
-    const levels = this.#levels_copy();
-    if (imm.entryCount > 0) {
+    const imm = this.#imms[0];
+    let table: TableFileMeta | null = null;
+    if (imm.memtable.entryCount > 0) {
       const file_number = this.#next_file_number++;
-      levels[0].push(await this.#executor.flush(this.#dir, file_number, imm.iterator()));
+      table = await this.#executor.flush(this.#dir, file_number, imm.memtable.iterator());
     }
-    await this.#commit(levels, log_number);
+    await this.#commit((levels) => {
+      if (table !== null) levels[0].push(table);
+    }, imm.next_log_number);
+    // The memtable leaves the read path in the same synchronous step as its table enters it
+    // (#commit installed the version just before resolving, with no await in between).
+    if (this.#imms[0] !== imm) throw new Error("flush: the flushed memtable is no longer oldest");
     this.#imms.shift();
     this.#stats.flushes++;
-    this.#remove_logs_below(log_number);
+    this.#remove_logs_below(imm.next_log_number);
   }
 
   async #apply_compaction(plan: CompactionPlan): Promise<void> {
-    const levels = this.#levels_copy();
     const inputs = new Set([...plan.inputs, ...plan.next_inputs].map((f) => f.file_number));
     let outputs: TableFileMeta[];
     if (plan.trivial_move) outputs = plan.inputs;
@@ -700,13 +746,26 @@ export class Storage {
         output_file_numbers: this.#allocate_outputs(plan),
       });
     }
-    levels[plan.level] = levels[plan.level].filter((f) => !inputs.has(f.file_number));
-    levels[plan.output_level] = sortedLevel([
-      ...levels[plan.output_level].filter((f) => !inputs.has(f.file_number)),
-      ...outputs,
-    ]);
-    this.#compact_pointers[plan.level] = plan.compact_pointer;
-    await this.#commit(levels, this.#log_number);
+    // Applied to the version current at commit time: a flush may have added level-0 tables
+    // while the compaction ran, and they must stay.
+    await this.#commit((levels) => {
+      for (const level of [plan.level, plan.output_level]) {
+        const present = levels[level].filter((f) => inputs.has(f.file_number)).length;
+        const expected = level === plan.level ? plan.inputs.length : plan.next_inputs.length;
+        if (present !== expected) {
+          throw new Error(
+            `compaction: ${expected - present} input table(s) of level ${level} vanished ` +
+              `while it ran`,
+          );
+        }
+      }
+      levels[plan.level] = levels[plan.level].filter((f) => !inputs.has(f.file_number));
+      levels[plan.output_level] = sortedLevel([
+        ...levels[plan.output_level].filter((f) => !inputs.has(f.file_number)),
+        ...outputs,
+      ]);
+      this.#compact_pointers[plan.level] = plan.compact_pointer;
+    });
     this.#stats.compactions++;
   }
 
@@ -717,18 +776,31 @@ export class Storage {
     return Array.from({ length: count }, () => this.#next_file_number++);
   }
 
-  /** Writes the manifest for `levels`, then makes them the current version. */
-  async #commit(levels: TableFileMeta[][], log_number: number): Promise<void> {
-    const state: ManifestState = {
-      next_file_number: this.#next_file_number,
-      last_sequence: this.#last_sequence,
-      log_number,
-      levels,
-      compact_pointers: [...this.#compact_pointers],
-    };
-    await writeManifest(this.#fs, this.#dir, state);
-    this.#log_number = log_number;
-    this.#versions.install(levels);
+  /**
+   * Writes the manifest for the current levels changed by `edit`, then makes them the
+   * current version. Commits run one at a time, and each reads the current version only
+   * inside its turn: an edit built from levels copied before an await would drop the
+   * changes other jobs installed meanwhile (a flushed table lost, a compacted one revived).
+   *
+   * @param log_number the WAL number to record (default: the current one)
+   */
+  #commit(edit: (levels: TableFileMeta[][]) => void, log_number?: number): Promise<void> {
+    const run = this.#commit_lock.then(async () => {
+      const levels = this.#levels_copy();
+      edit(levels);
+      const state: ManifestState = {
+        next_file_number: this.#next_file_number,
+        last_sequence: this.#last_sequence,
+        log_number: log_number ?? this.#log_number,
+        levels,
+        compact_pointers: [...this.#compact_pointers],
+      };
+      await writeManifest(this.#fs, this.#dir, state);
+      this.#log_number = state.log_number;
+      this.#versions.install(levels);
+    });
+    this.#commit_lock = run.catch(() => {});
+    return run;
   }
 
   /**
@@ -840,12 +912,12 @@ export class Storage {
     );
     const logs = files.filter((f) => f.kind === "log" && f.file_number >= state.log_number)
       .map((f) => f.file_number).sort((a, b) => a - b);
-    const levels = this.#levels_copy();
-    for (const log_number of logs) await this.#replay_log(log_number, levels[0]);
-    if (this.#mem.entryCount > 0) levels[0].push(await this.#flush_recovered());
+    const recovered: TableFileMeta[] = [];
+    for (const log_number of logs) await this.#replay_log(log_number, recovered);
+    if (this.#mem.entryCount > 0) recovered.push(await this.#flush_recovered());
     const wal_number = this.#next_file_number++;
     this.#wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
-    await this.#commit(levels, wal_number);
+    await this.#commit((levels) => levels[0].push(...recovered), wal_number);
     this.#delete_garbage(names);
   }
 
