@@ -1,0 +1,207 @@
+/**
+ * The process client's wire: Blueprint's `draft.blueprint.v1.Registry` gRPC service, one
+ * channel per member endpoint.
+ *
+ * @module
+ */
+import { MAX_ENDPOINTS } from "../client/mod.ts";
+import {
+  type FinalizeRequest,
+  type InitializeRequest as WireInitializeRequest,
+  type InitializeResponse,
+  loadRegistrySchema,
+  REGISTRY_SERVICE,
+  type SyncAck,
+  type SyncMessage,
+} from "../../shared/proto/draft/mod.ts";
+import { methodOf, type ServiceSchema } from "../../shared/proto/mod.ts";
+import { fromServiceError, RpcChannel } from "../../shared/rpc/mod.ts";
+import type {
+  InitializeRequest,
+  InitializeResult,
+  ProcessIdentity,
+  ProcessReport,
+  ProcessTransport,
+  SyncStream,
+  SyncStreamHandlers,
+} from "./types.ts";
+import { clusterFromWire, healthToWire, labelsToWire, runningStateToWire } from "./wire_mapping.ts";
+
+/** The deadline of Initialize and Finalize, in ms. */
+export const UNARY_DEADLINE_MS = 5_000;
+
+/**
+ * Channels to registry members, reused per endpoint (at most {@link MAX_ENDPOINTS}).
+ *
+ * @example
+ * ```ts
+ * const channels = await RegistryChannels.create();
+ * const query = channels.method("Query");
+ * await channels.channel("127.0.0.1:2221").unary(query, {});
+ * channels.close();
+ * ```
+ */
+export class RegistryChannels {
+  readonly #service: ServiceSchema;
+  readonly #channels = new Map<string, RpcChannel>();
+
+  private constructor(service: ServiceSchema) {
+    this.#service = service;
+  }
+
+  /** Loads the registry protocol and makes an empty set of channels. */
+  static async create(): Promise<RegistryChannels> {
+    return new RegistryChannels((await loadRegistrySchema()).service(REGISTRY_SERVICE));
+  }
+
+  /**
+   * A registry method by name (`Initialize`, `Synchronize`, `Query`, ...).
+   *
+   * @param name the method name as in the `.proto` file
+   */
+  method(name: string) {
+    return methodOf(this.#service, name);
+  }
+
+  /**
+   * The channel to `endpoint`, made on first use.
+   *
+   * @param endpoint a member's `host:port`
+   */
+  channel(endpoint: string): RpcChannel {
+    let channel = this.#channels.get(endpoint);
+    if (channel === undefined) {
+      if (this.#channels.size >= MAX_ENDPOINTS) {
+        throw new RangeError(
+          `already ${MAX_ENDPOINTS} registry endpoints in use; cannot add ${endpoint}`,
+        );
+      }
+      channel = new RpcChannel(endpoint, {
+        keepalive_time_ms: 10_000,
+        keepalive_timeout_ms: 5_000,
+      });
+      this.#channels.set(endpoint, channel);
+    }
+    return channel;
+  }
+
+  /** Closes every channel. */
+  close(): void {
+    for (const channel of this.#channels.values()) channel.close();
+    this.#channels.clear();
+  }
+}
+
+/**
+ * {@link ProcessTransport} over gRPC to Blueprint's Registry service.
+ *
+ * @example
+ * ```ts
+ * const transport = await RegistryTransport.create();
+ * const me = await DraftProcess.join({ entrypoints, name: "web", nonce, transport });
+ * ```
+ */
+export class RegistryTransport implements ProcessTransport {
+  readonly #channels: RegistryChannels;
+
+  private constructor(channels: RegistryChannels) {
+    this.#channels = channels;
+  }
+
+  /** Loads the registry protocol. */
+  static async create(): Promise<RegistryTransport> {
+    return new RegistryTransport(await RegistryChannels.create());
+  }
+
+  /**
+   * Initialize at `endpoint`.
+   *
+   * @param endpoint a member's `host:port`
+   * @param request who joins, with what secret
+   */
+  async initialize(endpoint: string, request: InitializeRequest): Promise<InitializeResult> {
+    const response = await this.#channels.channel(endpoint).unary<
+      WireInitializeRequest,
+      InitializeResponse
+    >(this.#channels.method("Initialize"), {
+      name: request.name,
+      nonce: request.nonce,
+      metadata: labelsToWire(request.metadata),
+      advertise_address: request.advertise_address,
+      ttl_ms: request.ttl_ms,
+    }, { deadline_ms: UNARY_DEADLINE_MS });
+    if (!response.process_id || !response.token) {
+      throw new Error(`${endpoint} answered Initialize without a process id or token`);
+    }
+    return {
+      identity: { process_id: response.process_id, token: response.token },
+      cluster: clusterFromWire(response.cluster),
+      ttl_ms: response.ttl_ms ?? 0,
+    };
+  }
+
+  /**
+   * Opens a Synchronize stream at `endpoint`; the token goes on its first message.
+   *
+   * @param endpoint a member's `host:port`
+   * @param identity the process's identity
+   * @param handlers where acks and the end go
+   */
+  synchronize(
+    endpoint: string,
+    identity: ProcessIdentity,
+    handlers: SyncStreamHandlers,
+  ): SyncStream {
+    const call = this.#channels.channel(endpoint).bidiStream<SyncMessage, SyncAck>(
+      this.#channels.method("Synchronize"),
+    );
+    let ended = false;
+    let sequence = 0n;
+    const end = (error: Error | undefined) => {
+      if (ended) return;
+      ended = true;
+      handlers.on_end(error);
+    };
+    call.on("data", (ack: SyncAck) => {
+      if (!ended) handlers.on_ack(clusterFromWire(ack.cluster));
+    });
+    call.on("error", (error) => end(fromServiceError(error)));
+    call.on("end", () => end(undefined));
+    return {
+      send(report: ProcessReport) {
+        if (ended) throw new Error(`the Synchronize stream to ${endpoint} has ended`);
+        sequence++;
+        call.write({
+          token: sequence === 1n ? identity.token : "",
+          running_state: runningStateToWire(report.running_state),
+          health_state: healthToWire(report.health),
+          advertise_address: report.advertise_address,
+          sequence,
+        });
+      },
+      close() {
+        ended = true;
+        call.cancel();
+      },
+    };
+  }
+
+  /**
+   * Finalize at `endpoint`.
+   *
+   * @param endpoint a member's `host:port`
+   * @param identity the process's identity
+   */
+  async finalize(endpoint: string, identity: ProcessIdentity): Promise<void> {
+    await this.#channels.channel(endpoint).unary<FinalizeRequest>(
+      this.#channels.method("Finalize"),
+      { token: identity.token },
+      { deadline_ms: UNARY_DEADLINE_MS },
+    );
+  }
+
+  /** Closes the channels. */
+  close(): void {
+    this.#channels.close();
+  }
+}
