@@ -138,3 +138,16 @@ Deno.test("memtable orders and finds keys that differ past the 16-byte prefix", 
     { seed: 7, numRuns: 60 },
   );
 });
+
+Deno.test("memtable get finds every key while its key filter grows", () => {
+  // 12,000 entries take the filter through several doublings; each key is probed right
+  // after its write and again at the end.
+  const mem = new Memtable();
+  const key = (i: number) => bytes(`user-${(i * 7919) % 12_007}`);
+  for (let i = 0; i < 12_000; i++) {
+    mem.add(i + 1, ValueType.Value, key(i), bytes(`v${i}`));
+    assert.equal(mem.get(key(i), i + 1)?.sequence, i + 1);
+  }
+  for (let i = 0; i < 12_000; i++) assert.equal(text(mem.get(key(i), 12_000)!.value), `v${i}`);
+  for (let i = 0; i < 2_000; i++) assert.equal(mem.get(bytes(`absent-${i}`), 12_000), undefined);
+});
