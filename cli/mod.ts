@@ -29,6 +29,14 @@ const COMMANDS: Record<string, Command> = {
     summary: "put, get, del, list, watch, txn against a cluster (--endpoints, --json)",
     load: () => import("./kv_command.ts"),
   },
+  process: {
+    summary: "an example process: joins the registry (--name, --nonce), leaves on Ctrl-C",
+    load: () => import("./process_command.ts"),
+  },
+  registry: {
+    summary: "registered processes: list, watch, show ID (--endpoints, --json)",
+    load: () => import("./registry_command.ts"),
+  },
   storage: {
     summary: "inspect or edit a local storage directory (get, put, del, scan, stats, compact)",
     load: () => import("./storage_command.ts"),
