@@ -31,6 +31,8 @@ import {
   WatchHub,
 } from "../kv/mod.ts";
 import { Storage } from "../storage/mod.ts";
+import { RegistryService } from "../registry/mod.ts";
+import { loadRegistrySchema } from "../../shared/proto/draft/mod.ts";
 import {
   loadEtcdSchema,
   methodOf,
@@ -122,6 +124,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * ```
  */
 export class BlueprintNode {
+  /** The process registry this member serves (Draft's `Registry` gRPC service). */
+  readonly registry: RegistryService;
+  /** The registry protocol. */
+  readonly registry_schema: ProtoSchema;
   /** The resolved configuration. */
   readonly config: NodeConfig;
   /** Member name. */
@@ -177,7 +183,7 @@ export class BlueprintNode {
     config: NodeConfig,
     storage: Storage,
     machine: KvStateMachine,
-    schemas: { etcd: ProtoSchema; internal: ProtoSchema },
+    schemas: { etcd: ProtoSchema; internal: ProtoSchema; registry: ProtoSchema },
     options: BlueprintNodeOptions,
   ) {
     this.config = config;
@@ -189,6 +195,12 @@ export class BlueprintNode {
     this.hub = new WatchHub(machine);
     this.schema = schemas.etcd;
     this.internal_schema = schemas.internal;
+    this.registry_schema = schemas.registry;
+    this.registry = new RegistryService(this, {
+      join_token: config.join_token,
+      lost_grace_ms: config.registry_lost_grace_ms,
+      member_id_of: memberIdOf,
+    });
     this.#options = options;
     this.limits = {
       max_key_bytes: config.max_key_bytes,
@@ -221,6 +233,7 @@ export class BlueprintNode {
       internal: await ProtoSchema.load(["internal.proto"], {
         base_url: new URL("./", import.meta.url),
       }),
+      registry: await loadRegistrySchema(),
     };
     const storage = await Storage.open(join(config.data_dir, "kv"));
     let node: BlueprintNode | undefined;
@@ -275,6 +288,7 @@ export class BlueprintNode {
     });
     this.#apply_loop = this.#runApplyLoop(this.#raft);
     this.#housekeeping = this.#runHousekeeping();
+    this.registry.start();
     await this.#refreshConfState();
   }
 
@@ -813,6 +827,7 @@ export class BlueprintNode {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.registry.stop();
     for (const end of [...this.open_streams]) end();
     this.hub.close();
     await this.#server.shutdown(2000).catch(() => {});

@@ -46,6 +46,10 @@ export interface NodeConfig {
   max_value_bytes: number;
   /** Most compares plus operations in one Txn. */
   max_txn_ops: number;
+  /** The registry's join secret (processes' nonce); empty: the first leader generates one. */
+  join_token: string;
+  /** How long a lost process stays in the registry before it is removed, in ms. */
+  registry_lost_grace_ms: number;
 }
 
 /** Defaults of every setting that has one. */
@@ -63,6 +67,8 @@ export const DEFAULT_NODE_CONFIG: Readonly<Omit<NodeConfig, "id" | "data_dir">> 
   max_key_bytes: 4096,
   max_value_bytes: 1024 * 1024,
   max_txn_ops: 128,
+  join_token: "",
+  registry_lost_grace_ms: 30_000,
 });
 
 /** A setting: its config-file key, flag name and environment variable. */
@@ -97,6 +103,15 @@ export const NODE_SETTINGS: readonly NodeSetting[] = [
   },
   { key: "join", flag: "join", env: "DRAFT_JOIN", kind: "string" },
   { key: "cluster_name", flag: "cluster-name", env: "DRAFT_CLUSTER_NAME", kind: "string" },
+  { key: "join_token", flag: "join-token", env: "DRAFT_JOIN_TOKEN", kind: "string" },
+  {
+    key: "registry_lost_grace_ms",
+    flag: "registry-lost-grace-ms",
+    env: "DRAFT_REGISTRY_LOST_GRACE_MS",
+    kind: "integer",
+    min: 100,
+    max: 86_400_000,
+  },
   { key: "tick_ms", flag: "tick-ms", env: "DRAFT_TICK_MS", kind: "integer", min: 1, max: 10_000 },
   {
     key: "election_tick",

@@ -67,6 +67,7 @@ export function addServices(node: BlueprintNode, server: RpcServer): void {
   server.addService(node.schema, ETCD_SERVICES.Cluster, clusterHandlers(node));
   server.addService(node.schema, ETCD_SERVICES.Maintenance, maintenanceHandlers(node));
   server.addService(node.internal_schema, INTERNAL_SERVICE, internalHandlers(node));
+  node.registry.addTo(server, node.registry_schema);
 }
 
 /** Turns a KV error body or exception into the gRPC error to answer. */
