@@ -111,3 +111,26 @@ Deno.test("builder reports its size and last key, and resets for reuse", () => {
   builder.reset();
   assert.ok(builder.empty());
 });
+
+Deno.test("keys from key() stay intact while the iterator moves on and is reset", () => {
+  withSeed(testSeed(), (rng) => {
+    // 600 keys of up to 32 bytes fill several key slabs; one 300-byte key takes the long path.
+    const entries = randomEntries(rng, 600);
+    const long_key = encodeInternalKey(new Uint8Array(300).fill(0xff), 1, ValueType.Value);
+    entries.push({ key: long_key, value: new Uint8Array(0) });
+    const block = buildBlock(entries, 16);
+    const it = block.iterator();
+    const kept: Uint8Array[] = [];
+    for (it.seekToFirst(); it.valid(); it.next()) {
+      kept.push(it.key());
+      assert.equal(it.key(), kept[kept.length - 1], "key() is cached until the iterator moves");
+    }
+    it.reset(block);
+    for (it.seekToLast(); it.valid(); it.prev()) kept.push(it.key());
+    assert.equal(kept.length, 2 * entries.length);
+    kept.forEach((key, i) => {
+      const expected = i < entries.length ? entries[i] : entries[2 * entries.length - 1 - i];
+      assert.deepEqual(key, expected.key, `kept key ${i}`);
+    });
+  });
+});
