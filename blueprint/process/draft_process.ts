@@ -51,7 +51,7 @@ export interface DraftProcessOptions {
   readonly health_check?: () => Promise<HealthState>;
   /** Leave on SIGINT and SIGTERM; await {@link DraftProcess.closed} then exit. Off by default. */
   readonly handle_signals?: boolean;
-  /** A stream with a report unacked this long is taken as dead, in ms; 3 polls, at most TTL/2. */
+  /** A stream with a report unacked this long is taken as dead, in ms; half the TTL by default. */
   readonly ack_timeout_ms?: number;
   /** The first pause between reconnects after a quick retry, in ms. 100 ms. */
   readonly backoff_base_ms?: number;
@@ -413,8 +413,9 @@ function fitToTtl(settings: Settings, ttl_ms: number, options: DraftProcessOptio
     MIN_POLL_INTERVAL_MS,
     Math.min(settings.poll_interval_ms, Math.floor(ttl_ms / 3)),
   );
-  const ack_timeout_ms = options.ack_timeout_ms ??
-    Math.max(1, Math.min(3 * poll_interval_ms, Math.floor(ttl_ms / 2)));
+  // Half the TTL: slow acks on a busy cluster are not taken for a dead member, and a silent
+  // member is still left with half the TTL to spare for the next one.
+  const ack_timeout_ms = options.ack_timeout_ms ?? Math.max(1, Math.floor(ttl_ms / 2));
   return { ...settings, poll_interval_ms, ack_timeout_ms };
 }
 

@@ -48,6 +48,7 @@ export {
   type RegistryChange,
   RegistryClient,
   type RegistryWatch,
+  WatchCompactedError,
 } from "./registry_client.ts";
 export { RegistryChannels, RegistryTransport, UNARY_DEADLINE_MS } from "./registry_transport.ts";
 export { addressOfUrl, type ProcessRecord } from "./wire_mapping.ts";

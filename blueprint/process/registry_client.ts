@@ -167,14 +167,15 @@ export class RegistryClient {
             if (changes.length > 0) next_revision = changes[changes.length - 1].revision + 1n;
             else if (revision > 0n && next_revision === 0n) next_revision = revision + 1n;
             if (response.compacted) {
-              return resolve(new Error(`watch start ${next_revision} was compacted`));
+              return resolve(new WatchCompactedError(next_revision, response.compact_revision));
             }
             on_changes(changes, revision);
           });
           call.on("error", (error) => resolve(closed ? undefined : fromServiceError(error)));
           call.on("end", () => resolve(new Error(`${endpoint} ended the watch`)));
         });
-        if (closed || !isUnavailable(last_error)) break;
+        if (closed || !worthReopening(last_error)) break;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** reopen)));
       }
       return closed ? undefined : last_error;
     })();
@@ -212,6 +213,29 @@ export class RegistryClient {
     }
     throw last_error;
   }
+}
+
+/** A watch asked for revisions the registry no longer keeps; it cannot resume without a gap. */
+export class WatchCompactedError extends Error {
+  /**
+   * @param start_revision the revision asked for
+   * @param compact_revision the oldest revision still kept
+   */
+  constructor(readonly start_revision: bigint, readonly compact_revision: bigint | undefined) {
+    super(
+      `watch from revision ${start_revision} cannot resume: compacted up to ${compact_revision}`,
+    );
+    this.name = "WatchCompactedError";
+  }
+}
+
+/** Errors after which the same watch may continue elsewhere without a gap. */
+function worthReopening(error: Error | undefined): boolean {
+  if (error === undefined || error instanceof WatchCompactedError) return false;
+  const code = (error as RpcError).code;
+  return code === undefined || code === Status.UNAVAILABLE || code === Status.DEADLINE_EXCEEDED ||
+    code === Status.CANCELLED || code === Status.INTERNAL || code === Status.UNKNOWN ||
+    code === Status.ABORTED;
 }
 
 function isUnavailable(error: unknown): boolean {

@@ -20,6 +20,8 @@ import { eventually, SKIP_REASON } from "../cluster/mod.ts";
 const NONCE = "registry-test-join-token";
 const TTL_MS = 2_000;
 const LOST_GRACE_MS = 1_000;
+/** Longer for the failover step: a leader election on a loaded machine must fit in it. */
+const SURVIVOR_TTL_MS = 4_000;
 const MOD_TS = fileURLToPath(new URL("../../mod.ts", import.meta.url));
 
 /** Collects every change a watch delivers. */
@@ -103,7 +105,8 @@ Deno.test({
           const id = me.identity.process_id;
           await eventually("the first ack", () => me.connection === "synchronized");
           assert.equal(me.cluster.members.length, 3, "acks carry every member");
-          assert.equal(me.cluster.leader_address, leader.endpoint, "acks carry the leader");
+          assert.ok(me.cluster.leader_id !== "", "acks carry the leader");
+          assert.ok(cluster.endpoints.includes(me.cluster.leader_address), "the leader's address");
           for (const member of me.cluster.members) {
             assert.ok(member.client_addresses.some((a) => cluster.endpoints.includes(a)));
           }
@@ -196,7 +199,7 @@ Deno.test({
           name: "survivor",
           nonce: NONCE,
           poll_interval_ms: 200,
-          ttl_ms: TTL_MS,
+          ttl_ms: SURVIVOR_TTL_MS,
           backoff_base_ms: 50,
           backoff_max_ms: 200,
         });
@@ -204,15 +207,17 @@ Deno.test({
         const id = me.identity.process_id;
         me.setRunningState("running");
         await eventually(
-          "running on the follower",
+          "running",
           async () =>
-            me.connection === "synchronized" && me.endpoint === follower.client_address &&
+            me.connection === "synchronized" &&
             (await recordOf(registry, id))?.running_state === "running",
         );
-        await cluster.kill(follower.name);
+        // Its member: the follower, unless a slow ack already moved it elsewhere.
+        const victim = cluster.members.find((m) => m.client_address === me.endpoint)!;
+        await cluster.kill(victim.name);
         await eventually(
           "synchronized with another member",
-          () => me.connection === "synchronized" && me.endpoint !== follower.client_address,
+          () => me.connection === "synchronized" && me.endpoint !== victim.client_address,
         );
         me.setHealth("degraded"); // a change through the new member
         await eventually(
@@ -220,13 +225,16 @@ Deno.test({
           async () => (await recordOf(registry, id))?.health === "degraded",
         );
         // Stay past two TTLs: a lapse would have shown as lost by now.
-        await new Promise((resolve) => setTimeout(resolve, 2 * TTL_MS));
+        await new Promise((resolve) => setTimeout(resolve, 2 * SURVIVOR_TTL_MS));
         assert.equal((await recordOf(registry, id))?.health, "degraded");
         assert.deepEqual(me.identity.process_id, id);
         const lost = changes.filter((c) => c.process_id === id && c.record?.health === "lost");
         assert.deepEqual(lost, [], "the record never showed lost");
         await me.leave();
       });
+      watch.close();
+      const watch_error = await watch.done;
+      if (watch_error) throw new Error(`the registry watch failed: ${watch_error}`);
       failed = false;
     } finally {
       watch?.close();
