@@ -296,6 +296,71 @@ Deno.test({
           .map((e) => e.type === RegistryEventType.DELETE ? "deleted" : e.process!.health_state);
         assert.deepEqual(seen, [HealthState.HEALTHY, HealthState.UNKNOWN, "deleted"]);
       });
+
+      await t.step(
+        "leader failover while 200 processes beat: none lost, none duplicated",
+        async () => {
+          const count = 200;
+          const followers = [a, b];
+          const identities = await Promise.all(
+            Array.from({ length: count }, (_, i) =>
+              followers[i % 2].call("Initialize", {
+                name: `fleet-${i}`,
+                nonce: JOIN_TOKEN,
+                ttl_ms: 3000,
+              })),
+          );
+          const failover_watch = a.watch(BigInt(follower_a.machine.revision + 1));
+          let beating = true;
+          const refused: string[] = [];
+          // Each simulated process beats every 300 ms and reconnects to the other follower
+          // when its stream fails (as the process client does); bounded by `beating`.
+          const beat = async (i: number) => {
+            let member = i % 2;
+            let stream = followers[member].sync();
+            let token: string | undefined = identities[i].token;
+            while (beating) {
+              try {
+                await stream.send({ token, ...healthy_running });
+                token = undefined;
+              } catch (error) {
+                const code = (error as { code?: number }).code;
+                if (code === Status.UNAUTHENTICATED) refused.push(`${i}: ${error}`);
+                member = 1 - member;
+                stream = followers[member].sync();
+                token = identities[i].token;
+              }
+              await new Promise((resolve) => setTimeout(resolve, 300));
+            }
+            stream.close();
+          };
+          const beaters = identities.map((_, i) => beat(i));
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          await leader.stop();
+          await eventually(
+            "a new leader",
+            () =>
+              [follower_a, follower_b].some((n) => n.is_leader) &&
+              [follower_a, follower_b].every((n) => n.leader_client_address !== ""),
+          );
+          // Two TTLs under the new leader: any process it failed to keep alive would be lost.
+          await new Promise((resolve) => setTimeout(resolve, 6000));
+          beating = false;
+          await Promise.all(beaters);
+          assert.deepEqual(refused, []);
+          const fleet = (await a.call("Query", {})).processes
+            .filter((p: { name: string }) => p.name.startsWith("fleet-"));
+          assert.equal(fleet.length, count);
+          assert.equal(new Set(fleet.map((p: { process_id: string }) => p.process_id)).size, count);
+          assert.ok(
+            fleet.every((p: { health_state: number }) => p.health_state === HealthState.HEALTHY),
+          );
+          const lost = failover_watch.events.flatMap((r) => r.events ?? [])
+            .filter((e) => e.process?.health_state === HealthState.UNKNOWN);
+          assert.deepEqual(lost, []);
+          failover_watch.cancel();
+        },
+      );
       watch.cancel();
     } finally {
       for (const made of clients) made.close();
