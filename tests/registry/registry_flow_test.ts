@@ -59,6 +59,17 @@ function spawnExampleProcess(name: string, endpoints: string[]): Deno.ChildProce
   }).spawn();
 }
 
+/** Runs `mod.ts ARGS` and returns its stdout; fails with its stderr on a non-zero exit. */
+async function draft(args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD_TS, ...args],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const decoder = new TextDecoder();
+  assert.equal(code, 0, `draft ${args.join(" ")}: ${decoder.decode(stderr)}`);
+  return decoder.decode(stdout);
+}
+
 async function recordOf(registry: RegistryClient, process_id: string) {
   try {
     return (await registry.get(process_id)).record;
@@ -169,9 +180,18 @@ Deno.test({
           async () => (await recordOf(registry, id))?.health === "lost",
         );
         await eventually("then removed", async () => (await recordOf(registry, id)) === undefined);
-        const mine = changes.filter((c) => c.process_id === id);
-        assert.equal(mine.at(-1)?.type, "delete");
-        assert.ok(mine.some((c) => c.record?.health === "lost"), "watchers saw it lost");
+        const mine = () => changes.filter((c) => c.process_id === id);
+        const seen = () =>
+          `${changes.length} changes, last at ${changes.at(-1)?.revision}; for ${id}: ` +
+          JSON.stringify(mine().map((c) => [`${c.revision}`, c.type, c.record?.health]));
+        await eventually("Watch saw the delete", () => mine().at(-1)?.type === "delete")
+          .catch((error) => {
+            throw new Error(`${error.message}; ${seen()}`);
+          });
+        assert.ok(
+          mine().some((c) => c.record?.health === "lost"),
+          `watchers saw it lost; ${seen()}`,
+        );
       });
 
       await t.step("the example process leaves on Ctrl-C", async () => {
@@ -182,6 +202,30 @@ Deno.test({
           id = records[0]?.process_id ?? "";
           return id !== "";
         });
+        const endpoints = cluster.endpoints.join(",");
+        const listed = await draft([
+          "registry",
+          "list",
+          "--name",
+          "polite",
+          "--json",
+          "--endpoints",
+          endpoints,
+        ]);
+        const rows = listed.trim().split("\n").map((line) => JSON.parse(line));
+        assert.deepEqual(rows.map((r) => [r.process_id, r.state, r.labels]), [[
+          id,
+          "running",
+          "role=example",
+        ]]);
+        const table = await draft(["registry", "list", "--endpoints", endpoints]);
+        assert.match(table, /^PROCESS_ID\s+NAME\s+STATE\s+HEALTH/);
+        assert.match(table, new RegExp(`${id}\\s+polite\\s+running\\s+healthy`));
+        const shown = JSON.parse(
+          await draft(["registry", "show", id, "--json", "--endpoints", endpoints]),
+        );
+        assert.equal(shown.name, "polite");
+        assert.deepEqual(shown.metadata, { role: "example" });
         child.kill("SIGINT");
         const { code, stdout } = await child.output();
         const text = new TextDecoder().decode(stdout);
