@@ -28,6 +28,8 @@ export const MAX_METADATA_LABELS = 64;
 export const MAX_LISTENERS = 64;
 /** The most Initialize attempts across the entrypoints before `join` gives up. */
 export const MAX_JOIN_ATTEMPTS = 12;
+/** Consecutive refusals of the identity, on different members, that end the process client. */
+export const REJECTIONS_TO_REVOKE = 2;
 /** The most Finalize attempts across members before `leave` gives up. */
 export const MAX_FINALIZE_ATTEMPTS = 6;
 
@@ -64,7 +66,7 @@ export interface DraftProcessOptions {
 }
 
 /** The connection state of a {@link DraftProcess}, for its change events. */
-export type ConnectionState = "connecting" | "synchronized" | "left";
+export type ConnectionState = "connecting" | "synchronized" | "left" | "revoked";
 
 /** What a change listener receives. */
 export interface ProcessChange {
@@ -97,6 +99,11 @@ export class DraftProcess {
   readonly identity: ProcessIdentity;
   /** The liveness TTL the registry granted, in ms. */
   readonly ttl_ms: number;
+  /**
+   * Why the registry refused this identity (after which the process is closed and must join
+   * again to take part), or "" while it has not.
+   */
+  revoked_reason = "";
   /** Resolves once the process has left (by {@link DraftProcess.leave} or a signal). */
   readonly closed: Promise<void>;
 
@@ -175,7 +182,7 @@ export class DraftProcess {
     return this.#cluster;
   }
 
-  /** Whether the stream is acked, being re-established, or the process has left. */
+  /** Whether the stream is acked, being re-established, left, or refused by the registry. */
   get connection(): ConnectionState {
     return this.#connection;
   }
@@ -277,12 +284,15 @@ export class DraftProcess {
   async #runStreams(): Promise<void> {
     let attempt = 0;
     let failed = "";
+    let rejections = 0;
     while (this.#leaving === undefined) {
       const endpoint = attempt === 0
         ? this.#endpoint
         : pickCandidate(failoverCandidates(this.#cluster, this.#entrypoints, failed), attempt);
-      const acked = await this.#runOneStream(endpoint);
+      const { acked, error } = await this.#runOneStream(endpoint);
       if (this.#leaving !== undefined) return;
+      rejections = isRejection(error) ? rejections + 1 : 0;
+      if (rejections >= REJECTIONS_TO_REVOKE) return this.#revoke(error!);
       attempt = acked ? 1 : attempt + 1;
       failed = endpoint;
       this.#setConnection("connecting", "");
@@ -297,17 +307,17 @@ export class DraftProcess {
   }
 
   /** Opens a stream to `endpoint` and resolves when it ends; true if it was ever acked. */
-  #runOneStream(endpoint: string): Promise<boolean> {
+  #runOneStream(endpoint: string): Promise<{ acked: boolean; error: Error | undefined }> {
     return new Promise((resolve) => {
       let acked = false;
       let ended = false;
       let stream: SyncStream | undefined;
-      const end = () => {
+      const end = (error?: Error) => {
         if (ended) return;
         ended = true;
         if (this.#stream === stream) this.#stream = undefined;
         this.#wake_loop = undefined;
-        resolve(acked);
+        resolve({ acked, error });
       };
       this.#wake_loop = () => {
         stream?.close();
@@ -323,7 +333,7 @@ export class DraftProcess {
             this.#cluster = cluster;
             this.#setConnection("synchronized", endpoint, true);
           },
-          on_end: () => end(),
+          on_end: (error) => end(error),
         });
       } catch {
         return end();
@@ -332,6 +342,18 @@ export class DraftProcess {
       this.#unacked_since_ms = undefined;
       this.#send();
     });
+  }
+
+  /** The registry refuses this identity (removed, or its token revoked): stop for good. */
+  #revoke(error: Error): void {
+    this.revoked_reason = error.message;
+    this.#leaving = Promise.resolve();
+    clearInterval(this.#poll_timer);
+    this.#remove_signal_handlers();
+    this.#connection = "revoked";
+    this.#transport.close();
+    this.#notify();
+    this.#resolve_closed();
   }
 
   /** Sends the current report on the open stream, if any. */
@@ -507,6 +529,12 @@ function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   // gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): nothing was decided.
   return code === 14 || code === 4;
+}
+
+/** UNAUTHENTICATED (16) or NOT_FOUND (5): the registry no longer knows this identity. */
+function isRejection(error: Error | undefined): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 16 || code === 5;
 }
 
 function pickCandidate(candidates: readonly string[], attempt: number): string {

@@ -33,6 +33,8 @@ interface FakeMember {
 interface FakeOptions {
   /** Answer Synchronize messages (false: accept the stream, never ack). */
   readonly ack?: boolean;
+  /** Refuse every Synchronize as a revoked token would be. */
+  readonly revoked?: boolean;
   /** The addresses acks list as members. */
   readonly members?: () => readonly string[];
 }
@@ -69,6 +71,9 @@ async function fakeMember(options: FakeOptions = {}): Promise<FakeMember> {
       member.streams++;
       call.on("data", (message: SyncMessage) => {
         member.messages.push(message);
+        if (options.revoked) {
+          return call.emit("error", rpcError(Status.UNAUTHENTICATED, "the token was revoked"));
+        }
         if (options.ack !== false) {
           call.write({ sequence: message.sequence, process_id: "p1", cluster: cluster() });
         }
@@ -243,4 +248,26 @@ Deno.test("process client: options are checked with clear errors", async () => {
   await assert.rejects(DraftProcess.join({ ...base, entrypoints: "nowhere" }), /not host:port/);
   const labels = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
   await assert.rejects(DraftProcess.join({ ...base, metadata: labels }), /65 metadata labels/);
+});
+
+Deno.test("process client: an identity the registry refuses ends the client", async () => {
+  const addresses: string[] = [];
+  const first = await fakeMember({ revoked: true, members: () => addresses });
+  const second = await fakeMember({ revoked: true, members: () => addresses });
+  addresses.push(first.address, second.address);
+  const me = await DraftProcess.join(joinOptions([first.address]));
+  const changes: ProcessChange[] = [];
+  me.onChange((change) => changes.push(change));
+  try {
+    await me.closed;
+    assert.equal(me.connection, "revoked");
+    assert.match(me.revoked_reason, /the token was revoked/);
+    assert.equal(changes.at(-1)?.connection, "revoked");
+    assert.equal(first.streams + second.streams, 2, "refused once on each member, then stopped");
+    await me.leave(); // nothing left to do: resolves
+    assert.deepEqual([...first.finalized, ...second.finalized], []);
+  } finally {
+    await first.server.shutdown();
+    await second.server.shutdown();
+  }
 });

@@ -39,6 +39,7 @@ export {
   MAX_POLL_INTERVAL_MS,
   MIN_POLL_INTERVAL_MS,
   type ProcessChange,
+  REJECTIONS_TO_REVOKE,
 } from "./draft_process.ts";
 export { failoverCandidates, reconnectDelayMs } from "./failover_plan.ts";
 export {
