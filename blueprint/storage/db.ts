@@ -2,8 +2,10 @@
  * The storage engine: LevelDB's design on the pieces of this folder. Writes go to the WAL
  * and the memtable; a full memtable becomes immutable and is flushed to a level-0 table by
  * the background executor while writes continue into a new memtable and a new WAL;
- * compactions merge tables down the levels. Reads are synchronous: memtable, immutable
- * memtable, then the tables of the current version.
+ * compactions merge tables down the levels. A flush runs beside a running compaction (one of
+ * each at a time), so a full memtable never waits behind a long compaction; their manifest
+ * commits take turns, and each builds its version from the one current at its turn. Reads
+ * are synchronous: memtable, immutable memtables, then the tables of the current version.
  *
  * Durability: a write with `sync: true` resolves only after its WAL bytes are on stable
  * storage (concurrent sync writes share one fdatasync through the WAL's group commit); the

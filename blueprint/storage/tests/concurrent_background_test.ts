@@ -204,3 +204,32 @@ Deno.test("a flush that started before a compaction installs and finishes after 
   assertAllReadable(reopened, 3, "after reopen");
   await reopened.close();
 });
+
+Deno.test("a flush installed during compactRange survives the forced compaction", async () => {
+  const fs = new GatedFileSystem(new FaultyFileSystem());
+  const db = await Storage.open("/db", { ...options(fs), l0_compaction_trigger: 4 });
+  await writeBatch(db, 0);
+  await db.flush();
+  await writeBatch(db, 1);
+  await db.flush();
+  fs.holding = true;
+  const compacted = db.compactRange();
+  await waitFor("forced compaction at its output sync", () => fs.held.length === 1);
+  const compaction_output = fs.held[0];
+  const flushes_before = db.stats().flushes;
+  await writeBatch(db, 2);
+  const flushed = db.flush();
+  await waitFor("flush at its sync", () => fs.held.length === 2);
+  fs.release(fs.held.find((path) => path !== compaction_output)!);
+  await waitFor("flush installed", () => db.stats().flushes === flushes_before + 1);
+  assertAllReadable(db, 3, "flush installed during compactRange");
+  fs.holding = false;
+  fs.release(compaction_output);
+  await compacted;
+  await flushed;
+  assertAllReadable(db, 3, "after compactRange");
+  await db.close();
+  const reopened = await Storage.open("/db", options(fs));
+  assertAllReadable(reopened, 3, "after reopen");
+  await reopened.close();
+});
