@@ -59,7 +59,10 @@ export interface DraftProcessOptions {
   readonly backoff_base_ms?: number;
   /** The longest pause between reconnects, in ms. 2 s. */
   readonly backoff_max_ms?: number;
-  /** The wire; gRPC to Blueprint's Registry service unless a test gives another. */
+  /**
+   * The wire; gRPC to Blueprint's Registry service by default. One given here is the caller's:
+   * it may be shared by many processes (one connection per member) and is not closed on leave.
+   */
   readonly transport?: ProcessTransport;
   /** A number in [0, 1) for jitter; `Math.random` unless a test seeds it. */
   readonly random?: () => number;
@@ -109,6 +112,7 @@ export class DraftProcess {
 
   readonly #entrypoints: readonly string[];
   readonly #transport: ProcessTransport;
+  readonly #owns_transport: boolean;
   readonly #settings: Settings;
   readonly #health_check: (() => Promise<HealthState>) | undefined;
   readonly #listeners = new Set<(change: ProcessChange) => void>();
@@ -128,12 +132,14 @@ export class DraftProcess {
   private constructor(
     entrypoints: readonly string[],
     transport: ProcessTransport,
+    owns_transport: boolean,
     settings: Settings,
     options: DraftProcessOptions,
     joined: Joined,
   ) {
     this.#entrypoints = entrypoints;
     this.#transport = transport;
+    this.#owns_transport = owns_transport;
     this.#settings = fitToTtl(settings, joined.ttl_ms, options);
     this.ttl_ms = joined.ttl_ms;
     this.#health_check = options.health_check;
@@ -159,15 +165,16 @@ export class DraftProcess {
   static async join(options: DraftProcessOptions): Promise<DraftProcess> {
     const settings = checkOptions(options);
     const entrypoints = parseEndpoints(options.entrypoints);
+    const owned = options.transport === undefined;
     const transport = options.transport ?? await defaultTransport();
     let joined;
     try {
       joined = await initializeAnywhere(transport, entrypoints, options, settings);
     } catch (error) {
-      transport.close();
+      if (owned) transport.close();
       throw error;
     }
-    const process = new DraftProcess(entrypoints, transport, settings, options, joined);
+    const process = new DraftProcess(entrypoints, transport, owned, settings, options, joined);
     process.#start(options.handle_signals === true);
     return process;
   }
@@ -274,7 +281,7 @@ export class DraftProcess {
     this.#stream?.close();
     this.#stream = undefined;
     this.#wake_loop?.();
-    this.#transport.close();
+    if (this.#owns_transport) this.#transport.close();
     this.#notify();
     this.#resolve_closed();
     if (!finalized) throw last_error;
@@ -351,7 +358,7 @@ export class DraftProcess {
     clearInterval(this.#poll_timer);
     this.#remove_signal_handlers();
     this.#connection = "revoked";
-    this.#transport.close();
+    if (this.#owns_transport) this.#transport.close();
     this.#notify();
     this.#resolve_closed();
   }
