@@ -17,6 +17,7 @@ import {
   HealthState,
   type InitializeRequest,
   type QueryRequest,
+  REGISTRY_PEER_SERVICE,
   REGISTRY_SERVICE,
   type RegistryEvent,
   RegistryEventType,
@@ -54,6 +55,7 @@ import {
   type StoredProcess,
   toWire,
 } from "./process_record.ts";
+import { KeepAliveBatcher, MAX_BATCH_LEASES } from "./keep_alive_batcher.ts";
 import { CLUSTER_SECRET_SIZE_BYTES, hmacKey, signToken, TokenError, verifyToken } from "./token.ts";
 
 /** What the registry needs of its Blueprint member (BlueprintNode satisfies it). */
@@ -90,8 +92,6 @@ export interface RegistryHost {
   };
   /** Streams to end at shutdown. */
   readonly open_streams: Set<() => void>;
-  /** Internal service schema (KeepAlive forwarding). */
-  readonly internal_schema: ProtoSchema;
   /** A replicated write. */
   write(body: RequestBody): Promise<{ revision: number; body: { type: string } }>;
   /** Waits until this member has applied everything committed before the call. */
@@ -134,7 +134,6 @@ const FULL_SCAN_INTERVAL_MS = 2000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const INTERNAL_SERVICE = "blueprint.node.Internal";
 
 /** UNAUTHENTICATED with `message`. */
 export function unauthenticated(message: string): RpcError {
@@ -165,6 +164,8 @@ export class RegistryService {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   readonly #in_flight = new Set<string>();
+  #schema: ProtoSchema | undefined;
+  readonly #batcher = new KeepAliveBatcher((ids) => this.#sendKeepAlives(ids));
   #scan_state = { lease_count: -1, lost: 0, at_ms: 0 };
   #core: { at_ms: number; services: CoreService[] } | undefined;
 
@@ -192,6 +193,10 @@ export class RegistryService {
 
   /** Registers the handlers on `server` (before it listens). */
   addTo(server: RpcServer, schema: ProtoSchema): void {
+    this.#schema = schema;
+    server.addService(schema, REGISTRY_PEER_SERVICE, {
+      KeepAliveBatch: (request: { lease_ids?: bigint[] }) => this.#keepAliveBatch(request),
+    });
     server.addService(schema, REGISTRY_SERVICE, {
       Initialize: (request: InitializeRequest) => this.initialize(request),
       Synchronize: (call: grpc.ServerDuplexStream<SyncMessage, unknown>) => this.#synchronize(call),
@@ -384,23 +389,46 @@ export class RegistryService {
     return lease_id > 0 && await this.#keepAlive(lease_id) > 0;
   }
 
-  /** Renews a lease on the leader (forwarding from a follower); 0 when it is gone. */
-  async #keepAlive(lease_id: number): Promise<number> {
-    const host = this.#host;
-    if (host.is_leader) {
-      try {
-        return host.machine.keepAliveLease(lease_id, Date.now());
-      } catch {
-        return 0;
-      }
+  /** Renews a lease on the leader (batched from a follower); 0 when it is gone. */
+  #keepAlive(lease_id: number): Promise<number> {
+    if (!this.#host.is_leader) return this.#batcher.renew(lease_id);
+    try {
+      return Promise.resolve(this.#host.machine.keepAliveLease(lease_id, Date.now()));
+    } catch {
+      return Promise.resolve(0);
     }
-    const address = host.leader_client_address;
-    if (!address) throw unavailable("no leader to renew the process's lease; retry shortly");
-    const reply = await host.peerChannel(address).unary<unknown, { ttl_s: bigint }>(
-      methodOf(host.internal_schema.service(INTERNAL_SERVICE), "KeepAlive"),
-      { lease_id: BigInt(lease_id) },
+  }
+
+  async #sendKeepAlives(lease_ids: number[]): Promise<number[]> {
+    const address = this.#host.leader_client_address;
+    if (!address || !this.#schema) {
+      throw unavailable("no leader to renew the process's lease; retry shortly");
+    }
+    const reply = await this.#host.peerChannel(address).unary<unknown, { ttl_s?: bigint[] }>(
+      methodOf(this.#schema.service(REGISTRY_PEER_SERVICE), "KeepAliveBatch"),
+      { lease_ids: lease_ids.map(BigInt) },
     );
-    return Number(reply.ttl_s);
+    return (reply.ttl_s ?? []).map(Number);
+  }
+
+  /** The leader's side of {@link KeepAliveBatcher}: renews each lease, 0 for gone ones. */
+  #keepAliveBatch(request: { lease_ids?: bigint[] }) {
+    const ids = request.lease_ids ?? [];
+    if (ids.length > MAX_BATCH_LEASES) {
+      throw invalidArgument(`${ids.length} leases in one batch; at most ${MAX_BATCH_LEASES}`);
+    }
+    if (!this.#host.is_leader) {
+      throw unavailable(`${this.#host.id} is not the leader; renew leases with the leader`);
+    }
+    const now_ms = Date.now();
+    const ttl_s = ids.map((id) => {
+      try {
+        return BigInt(this.#host.machine.keepAliveLease(Number(id), now_ms));
+      } catch {
+        return 0n;
+      }
+    });
+    return { ttl_s };
   }
 
   async #compareAndPut(next: StoredProcess, mod_revision: number): Promise<boolean> {

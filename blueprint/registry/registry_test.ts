@@ -291,10 +291,12 @@ Deno.test({
             return error instanceof RpcError && error.code === Status.NOT_FOUND;
           }
         });
-        const seen = watch.events.flatMap((r) => r.events ?? [])
-          .filter((e) => e.process_id === silent.process_id)
-          .map((e) => e.type === RegistryEventType.DELETE ? "deleted" : e.process!.health_state);
-        assert.deepEqual(seen, [HealthState.HEALTHY, HealthState.UNKNOWN, "deleted"]);
+        const seen = () =>
+          watch.events.flatMap((r) => r.events ?? [])
+            .filter((e) => e.process_id === silent.process_id)
+            .map((e) => e.type === RegistryEventType.DELETE ? "deleted" : e.process!.health_state);
+        await eventually("the watch saw the removal", () => seen().includes("deleted"));
+        assert.deepEqual(seen(), [HealthState.HEALTHY, HealthState.UNKNOWN, "deleted"]);
       });
 
       await t.step(

@@ -15,6 +15,9 @@ export const REGISTRY_PROTO_FILES: readonly string[] = ["draft/blueprint/v1/regi
 /** The registry service's fully qualified name. */
 export const REGISTRY_SERVICE = "draft.blueprint.v1.Registry";
 
+/** The member-to-member service (batched lease renewals). */
+export const REGISTRY_PEER_SERVICE = "draft.blueprint.v1.RegistryPeer";
+
 /** `RunningState`, the numbers on the wire. */
 export const RunningState = {
   UNSPECIFIED: 0,
