@@ -51,6 +51,6 @@ export {
   type RegistryWatch,
   WatchCompactedError,
 } from "./registry_client.ts";
-export { RegistryChannels, RegistryTransport, UNARY_DEADLINE_MS } from "./registry_transport.ts";
+export { RegistryTransport, UNARY_DEADLINE_MS } from "./registry_transport.ts";
 export { addressOfUrl, type ProcessRecord } from "./wire_mapping.ts";
 export * from "./types.ts";

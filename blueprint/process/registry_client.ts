@@ -217,15 +217,24 @@ export class RegistryClient {
 
 /** A watch asked for revisions the registry no longer keeps; it cannot resume without a gap. */
 export class WatchCompactedError extends Error {
+  /** The revision the watch asked for. */
+  readonly start_revision: bigint;
+  /** The revision the registry compacted up to, if it said. */
+  readonly compact_revision: bigint | undefined;
+
   /**
+   * Makes the error naming both revisions.
+   *
    * @param start_revision the revision asked for
    * @param compact_revision the oldest revision still kept
    */
-  constructor(readonly start_revision: bigint, readonly compact_revision: bigint | undefined) {
+  constructor(start_revision: bigint, compact_revision: bigint | undefined) {
     super(
       `watch from revision ${start_revision} cannot resume: compacted up to ${compact_revision}`,
     );
     this.name = "WatchCompactedError";
+    this.start_revision = start_revision;
+    this.compact_revision = compact_revision;
   }
 }
 

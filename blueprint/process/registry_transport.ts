@@ -14,7 +14,7 @@ import {
   type SyncAck,
   type SyncMessage,
 } from "../../shared/proto/draft/mod.ts";
-import { methodOf, type ServiceSchema } from "../../shared/proto/mod.ts";
+import { methodOf, type MethodSchema, type ServiceSchema } from "../../shared/proto/mod.ts";
 import { fromServiceError, RpcChannel } from "../../shared/rpc/mod.ts";
 import type {
   InitializeRequest,
@@ -59,7 +59,7 @@ export class RegistryChannels {
    *
    * @param name the method name as in the `.proto` file
    */
-  method(name: string) {
+  method(name: string): MethodSchema {
     return methodOf(this.#service, name);
   }
 
