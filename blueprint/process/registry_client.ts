@@ -14,7 +14,7 @@ import {
   type RegistryWatchRequest,
   type RegistryWatchResponse,
 } from "../../shared/proto/draft/mod.ts";
-import { fromServiceError, type RpcError, Status } from "../../shared/rpc/mod.ts";
+import { fromServiceError, RpcError, Status } from "../../shared/rpc/mod.ts";
 import { RegistryChannels } from "./registry_transport.ts";
 import type { HealthState, RunningState } from "./types.ts";
 import {
@@ -211,7 +211,11 @@ export class RegistryClient {
         last_error = error;
       }
     }
-    throw last_error;
+    const reason = last_error instanceof Error ? last_error.message : String(last_error);
+    throw new RpcError(
+      Status.UNAVAILABLE,
+      `no registry member (${this.#endpoints.join(", ")}) answered ${method}: ${reason}`,
+    );
   }
 }
 
