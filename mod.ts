@@ -2,7 +2,8 @@
  * Draft on Deno: the command line and the public API.
  *
  * Run it: `deno run -A mod.ts help`. Import it (also from a URL) to run a Blueprint member,
- * talk to a cluster, or use the storage engine on its own:
+ * talk to a cluster, join the service registry as a Draft process ({@link DraftProcess}), or
+ * use the storage engine on its own:
  *
  * ```ts
  * import { BlueprintClient, Storage } from "./mod.ts";
@@ -32,5 +33,17 @@ export {
   type LocalClusterOptions,
   WatchStream,
 } from "./blueprint/client/mod.ts";
+export {
+  type ConnectionState,
+  DraftProcess,
+  type DraftProcessOptions,
+  type ProcessChange,
+  type ProcessRecord,
+  type QueryFilter,
+  type RegistryChange,
+  RegistryClient,
+  RegistryTransport,
+  type RegistryWatch,
+} from "./blueprint/process/mod.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
