@@ -287,7 +287,11 @@ export class RegistryService {
   async finalize(request: FinalizeRequest) {
     const { process_id } = await this.#authenticate(request.token);
     const stored = this.#read(process_id);
-    if (!stored) throw unauthenticated(`the token of ${process_id} was revoked (finalized)`);
+    if (!stored) {
+      throw unauthenticated(
+        `the token of ${process_id} was revoked (finalized, or removed after it was lost); initialize again`,
+      );
+    }
     const response = await this.#host.write({
       type: "txn",
       compare: [],
@@ -353,7 +357,11 @@ export class RegistryService {
     let changed = false;
     for (let attempt = 0;; attempt++) {
       const stored = this.#read(process_id);
-      if (!stored) throw unauthenticated(`the token of ${process_id} was revoked (finalized)`);
+      if (!stored) {
+        throw unauthenticated(
+          `the token of ${process_id} was revoked (finalized, or removed after it was lost); initialize again`,
+        );
+      }
       let next = applyBeat(stored.record, beat, Date.now());
       if (next === null) {
         if (await this.#keepAlive(stored.record.lease_id) > 0) break;
