@@ -13,6 +13,7 @@ const SUITES: Record<string, string> = {
   storage: "./storage.ts",
   raft: "./raft.ts",
   blueprint: "./blueprint.ts",
+  registry: "./registry.ts",
 };
 
 /** A suite module's face. */
