@@ -9,7 +9,9 @@ import {
   type BlueprintClient,
   DEFAULT_LOCAL_ENDPOINTS,
   type Member,
+  toText,
 } from "../blueprint/client/mod.ts";
+import { JOIN_TOKEN_KEY } from "../blueprint/registry/mod.ts";
 import { CLIENT_FLAGS, connectFromFlags, hexId } from "./kv_command.ts";
 import { printRecords, UsageError } from "./output.ts";
 
@@ -103,6 +105,8 @@ async function status(client: BlueprintClient, json: boolean): Promise<number> {
       return { endpoint, error: error instanceof Error ? error.message : String(error) };
     }
   }));
+  const join_token = await readJoinToken(client);
+  if (json) { for (const result of results) Object.assign(result, { join_token }); }
   printRecords(
     [
       "endpoint",
@@ -120,7 +124,24 @@ async function status(client: BlueprintClient, json: boolean): Promise<number> {
     results,
     json,
   );
+  if (!json) {
+    console.log(
+      join_token === ""
+        ? "\njoin token: not readable (no quorum, or no leader has stored it yet)"
+        : `\njoin token (the nonce Draft processes register with): ${join_token}`,
+    );
+  }
   return results.some((result) => "member" in result) ? 0 : 1;
+}
+
+/** The registry's join token, stored by the first leader; "" if it cannot be read now. */
+async function readJoinToken(client: BlueprintClient): Promise<string> {
+  try {
+    const { kvs } = await client.get(JOIN_TOKEN_KEY);
+    return kvs.length === 0 ? "" : toText(kvs[0].value);
+  } catch {
+    return "";
+  }
 }
 
 function printMembers(members: Member[], json: boolean): void {

@@ -585,9 +585,9 @@ export class RegistryService {
    * whose lease is gone as lost, and remove records lost longer than the grace period.
    */
   async housekeeping(now_ms: number): Promise<void> {
-    // With a configured join token the first leader stores it at once; without one, the
-    // keyspace stays untouched until the registry is first used (see bootstrap).
-    if (this.#options.join_token !== "") await this.bootstrap();
+    // The first leader stores the join token (configured, else generated) at once, so an
+    // operator can read it from `cluster status` before any process registers.
+    await this.bootstrap();
     const leases = this.#host.machine.leases();
     const due = leases.length !== this.#scan_state.lease_count || this.#scan_state.lost > 0 ||
       now_ms - this.#scan_state.at_ms >= FULL_SCAN_INTERVAL_MS;
