@@ -13,7 +13,11 @@
  * leader's cores, the largest RSS, and ack latency p50/p99: from each report handed to the
  * Synchronize stream to its ack, measured by wrapping the transport (acks come in order, one
  * per report, so a FIFO of send times per stream pairs them). The load processes run on the
- * same 2 cores as the members, so their CPU is reported too (`load_cores`).
+ * same 2 cores as the members, so their CPU is reported too (`load_cores`). Member rows also
+ * give the ack latency of the streams that member serves (a follower renews leases through the
+ * leader, so its acks can wait for that round trip). `acks_per_s` above `expected_per_s` means
+ * the cluster was draining a backlog; `not_synced` counts processes without a live stream at
+ * the end of the window.
  *
  * Aim (issue 5): 5,000 processes with the leader under half a core and p99 ack under 50 ms.
  *
@@ -97,8 +101,8 @@ export async function run(args: string[]): Promise<void> {
 
 /** What a load process sends back after the window. */
 interface WorkerResult {
-  /** Ack latencies in ms, 0.01 ms resolution. */
-  readonly latencies_ms: number[];
+  /** Ack latencies in ms (0.01 ms resolution) by the member endpoint of the stream. */
+  readonly latencies_ms: Record<string, number[]>;
   /** Acks seen in the window. */
   readonly acks: number;
   /** Streams that ended (error or close) in the window: reconnects. */
@@ -147,6 +151,12 @@ async function runSize(processes: number, workers: number, window_ms: number): P
     const results = await Promise.all(load.map((l) => l.waitResult()));
     const leader_after = await cluster.waitForLeader(10_000).catch(() => undefined);
 
+    const by_endpoint = new Map<string, number[]>();
+    for (const result of results) {
+      for (const [endpoint, samples] of Object.entries(result.latencies_ms)) {
+        by_endpoint.set(endpoint, [...(by_endpoint.get(endpoint) ?? []), ...samples]);
+      }
+    }
     const rows: BenchRow[] = [];
     const rss_mib: number[] = [];
     let leader_cores = NaN;
@@ -156,14 +166,19 @@ async function runSize(processes: number, workers: number, window_ms: number): P
       rss_mib.push(rss);
       const is_leader = after[i].name === leader.name;
       if (is_leader) leader_cores = cores;
+      const on_member = (by_endpoint.get(cluster.member(after[i].name).client_address) ?? [])
+        .sort((a, b) => a - b);
       rows.push({
         bench: `registry n=${processes}`,
         impl: `${after[i].name}${is_leader ? " (leader)" : ""}`,
         cpu_cores: cores,
         rss_mib: rss,
+        member_acks_per_s: Math.round(on_member.length / window_s),
+        member_ack_p50_ms: round(percentile(on_member, 50)),
+        member_ack_p99_ms: round(percentile(on_member, 99)),
       });
     }
-    const latencies_ms = results.flatMap((r) => r.latencies_ms).sort((a, b) => a - b);
+    const latencies_ms = [...by_endpoint.values()].flat().sort((a, b) => a - b);
     const acks = results.reduce((sum, r) => sum + r.acks, 0);
     const load_ticks = load_after.reduce((sum, t, i) => sum + t - load_before[i], 0);
     rows.push({
@@ -367,16 +382,17 @@ function round(value: number): number {
 /** Ack latencies of every stream, recorded only while measuring. */
 class AckClock {
   measuring = false;
-  readonly latencies_ms: number[] = [];
+  readonly latencies_ms: Record<string, number[]> = {};
+  samples = 0;
   acks = 0;
   stream_ends = 0;
 
-  record(latency_ms: number): void {
+  record(endpoint: string, latency_ms: number): void {
     if (!this.measuring) return;
     this.acks++;
-    if (this.latencies_ms.length < MAX_SAMPLES_PER_WORKER) {
-      this.latencies_ms.push(Math.round(latency_ms * 100) / 100);
-    }
+    if (this.samples >= MAX_SAMPLES_PER_WORKER) return;
+    this.samples++;
+    (this.latencies_ms[endpoint] ??= []).push(Math.round(latency_ms * 100) / 100);
   }
 }
 
@@ -401,7 +417,7 @@ class TimedTransport implements ProcessTransport {
     const stream = this.inner.synchronize(endpoint, identity, {
       on_ack(cluster: ClusterDetails) {
         const sent = sent_at.shift();
-        if (sent !== undefined) clock.record(performance.now() - sent);
+        if (sent !== undefined) clock.record(endpoint, performance.now() - sent);
         handlers.on_ack(cluster);
       },
       on_end(error: Error | undefined) {
