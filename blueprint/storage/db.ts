@@ -165,6 +165,8 @@ const MAX_JOBS_PER_RUN = 10_000;
 const MAX_ROOM_ATTEMPTS = 100_000;
 /** Bounds forced full compaction (each round moves data at least one level down). */
 const MAX_FORCED_ROUNDS = 10_000;
+/** Continuation sequence of a log found empty: no later log with records continues it. */
+const LOST_LOG_SEQUENCE = -1;
 /** Bounds the writers queued behind a memtable switch or a stall. */
 const MAX_QUEUED_WRITERS = 100_000;
 /** Block cache of the background worker (compaction inputs are read once, so it stays small). */
@@ -234,6 +236,11 @@ export class Storage {
    */
   #imms: { memtable: Memtable; next_log_number: number }[] = [];
   #wal!: Wal;
+  /**
+   * Settles once every WAL retired by a memtable switch is synced and closed. A synced write
+   * is acknowledged only after it, so a durable write never outlives an earlier one.
+   */
+  #retired_wals_durable: Promise<void> = Promise.resolve();
   #log_number = 0;
   #next_file_number = 1;
   #last_sequence = 0;
@@ -394,6 +401,7 @@ export class Storage {
     this.#last_sequence = sequence - 1;
     try {
       await appended;
+      if (sync) await this.#retired_wals_durable;
     } catch (err) {
       this.#fail(err);
       throw err;
@@ -527,6 +535,7 @@ export class Storage {
     await this.#room_lock.catch(() => {});
     await this.#wait_background_idle();
     await this.#commit_lock;
+    await this.#retired_wals_durable.catch(() => {});
     await this.#abandon();
   }
 
@@ -599,10 +608,14 @@ export class Storage {
   }
 
   /**
-   * Makes the active memtable immutable and starts a new WAL. The old WAL is synced first
-   * so that durable state stays a prefix of the write history (a synced write in the new WAL
-   * never survives an unsynced earlier one in the old WAL). The new WAL's directory entry
-   * becomes durable with its first sync, before any synced write in it is acknowledged.
+   * Makes the active memtable immutable and starts a new WAL. The old WAL is synced in the
+   * background rather than before the switch, so writers do not wait for an fdatasync they
+   * did not ask for. Durable state stays a prefix of the write history because (1) a synced
+   * write is acknowledged only after the retired WALs are synced too, and (2) the new WAL
+   * opens with an empty batch naming its first sequence, and recovery stops at the first log
+   * that does not continue the previous one (the old WAL lost its unsynced tail while pages
+   * of the new one reached the disk). The new WAL's directory entry becomes durable with its
+   * first sync, before any synced write in it is acknowledged.
    */
   async #switch_memtable(): Promise<void> {
     this.#switching = true;
@@ -616,13 +629,20 @@ export class Storage {
   async #switch_memtable_now(): Promise<void> {
     const old_wal = this.#wal;
     const wal_number = this.#next_file_number++;
-    await old_wal.sync();
     const wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
+    // Unsynced: the header matters only with records after it, which come later in the file.
+    void wal.append(new WriteBatch().encode(this.#last_sequence + 1), false);
     this.#imms.push({ memtable: this.#mem, next_log_number: wal_number });
     this.#mem = new Memtable(wal_number);
     this.#wal = wal;
-    await old_wal.close();
+    const retired = old_wal.sync().then(() => old_wal.close());
+    this.#retired_wals_durable = Promise.all([this.#retired_wals_durable, retired]).then(
+      () => {},
+    );
+    // A failed sync fails the database (the kernel may have dropped the dirty pages).
+    this.#retired_wals_durable.catch((err) => this.#fail(err));
     this.#schedule_background();
+    await Promise.resolve();
   }
 
   // ---- background -------------------------------------------------------------------
@@ -734,6 +754,8 @@ export class Storage {
     if (this.#imms[0] !== imm) throw new Error("flush: the flushed memtable is no longer oldest");
     this.#imms.shift();
     this.#stats.flushes++;
+    // The retired WAL's sync may still hold its file open.
+    await this.#retired_wals_durable;
     this.#remove_logs_below(imm.next_log_number);
   }
 
@@ -915,7 +937,12 @@ export class Storage {
     const logs = files.filter((f) => f.kind === "log" && f.file_number >= state.log_number)
       .map((f) => f.file_number).sort((a, b) => a - b);
     const recovered: TableFileMeta[] = [];
-    for (const log_number of logs) await this.#replay_log(log_number, recovered);
+    let next_sequence: number | null = null;
+    for (const log_number of logs) {
+      const replayed = await this.#replay_log(log_number, next_sequence, recovered);
+      if (replayed === "gap") break;
+      next_sequence = replayed;
+    }
     if (this.#mem.entryCount > 0) recovered.push(await this.#flush_recovered());
     const wal_number = this.#next_file_number++;
     this.#wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
@@ -937,11 +964,32 @@ export class Storage {
     }
   }
 
-  async #replay_log(log_number: number, level0: TableFileMeta[]): Promise<void> {
+  /**
+   * Replays one log into the memtable. `expected_sequence` is the sequence the previous log
+   * ended before (null for the first log, which continues the tables). A log started by a
+   * memtable switch opens with an empty batch naming its first sequence; when that does not
+   * continue the previous log (the older log lost unsynced writes in the crash, or a log is
+   * empty although a newer one follows), this and all newer logs are dropped: what survives
+   * must be a prefix of the writes.
+   *
+   * @returns the sequence the next log must start at, or "gap" to stop replaying
+   */
+  async #replay_log(
+    log_number: number,
+    expected_sequence: number | null,
+    level0: TableFileMeta[],
+  ): Promise<number | null | "gap"> {
     const path = numberedPath(this.#dir, log_number, "log");
     const { records } = readLogRecords(this.#fs, path);
-    for (const record of records) {
+    // Only a log with writes is ever followed by a newer one: an empty one lost them.
+    if (records.length === 0) return expected_sequence === null ? LOST_LOG_SEQUENCE : "gap";
+    let next_sequence = expected_sequence;
+    for (const [index, record] of records.entries()) {
       const { first_sequence, entries } = decodeBatch(record, path);
+      if (index === 0 && expected_sequence !== null && first_sequence !== expected_sequence) {
+        return "gap";
+      }
+      next_sequence = first_sequence + entries.length;
       let sequence = first_sequence;
       for (const entry of entries) this.#mem.add(sequence++, entry.type, entry.key, entry.value);
       this.#last_sequence = Math.max(this.#last_sequence, sequence - 1);
@@ -949,6 +997,7 @@ export class Storage {
         level0.push(await this.#flush_recovered());
       }
     }
+    return next_sequence;
   }
 
   async #flush_recovered(): Promise<TableFileMeta> {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { FaultyFileSystem, NodeFileSystem } from "../../shared/fs/mod.ts";
 import { CorruptionError, Storage, StorageError, WriteBatch } from "./mod.ts";
+import { Wal } from "./wal.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (
@@ -242,4 +243,53 @@ Deno.test("reads see memtables still waiting for their flush", async () => {
   await Promise.all(writes);
   assert.ok(most_waiting_bytes > 4 << 10, `two memtables waited (${most_waiting_bytes} bytes)`);
   await db.close();
+});
+
+Deno.test("recovery keeps a prefix when an older log lost writes that a newer log continues", async (t) => {
+  /**
+   * Builds the directory a crash can leave after a memtable switch with unsynced writes:
+   * the retired log holds `old_log` (sequences from 1), the newer log opens with the empty
+   * batch naming its first sequence (`newer_first`) and holds key "d" at that sequence.
+   */
+  async function recover(old_log: string[], newer_first: number): Promise<Storage> {
+    const fs = new FaultyFileSystem();
+    await (await Storage.open("/db", small(fs))).close();
+    const logs = fs.list("/db").filter((name) => name.endsWith(".log"));
+    assert.equal(logs.length, 1);
+    const old_number = Number(logs[0].slice(0, -".log".length));
+    const log_path = (n: number) => `/db/${String(n).padStart(6, "0")}.log`;
+    const old_wal = Wal.create(fs, log_path(old_number));
+    old_log.forEach((key, i) =>
+      old_wal.append(new WriteBatch().put(bytes(key), bytes(key)).encode(i + 1), false)
+    );
+    await old_wal.close();
+    const newer_wal = Wal.create(fs, log_path(old_number + 1));
+    newer_wal.append(new WriteBatch().encode(newer_first), false);
+    newer_wal.append(new WriteBatch().put(bytes("d"), bytes("d")).encode(newer_first), false);
+    await newer_wal.close();
+    return await Storage.open("/db", small(fs));
+  }
+
+  await t.step("a newer log that continues the older one is replayed", async () => {
+    const db = await recover(["a", "b", "c"], 4);
+    assert.deepEqual(["a", "b", "c", "d"].map((k) => text(db.get(bytes(k)))), ["a", "b", "c", "d"]);
+    await db.close();
+  });
+
+  await t.step("a newer log after a lost tail is dropped", async () => {
+    const db = await recover(["a", "b"], 4);
+    assert.deepEqual(["a", "b", "c", "d"].map((k) => text(db.get(bytes(k)))), [
+      "a",
+      "b",
+      undefined,
+      undefined,
+    ]);
+    await db.close();
+  });
+
+  await t.step("a newer log after an emptied log is dropped", async () => {
+    const db = await recover([], 4);
+    assert.equal(db.get(bytes("d")), undefined);
+    await db.close();
+  });
 });
