@@ -237,10 +237,11 @@ export class Storage {
   #imms: { memtable: Memtable; next_log_number: number }[] = [];
   #wal!: Wal;
   /**
-   * Settles once every WAL retired by a memtable switch is synced and closed. A synced write
-   * is acknowledged only after it, so a durable write never outlives an earlier one.
+   * WALs retired by a memtable switch whose memtable is not flushed yet, oldest first. They
+   * are synced only when a synced write needs them durable (a durable write never outlives
+   * an earlier one), and closed once their memtable's table is committed.
    */
-  #retired_wals_durable: Promise<void> = Promise.resolve();
+  #retired_wals: { wal: Wal; next_log_number: number }[] = [];
   #log_number = 0;
   #next_file_number = 1;
   #last_sequence = 0;
@@ -394,6 +395,8 @@ export class Storage {
       throw new StorageError(`write: sequence numbers are exhausted (limit ${MAX_SEQUENCE})`);
     }
     const appended = this.#wal.append(batch.encode(first_sequence), sync);
+    // Requested in the same turn as the append, before a flush can close a retired log.
+    const retired_synced = sync ? Promise.all(this.#retired_wals.map((r) => r.wal.sync())) : null;
     // Same synchronous turn as the append: readers never see part of a batch, and memtable
     // order equals WAL order.
     let sequence = first_sequence;
@@ -401,7 +404,7 @@ export class Storage {
     this.#last_sequence = sequence - 1;
     try {
       await appended;
-      if (sync) await this.#retired_wals_durable;
+      await retired_synced;
     } catch (err) {
       this.#fail(err);
       throw err;
@@ -535,7 +538,9 @@ export class Storage {
     await this.#room_lock.catch(() => {});
     await this.#wait_background_idle();
     await this.#commit_lock;
-    await this.#retired_wals_durable.catch(() => {});
+    for (const retired of this.#retired_wals.splice(0)) {
+      await retired.wal.close().catch(() => {});
+    }
     await this.#abandon();
   }
 
@@ -608,10 +613,11 @@ export class Storage {
   }
 
   /**
-   * Makes the active memtable immutable and starts a new WAL. The old WAL is synced in the
-   * background rather than before the switch, so writers do not wait for an fdatasync they
-   * did not ask for. Durable state stays a prefix of the write history because (1) a synced
-   * write is acknowledged only after the retired WALs are synced too, and (2) the new WAL
+   * Makes the active memtable immutable and starts a new WAL. The old WAL is not synced at
+   * the switch, so writers do not wait for an fdatasync they did not ask for (once its
+   * memtable's table is committed, it is deleted unsynced). Durable state stays a prefix of
+   * the write history because (1) a synced write is acknowledged only after the retired
+   * WALs are synced too, and (2) the new WAL
    * opens with an empty batch naming its first sequence, and recovery stops at the first log
    * that does not continue the previous one (the old WAL lost its unsynced tail while pages
    * of the new one reached the disk). The new WAL's directory entry becomes durable with its
@@ -635,12 +641,7 @@ export class Storage {
     this.#imms.push({ memtable: this.#mem, next_log_number: wal_number });
     this.#mem = new Memtable(wal_number);
     this.#wal = wal;
-    const retired = old_wal.sync().then(() => old_wal.close());
-    this.#retired_wals_durable = Promise.all([this.#retired_wals_durable, retired]).then(
-      () => {},
-    );
-    // A failed sync fails the database (the kernel may have dropped the dirty pages).
-    this.#retired_wals_durable.catch((err) => this.#fail(err));
+    this.#retired_wals.push({ wal: old_wal, next_log_number: wal_number });
     this.#schedule_background();
     await Promise.resolve();
   }
@@ -754,8 +755,12 @@ export class Storage {
     if (this.#imms[0] !== imm) throw new Error("flush: the flushed memtable is no longer oldest");
     this.#imms.shift();
     this.#stats.flushes++;
-    // The retired WAL's sync may still hold its file open.
-    await this.#retired_wals_durable;
+    while (
+      this.#retired_wals.length > 0 &&
+      this.#retired_wals[0].next_log_number <= imm.next_log_number
+    ) {
+      await this.#retired_wals.shift()!.wal.close();
+    }
     this.#remove_logs_below(imm.next_log_number);
   }
 

@@ -293,3 +293,18 @@ Deno.test("recovery keeps a prefix when an older log lost writes that a newer lo
     await db.close();
   });
 });
+
+Deno.test("a synced write after a memtable switch makes the retired log's writes durable", async () => {
+  // Slow syncs keep the retired memtable's flush from committing before the crash, so the
+  // unsynced write survives only if the synced one made its retired log durable.
+  const fs = new FaultyFileSystem({ sync_delay_ms: 40 });
+  const db = await Storage.open("/db", small(fs));
+  await db.put(bytes("unsynced"), new Uint8Array(8 << 10));
+  await db.put(bytes("synced"), bytes("1"), { sync: true });
+  assert.equal(db.stats().flushes, 0, "the retired memtable must still wait for its flush");
+  fs.crash(() => 0);
+  const recovered = await Storage.open("/db", small(fs));
+  assert.equal(recovered.get(bytes("unsynced"))?.length, 8 << 10);
+  assert.equal(text(recovered.get(bytes("synced"))), "1");
+  await recovered.close();
+});
