@@ -112,7 +112,13 @@ Deno.test({
         "a leader and the join token everywhere",
         () =>
           nodes.filter((n) => n.is_leader).length === 1 &&
-          nodes.every((n) => n.registry.joinToken() === JOIN_TOKEN && n.leader_client_address),
+          nodes.every((n) => n.registry.joinToken() === JOIN_TOKEN && n.leader_client_address) &&
+          // Every member has published its client address (a Raft write each), so later
+          // steps see complete cluster details and count only their own writes.
+          nodes.every((n) =>
+            (n.registry.clusterDetails().members ?? []).filter((m) => m.client_urls?.length === 1)
+              .length === IDS.length
+          ),
       );
       const leader = nodes.find((n) => n.is_leader)!;
       const [follower_a, follower_b] = nodes.filter((n) => n !== leader);

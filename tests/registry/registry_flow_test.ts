@@ -115,6 +115,12 @@ Deno.test({
           joined.push(me);
           const id = me.identity.process_id;
           await eventually("the first ack", () => me.connection === "synchronized");
+          // Each member publishes its client address through Raft once it knows the leader;
+          // right after the cluster forms an ack may still lack one, and a later ack has it.
+          await eventually(
+            "an ack with every member's client address",
+            () => me.cluster.members.every((member) => member.client_addresses.length > 0),
+          );
           assert.equal(me.cluster.members.length, 3, "acks carry every member");
           assert.ok(me.cluster.leader_id !== "", "acks carry the leader");
           assert.ok(cluster.endpoints.includes(me.cluster.leader_address), "the leader's address");
