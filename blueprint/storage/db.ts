@@ -13,7 +13,14 @@
  *
  * @module
  */
-import { type FileSystem, LockedError, NodeFileSystem } from "../../shared/fs/mod.ts";
+import { dirname } from "node:path";
+import {
+  type FileSystem,
+  linkOrCopyFile,
+  LockedError,
+  NodeFileSystem,
+} from "../../shared/fs/mod.ts";
+import { type CheckpointInfo, checkpointManifestState, describeCheckpoint } from "./checkpoint.ts";
 import { CorruptionError, StorageError } from "./errors.ts";
 import {
   compareBytes,
@@ -201,6 +208,16 @@ function sortedLevel(files: TableFileMeta[]): TableFileMeta[] {
   return files.sort((a, b) => compareInternalKeys(a.smallest_key, b.smallest_key));
 }
 
+/** What a checkpoint copies, pinned in one synchronous step. */
+interface CheckpointCapture {
+  /** Last sequence number included. */
+  sequence: number;
+  /** Immutable memtables not yet in `version`, oldest first. */
+  memtables: Memtable[];
+  /** The pinned version; unref it when the checkpoint is written. */
+  version: Version;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -267,6 +284,8 @@ export class Storage {
   #switching = false;
   /** Writers waiting in #make_room. */
   #queued_writers = 0;
+  /** Checkpoints being written; close() waits for them. */
+  readonly #checkpoints = new Set<Promise<unknown>>();
   #stats = { write_slowdowns: 0, write_stops: 0, write_stall_ms: 0, flushes: 0, compactions: 0 };
 
   private constructor(dir: string, options: ResolvedOptions, lock: { release(): void }) {
@@ -503,6 +522,54 @@ export class Storage {
     throw new StorageError(`compactRange did not converge within ${MAX_FORCED_ROUNDS} rounds`);
   }
 
+  /**
+   * Writes a checkpoint of the current state into the new directory `dir` on the same file
+   * system, and resolves with its description. Live tables are hard-linked (copied where the
+   * file system cannot link); the memtables are written as one more level-0 table; a fresh
+   * MANIFEST describing exactly those files, with no live WAL, is written and synced, and so
+   * is the directory. Writes go on meanwhile and are simply not in the checkpoint. Files it
+   * links stay valid after the source compacts them away (a link is a second name).
+   *
+   * This engine keeps its whole state in MANIFEST (replaced atomically), so there is no
+   * CURRENT file. On failure `dir` may be left with some files but no MANIFEST: remove it
+   * before retrying (opened as is, it would be an empty store).
+   *
+   * @throws StorageError when `dir` is not a non-empty path, already exists, or the store is
+   *   closed; the file system's error when a write fails.
+   * @example
+   * ```ts
+   * const info = await db.checkpoint("/var/lib/draft/snapshots/42");
+   * const copy = await Storage.open(info.dir); // exactly the writes up to info.sequence
+   * ```
+   */
+  async checkpoint(dir: string): Promise<CheckpointInfo> {
+    this.#check_usable("checkpoint");
+    if (typeof dir !== "string" || dir.length === 0) {
+      throw new StorageError(
+        `checkpoint: dir must be a non-empty path string, got ${String(dir)}`,
+      );
+    }
+    if (this.#fs.exists(dir)) {
+      throw new StorageError(
+        `checkpoint: ${dir} already exists; a checkpoint needs a directory that does not ` +
+          `exist yet (remove it or choose another path)`,
+      );
+    }
+    const written = this.#capture_checkpoint().then(async (captured) => {
+      try {
+        return await this.#write_checkpoint(dir, captured);
+      } finally {
+        captured.version.unref();
+      }
+    });
+    this.#checkpoints.add(written);
+    try {
+      return await written;
+    } finally {
+      this.#checkpoints.delete(written);
+    }
+  }
+
   /** Levels, file counts and bytes, stall counts and time, cache hit rate. */
   stats(): StorageStats {
     const levels = this.#versions.current.levels.map((files, level) => ({
@@ -538,6 +605,7 @@ export class Storage {
     await this.#room_lock.catch(() => {});
     await this.#wait_background_idle();
     await this.#commit_lock;
+    await Promise.allSettled([...this.#checkpoints]);
     for (const retired of this.#retired_wals.splice(0)) {
       await retired.wal.close().catch(() => {});
     }
@@ -626,13 +694,15 @@ export class Storage {
   async #switch_memtable(): Promise<void> {
     this.#switching = true;
     try {
-      await this.#switch_memtable_now();
+      this.#switch_memtable_now();
+      await Promise.resolve();
     } finally {
       this.#switching = false;
     }
   }
 
-  async #switch_memtable_now(): Promise<void> {
+  /** The switch itself, in one synchronous step (a checkpoint captures right after it). */
+  #switch_memtable_now(): void {
     const old_wal = this.#wal;
     const wal_number = this.#next_file_number++;
     const wal = Wal.create(this.#fs, numberedPath(this.#dir, wal_number, "log"));
@@ -643,7 +713,72 @@ export class Storage {
     this.#wal = wal;
     this.#retired_wals.push({ wal: old_wal, next_log_number: wal_number });
     this.#schedule_background();
-    await Promise.resolve();
+  }
+
+  // ---- checkpoint -------------------------------------------------------------------
+
+  /**
+   * Behind the room lock (no other switch in between), waits for room for one more
+   * immutable memtable, then in one synchronous step makes the active memtable immutable
+   * and pins what the checkpoint copies: the current version (its tables cannot be deleted
+   * while pinned) and every memtable not yet in it. Together they hold exactly the writes up
+   * to the last sequence; later writes go to the new memtable.
+   */
+  #capture_checkpoint(): Promise<CheckpointCapture> {
+    const run = this.#room_lock.then(async () => {
+      for (let attempt = 0; this.#imms.length >= this.#options.max_immutable_memtables; attempt++) {
+        this.#check_usable("checkpoint");
+        if (attempt >= MAX_ROOM_ATTEMPTS) {
+          throw new StorageError(`checkpoint found no room after ${MAX_ROOM_ATTEMPTS} attempts`);
+        }
+        await this.#wait_progress();
+      }
+      this.#check_usable("checkpoint");
+      if (this.#mem.entryCount > 0) this.#switch_memtable_now();
+      return {
+        sequence: this.#last_sequence,
+        memtables: this.#imms.map((imm) => imm.memtable),
+        version: this.#versions.current.ref(),
+      };
+    });
+    this.#room_lock = run.then(() => {}, () => {});
+    return run;
+  }
+
+  async #write_checkpoint(dir: string, captured: CheckpointCapture): Promise<CheckpointInfo> {
+    this.#fs.mkdir(dir);
+    for (const meta of captured.version.files()) {
+      await linkOrCopyFile(
+        this.#fs,
+        numberedPath(this.#dir, meta.file_number, "sst"),
+        numberedPath(dir, meta.file_number, "sst"),
+      );
+    }
+    let memtable_table: TableFileMeta | null = null;
+    const memtables = captured.memtables.filter((memtable) => memtable.entryCount > 0);
+    if (memtables.length > 0) {
+      // Numbered from the source's counter: above every table of the version, and unique.
+      const file_number = this.#next_file_number++;
+      const entries = memtables.length === 1
+        ? memtables[0].iterator()
+        : new MergingIterator(memtables.map((memtable) => memtable.iterator()));
+      try {
+        memtable_table = await this.#executor.flush(dir, file_number, entries);
+      } finally {
+        entries.close();
+      }
+    }
+    const state = checkpointManifestState(
+      captured.version.levels,
+      memtable_table,
+      captured.sequence,
+      this.#next_file_number,
+      this.#compact_pointers,
+    );
+    // Syncs the checkpoint directory too, after the links and copies are in it.
+    await writeManifest(this.#fs, dir, state);
+    await this.#fs.syncDir(dirname(dir));
+    return describeCheckpoint(this.#fs, dir, captured.sequence);
   }
 
   // ---- background -------------------------------------------------------------------

@@ -27,6 +27,7 @@ export {
   type StorageStats,
   type WriteOptions,
 } from "./db.ts";
+export type { CheckpointFile, CheckpointInfo } from "./checkpoint.ts";
 export { type KeyValue, ScanIterator } from "./db_iterator.ts";
 export { WriteBatch } from "./write_batch.ts";
 export { type BackgroundMode, DEFAULT_OPTIONS, type StorageOptions } from "./options.ts";

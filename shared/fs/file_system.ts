@@ -68,6 +68,13 @@ export interface FileSystem {
    * {@link LockedError} at once if another holder has it.
    */
   lock(path: string): FileLock;
+  /**
+   * Optional: gives `existing_path`'s file a second name `new_path` (a hard link; the bytes
+   * are shared, and stay after the first name is removed). Durable after `syncDir` of
+   * `new_path`'s directory. Throws {@link FileNotFoundError} if `existing_path` is missing.
+   * A file system without links leaves it out; {@link linkOrCopyFile} then copies.
+   */
+  link?(existing_path: string, new_path: string): void;
 }
 
 /** Thrown by {@link FileSystem.lock} when the lock is held elsewhere. */

@@ -7,3 +7,4 @@
 export * from "./file_system.ts";
 export { NodeFileSystem } from "./node_file_system.ts";
 export * from "./faulty_file_system.ts";
+export { COPY_CHUNK_BYTES, copyFile, type LinkOrCopy, linkOrCopyFile } from "./link_or_copy.ts";

@@ -106,6 +106,14 @@ export class NodeFileSystem implements FileSystem {
     fs.mkdirSync(dir, { recursive: true });
   }
 
+  link(existing_path: string, new_path: string): void {
+    try {
+      fs.linkSync(existing_path, new_path);
+    } catch (err) {
+      rethrowMissing(existing_path, err);
+    }
+  }
+
   exists(path: string): boolean {
     return fs.existsSync(path);
   }
