@@ -13,9 +13,12 @@ import type {
   KvError,
   KvEvent,
   OperationResponse,
+  RangeOptions,
+  RangeResult,
   RequestBody,
   TxnOperation,
 } from "../kv/mod.ts";
+import { crc32cUpdate } from "../../shared/checksum/crc32c.ts";
 import type {
   Compare,
   DeleteRangeRequest,
@@ -277,5 +280,161 @@ export function rpcErrorOfKv(error: Pick<KvError, "code" | "message">): RpcError
       }
       if (/txn has more than/.test(error.message)) return etcdError("TooManyOps", error.message);
       return invalidArgument(error.message);
+  }
+}
+
+// ---- read-only transactions ---------------------------------------------------------------
+
+/**
+ * Whether a TxnRequest only reads: its branches hold ranges (or nested transactions that only
+ * read) and nothing else. Such a txn changes nothing, so it is served like a Range instead of
+ * going through Raft. Deeper nesting than {@link MAX_CLIENT_TXN_DEPTH} counts as a write, so
+ * that the conversion's own check refuses it.
+ *
+ * @example
+ * ```ts
+ * isReadOnlyTxn({ compare: [], success: [{ request: "request_range", request_range: { key } }], failure: [] }); // true
+ * ```
+ */
+export function isReadOnlyTxn(request: TxnRequest, depth = 0): boolean {
+  if (depth > MAX_CLIENT_TXN_DEPTH) return false;
+  const ops = [...(request.success ?? []), ...(request.failure ?? [])];
+  return ops.every((op) =>
+    op.request === "request_range" ||
+    (op.request === "request_txn" && isReadOnlyTxn(op.request_txn!, depth + 1))
+  );
+}
+
+/**
+ * Whether a read-only TxnRequest may be served from this member's state without ReadIndex:
+ * as etcd, when every range in it asks for a serializable read. A txn without any range (only
+ * compares) is linearizable, the safe default.
+ */
+export function isSerializableTxn(request: TxnRequest): boolean {
+  const ranges: RangeRequest[] = [];
+  collectRanges(request, ranges, 0);
+  return ranges.length > 0 && ranges.every((range) => range.serializable === true);
+}
+
+function collectRanges(request: TxnRequest, into: RangeRequest[], depth: number): void {
+  if (depth > MAX_CLIENT_TXN_DEPTH) return;
+  for (const op of [...(request.success ?? []), ...(request.failure ?? [])]) {
+    if (op.request === "request_range") into.push(op.request_range!);
+    if (op.request === "request_txn") collectRanges(op.request_txn!, into, depth + 1);
+  }
+}
+
+/** The reads a read-only txn needs: the state machine's `range`. */
+export interface RangeReader {
+  /** etcd range semantics at the current (0) or a past revision; throws KvError. */
+  range(key: Uint8Array, range_end: Uint8Array | undefined, options: RangeOptions): RangeResult;
+}
+
+/**
+ * Evaluates a read-only txn against `reader` with the state machine's semantics (a missing
+ * key fails value compares and compares as zero on the others; a range compare must hold for
+ * every key). Call it synchronously after one apply and before the next, so that every read
+ * sees the same revision.
+ *
+ * @throws KvError when a range cannot be read (compacted or future revision)
+ */
+export function evaluateReadOnlyTxn(
+  txn: RequestBody & { type: "txn" },
+  reader: RangeReader,
+): OperationResponse & { type: "txn" } {
+  const succeeded = txn.compare.every((compare) => compareHolds(compare, reader));
+  const branch = succeeded ? txn.success : txn.failure;
+  const responses = branch.map((op): OperationResponse => {
+    switch (op.type) {
+      case "range": {
+        const { type: _type, key, range_end, ...options } = op;
+        const result = reader.range(key, range_end, options);
+        return { type: "range", kvs: result.kvs, more: result.more, count: result.count };
+      }
+      case "txn":
+        return evaluateReadOnlyTxn(op, reader);
+      default:
+        throw new Error(`invariant: a read-only txn holds a ${op.type}`);
+    }
+  });
+  return { type: "txn", succeeded, responses };
+}
+
+function compareHolds(compare: KvCompare, reader: RangeReader): boolean {
+  const found = reader.range(compare.key, compare.range_end, {}).kvs;
+  if (found.length === 0) {
+    if (compare.target === "value") return false;
+    return compareDifferenceHolds(compare.operator, 0 - (compare.operand as number));
+  }
+  return found.every((kv) => {
+    const difference = compare.target === "value"
+      ? compareBytes(kv.value, compare.operand as Uint8Array)
+      : kv[compare.target] - (compare.operand as number);
+    return compareDifferenceHolds(compare.operator, difference);
+  });
+}
+
+function compareDifferenceHolds(operator: CompareOperator, difference: number): boolean {
+  switch (operator) {
+    case "=":
+      return difference === 0;
+    case "!=":
+      return difference !== 0;
+    case "<":
+      return difference < 0;
+    case ">":
+      return difference > 0;
+  }
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+// ---- hashes --------------------------------------------------------------------------------
+
+/**
+ * A CRC-32C over key-value pairs in the order given (key order, from a range): each pair
+ * contributes its key and value with their lengths, then create revision, mod revision,
+ * version and lease as 8-byte big-endian numbers. Two members that hold the same pairs at a
+ * revision produce the same hash.
+ *
+ * @example
+ * ```ts
+ * const hasher = new KeyValueHasher();
+ * hasher.add(kv);
+ * hasher.hash; // unsigned 32-bit
+ * ```
+ */
+export class KeyValueHasher {
+  #crc = 0;
+  #count = 0;
+  readonly #fields = new Uint8Array(40);
+  readonly #view = new DataView(this.#fields.buffer);
+
+  /** The hash of every pair added so far. */
+  get hash(): number {
+    return this.#crc;
+  }
+
+  /** How many pairs were added. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Adds one pair. */
+  add(kv: KvKeyValue): void {
+    const view = this.#view;
+    view.setUint32(0, kv.key.length);
+    view.setUint32(4, kv.value.length);
+    const numbers = [kv.create_revision, kv.mod_revision, kv.version, kv.lease];
+    numbers.forEach((number, i) => view.setBigUint64(8 + 8 * i, BigInt(number)));
+    this.#crc = crc32cUpdate(this.#crc, this.#fields.subarray(0, 4));
+    this.#crc = crc32cUpdate(this.#crc, kv.key);
+    this.#crc = crc32cUpdate(this.#crc, this.#fields.subarray(4));
+    this.#crc = crc32cUpdate(this.#crc, kv.value);
+    this.#count++;
   }
 }

@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import { RpcError, Status } from "../../shared/rpc/mod.ts";
 import {
   deleteBody,
+  evaluateReadOnlyTxn,
+  isReadOnlyTxn,
+  isSerializableTxn,
+  KeyValueHasher,
   putBody,
   rangeBody,
   rpcErrorOfKv,
@@ -113,4 +117,110 @@ Deno.test("etcd mapping: KV errors become etcd's codes and texts", () => {
       .message,
     /^etcdserver: request is too large: /,
   );
+});
+
+const range = (key: string, serializable = false) => ({
+  request: "request_range",
+  request_range: { key: bytes(key), serializable },
+});
+
+Deno.test("etcd mapping: read-only and serializable txns", () => {
+  const txn = (success: unknown[], failure: unknown[] = []) =>
+    ({ compare: [], success, failure }) as never;
+  assert.equal(isReadOnlyTxn(txn([range("a")], [range("b")])), true);
+  assert.equal(isReadOnlyTxn(txn([], [])), true);
+  const put = { request: "request_put", request_put: { key: bytes("a") } };
+  assert.equal(isReadOnlyTxn(txn([range("a")], [put])), false);
+  const nested = (inner: unknown) => ({ request: "request_txn", request_txn: inner });
+  assert.equal(isReadOnlyTxn(txn([nested(txn([range("a")]))])), true);
+  assert.equal(isReadOnlyTxn(txn([nested(txn([], [put]))])), false);
+  let deep: unknown = txn([range("a")]);
+  for (let i = 0; i < 12; i++) deep = txn([nested(deep)]);
+  assert.equal(isReadOnlyTxn(deep as never), false, "too deep counts as a write");
+
+  assert.equal(isSerializableTxn(txn([range("a", true)], [range("b", true)])), true);
+  assert.equal(isSerializableTxn(txn([range("a", true)], [range("b")])), false);
+  assert.equal(isSerializableTxn(txn([], [])), false, "compares alone stay linearizable");
+  assert.equal(isSerializableTxn(txn([nested(txn([range("a", true)]))])), true);
+});
+
+Deno.test("etcd mapping: a read-only txn is evaluated with etcd's compare rules", () => {
+  const kv = (key: string, value: string, version: number) => ({
+    key: bytes(key),
+    value: bytes(value),
+    create_revision: 2,
+    mod_revision: 3 + version,
+    version,
+    lease: 0,
+  });
+  const store = [kv("a", "1", 1), kv("b", "2", 2)];
+  const reader = {
+    range(key: Uint8Array, range_end: Uint8Array | undefined) {
+      const from = new TextDecoder().decode(key);
+      const to = range_end ? new TextDecoder().decode(range_end) : undefined;
+      const kvs = store.filter((e) => {
+        const k = new TextDecoder().decode(e.key);
+        return to === undefined ? k === from : k >= from && (to === "\0" || k < to);
+      });
+      return { type: "range" as const, kvs, more: false, count: kvs.length, revision: 5 };
+    },
+  };
+  const run = (compare: unknown[]) =>
+    evaluateReadOnlyTxn(
+      txnBody({ compare, success: [range("a")], failure: [range("b")] } as never, 10),
+      reader,
+    );
+  const value = (key: string, v: string, result = 0) => ({
+    key: bytes(key),
+    target: 3,
+    result,
+    value: bytes(v),
+  });
+  assert.equal(run([value("a", "1")]).succeeded, true);
+  assert.equal(run([value("a", "2")]).succeeded, false);
+  assert.equal(run([value("missing", "")]).succeeded, false, "a missing key fails value compares");
+  const version = (key: string, v: bigint, result: number) => ({
+    key: bytes(key),
+    target: 0,
+    result,
+    version: v,
+  });
+  assert.equal(run([version("missing", 0n, 0)]).succeeded, true, "missing compares as zero");
+  assert.equal(run([version("b", 1n, 1)]).succeeded, true, "2 > 1");
+  assert.equal(run([version("a", 1n, 2)]).succeeded, false, "1 < 1 does not hold");
+  const every = { ...version("a", 0n, 1), range_end: bytes("c") };
+  assert.equal(run([every]).succeeded, true, "a range compare holds for every key");
+  const one_fails = { ...version("a", 1n, 1), range_end: bytes("c") };
+  const failed = run([one_fails]);
+  assert.equal(failed.succeeded, false);
+  assert.deepEqual(failed.responses, [{ type: "range", kvs: [store[1]], more: false, count: 1 }]);
+});
+
+Deno.test("etcd mapping: the key-value hash covers every field", () => {
+  const base = {
+    key: bytes("k"),
+    value: bytes("v"),
+    create_revision: 1,
+    mod_revision: 2,
+    version: 1,
+    lease: 0,
+  };
+  const hashOf = (...kvs: (typeof base)[]) => {
+    const hasher = new KeyValueHasher();
+    for (const kv of kvs) hasher.add(kv);
+    return hasher.hash;
+  };
+  const variants = [
+    { ...base, key: bytes("j") },
+    { ...base, value: bytes("w") },
+    { ...base, create_revision: 2 },
+    { ...base, mod_revision: 3 },
+    { ...base, version: 2 },
+    { ...base, lease: 9 },
+    { ...base, key: bytes("kv"), value: new Uint8Array(0) },
+  ];
+  const hashes = new Set([hashOf(base), ...variants.map((v) => hashOf(v))]);
+  assert.equal(hashes.size, variants.length + 1, "each field changes the hash");
+  assert.equal(hashOf(base), hashOf({ ...base }), "same pairs, same hash");
+  assert.notEqual(hashOf(base, variants[0]), hashOf(variants[0], base), "order matters");
 });

@@ -32,13 +32,19 @@ import {
   etcdError,
   invalidArgument,
   RpcError,
+  rpcError,
   type RpcServer,
   Status,
+  unimplemented,
 } from "../../shared/rpc/mod.ts";
 import type { BlueprintNode } from "./blueprint_node.ts";
 import {
   deleteBody,
+  evaluateReadOnlyTxn,
   eventOf,
+  isReadOnlyTxn,
+  isSerializableTxn,
+  KeyValueHasher,
   keyValueOf,
   putBody,
   rangeBody,
@@ -119,6 +125,18 @@ function kvHandlers(node: BlueprintNode) {
     },
     Txn: async (request: TxnRequest) => {
       const txn = kvCall(() => txnBody(request, node.config.max_txn_ops));
+      if (isReadOnlyTxn(request)) {
+        // Changes nothing, so no log entry: served like a Range (ReadIndex unless serializable).
+        if (!isSerializableTxn(request)) await node.linearize();
+        // Synchronous from here: every read in the txn sees the same applied revision.
+        const result = kvCall(() => evaluateReadOnlyTxn(txn, node.machine));
+        const header = node.header();
+        return {
+          header,
+          succeeded: result.succeeded,
+          responses: result.responses.map((r) => responseOpOf(r, header)),
+        };
+      }
       const response = check(await node.write(txn));
       if (response.body.type !== "txn") throw new Error("invariant: a txn answered a non-txn");
       const header = node.header(response.revision);
@@ -587,8 +605,105 @@ function maintenanceHandlers(node: BlueprintNode) {
       }
       throw etcdError("Timeout", `${name} did not take leadership in time`, node.leaderDetails());
     },
-    Alarm: () => ({ header: node.header(), alarms: [] }),
+    Alarm: (request: { action?: number }) => {
+      // Blueprint raises no alarms (no space quota): listing and disarming find none.
+      if ((request.action ?? 0) === 1) {
+        throw invalidArgument("Blueprint raises no alarms; allowed actions: GET, DEACTIVATE");
+      }
+      return { header: node.header(), alarms: [] };
+    },
+    HashKV: async (request: { revision?: bigint }) => {
+      const requested = toSafeNumber(request.revision, "revision");
+      const revision = requested === 0 ? node.machine.revision : requested;
+      const compact_revision = node.machine.compactRevision;
+      const hasher = await hashKeyspace(node, revision);
+      return {
+        header: node.header(),
+        hash: hasher.hash,
+        compact_revision: BigInt(compact_revision),
+        hash_revision: BigInt(revision),
+      };
+    },
+    Hash: async () => {
+      // The MVCC keyspace at the current revision, then the leases (id and TTL) as of the same
+      // moment: what every member holds once it has applied the same entries.
+      const revision = node.machine.revision;
+      const leases = node.machine.leases().map((lease) => [lease.id, lease.ttl_s]);
+      const hasher = await hashKeyspace(node, revision);
+      for (const [id, ttl_s] of leases.sort((a, b) => a[0] - b[0])) {
+        hasher.add({
+          key: new Uint8Array(0),
+          value: new Uint8Array(0),
+          create_revision: 0,
+          mod_revision: 0,
+          version: ttl_s,
+          lease: id,
+        });
+      }
+      return { header: node.header(revision), hash: hasher.hash };
+    },
+    Defragment: async () => {
+      await defragment(node);
+      return { header: node.header() };
+    },
+    Snapshot: () => {
+      throw unimplemented(
+        "Maintenance.Snapshot is not offered by Blueprint yet; back up a member's data " +
+          "directory while it is stopped, or replicate to a new member with MemberAdd",
+      );
+    },
   };
+}
+
+/** Pairs read per step of a hash; the event loop serves other calls between steps. */
+export const HASH_PAGE_KEYS = 1000;
+/** Bounds the hash loop: more keys than this many pages is refused. */
+const MAX_HASH_PAGES = 100_000;
+
+/**
+ * Hashes every key-value at `revision`, in key order, a page at a time. Pages read at the
+ * same revision, so applies in between do not change the answer; a compaction past
+ * `revision` in between ends it with etcd's Compacted error.
+ */
+async function hashKeyspace(node: BlueprintNode, revision: number): Promise<KeyValueHasher> {
+  const hasher = new KeyValueHasher();
+  const all = new Uint8Array([0]);
+  let start = all;
+  for (let page = 0; page < MAX_HASH_PAGES; page++) {
+    const result = kvCall(() =>
+      node.machine.range(start, all, { revision, limit: HASH_PAGE_KEYS })
+    );
+    for (const kv of result.kvs) hasher.add(kv);
+    if (!result.more || result.kvs.length === 0) return hasher;
+    const last = result.kvs[result.kvs.length - 1].key;
+    start = new Uint8Array(last.length + 1);
+    start.set(last); // the smallest key after `last`
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  throw rpcError(
+    Status.RESOURCE_EXHAUSTED,
+    `the keyspace has more than ${MAX_HASH_PAGES * HASH_PAGE_KEYS} keys; too many to hash`,
+  );
+}
+
+/** Running storage compactions, one per node: a second Defragment waits for the first. */
+const defragmenting = new WeakMap<BlueprintNode, Promise<void>>();
+
+/** Compacts the member's whole storage range (etcd's Defragment: reclaims space locally). */
+async function defragment(node: BlueprintNode): Promise<void> {
+  let running = defragmenting.get(node);
+  if (!running) {
+    running = node.storage.compactRange().finally(() => defragmenting.delete(node));
+    defragmenting.set(node, running);
+  }
+  try {
+    await running;
+  } catch (error) {
+    throw rpcError(
+      Status.INTERNAL,
+      `defragment of ${node.id} failed: ${error instanceof Error ? error.message : error}`,
+    );
+  }
 }
 
 // ---- Internal ----------------------------------------------------------------------------
