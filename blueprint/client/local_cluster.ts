@@ -37,6 +37,12 @@ export interface LocalClusterOptions {
   readonly extra_args?: readonly string[];
   /** Blueprint's entry module. Default this repository's `mod.ts`. */
   readonly blueprint_module?: string;
+  /**
+   * Deno flags for Blueprint members, placed before the module, e.g.
+   * `["--cpu-prof-dir=/tmp/prof"]` to profile them (written when a member stops) or
+   * `["--v8-flags=--max-old-space-size=512"]`. Ignored for etcd.
+   */
+  readonly runtime_args?: readonly string[];
 }
 
 /** One member of a {@link LocalCluster}. */
@@ -163,6 +169,16 @@ export class LocalCluster {
    */
   member(name: string): LocalMember {
     return this.#find(name);
+  }
+
+  /**
+   * The process id of a running member, or undefined when it is stopped (to measure its CPU
+   * and memory from outside).
+   *
+   * @param name the member
+   */
+  pid(name: string): number | undefined {
+    return this.#find(name).child?.pid;
   }
 
   /** Whether a member's process is running. */
@@ -417,6 +433,7 @@ export class LocalCluster {
     const args = [
       "run",
       "-A",
+      ...(this.#options.runtime_args ?? []),
       module,
       "blueprint",
       "--id",
