@@ -36,13 +36,14 @@ export {
   validateRequest,
 } from "./request_codec.ts";
 export { type DedupOptions, DEFAULT_DEDUP_OPTIONS } from "./dedup_window.ts";
-export type { SnapshotHeader } from "./snapshot_dump.ts";
 export {
+  appliedIndexOf,
   type AppliedListener,
   type EventPosition,
   KvStateMachine,
   type KvStateMachineOptions,
   type LeaseInfo,
+  type MachineCheckpoint,
   type RangeOptions,
   type RangeResult,
 } from "./state_machine.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Snapshot, type Storage, WriteBatch } from "../storage/mod.ts";
+import { type CheckpointInfo, type Snapshot, type Storage, WriteBatch } from "../storage/mod.ts";
 import { ApplyContext, checkReadRevision } from "./apply_context.ts";
 import { ByteReader } from "./byte_codec.ts";
 import { type DedupOptions, DedupWindows, DEFAULT_DEDUP_OPTIONS } from "./dedup_window.ts";
@@ -33,7 +33,6 @@ import {
   validateRange,
   validateRequest,
 } from "./request_codec.ts";
-import { dumpFrames, readDump, type SnapshotHeader } from "./snapshot_dump.ts";
 import {
   KvError,
   type KvEvent,
@@ -52,8 +51,18 @@ export interface KvStateMachineOptions {
   dedup?: Partial<DedupOptions>;
   /** Deletions per storage batch when compaction purges history (default 1024). */
   purge_batch_ops?: number;
-  /** Payload bytes per snapshot records frame (default 1 MiB). */
-  snapshot_chunk_bytes?: number;
+}
+
+/** A checkpoint of the state machine's store and the Raft position it holds. */
+export interface MachineCheckpoint {
+  /** The storage checkpoint (directory, files with sizes and CRCs). */
+  info: CheckpointInfo;
+  /** Last Raft index the checkpoint contains. */
+  applied_index: number;
+  /** Its term. */
+  applied_term: number;
+  /** Store revision in it. */
+  revision: number;
 }
 
 /** Options of {@link KvStateMachine.range}. */
@@ -83,7 +92,7 @@ export interface RangeResult extends RangeResponse {
 export interface AppliedListener {
   /** Called after the events of `revision` are in storage, in revision order. */
   applied(revision: number, events: readonly KvEvent[]): void;
-  /** Called after a snapshot restore replaced the whole state. */
+  /** Called after a snapshot replaced the whole state (a new store was swapped in). */
   restored(): void;
 }
 
@@ -118,10 +127,9 @@ const MAX_EXPIRED_PER_CALL = 1000;
  * ```
  */
 export class KvStateMachine {
-  readonly #storage: Storage;
+  #storage: Storage;
   readonly #limits: KvLimits;
   readonly #purge_batch_ops: number;
-  readonly #snapshot_chunk_bytes: number;
   readonly #dedup: DedupWindows;
   #meta: Meta = emptyMeta();
   #leases = new Map<number, number>();
@@ -141,13 +149,11 @@ export class KvStateMachine {
     this.#storage = storage;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#purge_batch_ops = options.purge_batch_ops ?? 1024;
-    this.#snapshot_chunk_bytes = options.snapshot_chunk_bytes ?? 1 << 20;
     const dedup = { ...DEFAULT_DEDUP_OPTIONS, ...options.dedup };
     checkOptions({
       ...this.#limits,
       ...dedup,
       purge_batch_ops: this.#purge_batch_ops,
-      snapshot_chunk_bytes: this.#snapshot_chunk_bytes,
     });
     this.#dedup = new DedupWindows(dedup);
   }
@@ -156,8 +162,8 @@ export class KvStateMachine {
    * Opens the state machine on `storage`, recovering applied index, term and revision, the
    * leases and the de-dup windows, and finishing a compaction purge cut short by a crash.
    *
-   * After an interrupted snapshot restore, everything but {@link restore} throws until a
-   * restore succeeds.
+   * A store left by an interrupted restore of an earlier version is refused by everything
+   * but {@link replaceStorage}.
    */
   static async open(
     storage: Storage,
@@ -178,8 +184,9 @@ export class KvStateMachine {
     const bytes = this.#storage.get(META_KEY);
     this.#meta = bytes === undefined ? emptyMeta() : decodeMeta(bytes);
     if (this.#meta.restoring) {
-      // Only restore() may run: the keyspace is a mix of the old state and part of a new one.
-      this.#broken = "a snapshot restore was interrupted: restore a snapshot again";
+      // Written only by the key-by-key restore of earlier versions, cut short: the keyspace
+      // is a mix of two states. Only a snapshot install (replaceStorage) may run.
+      this.#broken = "a snapshot restore was interrupted: install a snapshot again";
       return;
     }
     this.#leases = new Map();
@@ -537,79 +544,70 @@ export class KvStateMachine {
     return { ttl_s, remaining_s, keys };
   }
 
-  /**
-   * The state as a stream of checksummed frames (a full dump at one storage snapshot, taken
-   * at the first `next()`); each frame holds about `snapshot_chunk_bytes`.
-   */
-  snapshotData(): Generator<Uint8Array> {
-    this.#checkUsable("snapshotData");
-    return dumpFrames(this.#storage, this.#snapshot_chunk_bytes);
+  /** The store the machine runs on now (a snapshot install replaces it). */
+  get storage(): Storage {
+    return this.#storage;
   }
 
   /**
-   * Replaces the whole state with a snapshot stream from {@link snapshotData}. Serialized
-   * with applies. The keyspace is marked "restoring" first: if this fails or crashes
-   * part-way, the state machine refuses use until a restore succeeds.
+   * Writes a checkpoint of the store into the new directory `dir`, serialized with applies:
+   * it holds exactly the state at {@link MachineCheckpoint.applied_index}, whose term and
+   * revision it reports.
    *
-   * @throws KvError(invalid_argument) for damaged or incomplete data.
+   * @example
+   * ```ts
+   * const { info, applied_index } = await machine.checkpoint("/data/checkpoints/c42");
+   * ```
    */
-  restore(frames: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<SnapshotHeader> {
-    const run = this.#tail.then(() => this.#restore(frames));
+  checkpoint(dir: string): Promise<MachineCheckpoint> {
+    const run = this.#tail.then(async () => {
+      this.#checkUsable("checkpoint");
+      const { applied_index, applied_term, revision } = this.#meta;
+      const info = await this.#storage.checkpoint(dir);
+      return { info, applied_index, applied_term, revision };
+    });
     this.#tail = run.catch(() => {});
     return run;
   }
 
-  async #restore(
-    frames: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  ): Promise<SnapshotHeader> {
-    this.#broken = "a snapshot restore failed part-way: restore a snapshot again";
-    await this.#storage.write(
-      new WriteBatch().put(META_KEY, encodeMeta({ ...this.#meta, restoring: true })),
-    );
-    await this.#clearKeyspace();
-    let meta_value: Uint8Array | undefined;
-    const header = await readDump(frames, async (records) => {
-      const batch = new WriteBatch();
-      for (const { key, value } of records) {
-        if (key.length === 1 && key[0] === PREFIX.meta) meta_value = value;
-        else batch.put(key, value);
-      }
-      await this.#storage.write(batch);
+  /**
+   * Replaces the whole state with another store (a checkpoint received from the leader),
+   * serialized with applies. `swap` gets the current store once no read holds it, must close
+   * it and resolve with the new one open; the machine then reloads everything (applied index,
+   * revision, leases, de-dup windows) from the new store and tells its listeners. If `swap`
+   * fails the machine refuses use: the node must stop and restart from disk.
+   *
+   * @returns the applied index of the new store
+   */
+  replaceStorage(swap: (current: Storage) => Promise<Storage>): Promise<number> {
+    const run = this.#tail.then(async () => {
+      this.#broken = "a snapshot install failed part-way: restart the member";
+      this.#read_point?.release();
+      this.#read_point = undefined;
+      this.#storage = await swap(this.#storage);
+      this.#broken = undefined;
+      this.#meta = emptyMeta();
+      this.#load();
+      if (this.#meta.purged_revision < this.#meta.compact_revision) await this.#purge();
+      for (const listener of this.#listeners) listener.restored();
+      return this.#meta.applied_index;
     });
-    if (meta_value === undefined) {
-      throw new KvError("invalid_argument", "snapshot data is incomplete: no meta record");
-    }
-    decodeMeta(meta_value);
-    // The meta record goes last: only a complete restore clears the "restoring" mark.
-    await this.#storage.write(new WriteBatch().put(META_KEY, meta_value));
-    this.#broken = undefined;
-    this.#load();
-    if (this.#meta.purged_revision < this.#meta.compact_revision) await this.#purge();
-    for (const listener of this.#listeners) listener.restored();
-    return header;
-  }
-
-  async #clearKeyspace(): Promise<void> {
-    const snapshot = this.#storage.snapshot();
-    try {
-      let batch = new WriteBatch();
-      for (const { key } of this.#storage.scan({ snapshot })) {
-        if (key.length === 1 && key[0] === PREFIX.meta) continue;
-        batch.delete(key);
-        if (batch.count >= this.#purge_batch_ops) {
-          await this.#storage.write(batch);
-          batch = new WriteBatch();
-        }
-      }
-      await this.#storage.write(batch);
-    } finally {
-      snapshot.release();
-    }
+    this.#tail = run.catch(() => {});
+    return run;
   }
 
   #checkUsable(operation: string): void {
     if (this.#broken !== undefined) throw new Error(`KvStateMachine.${operation}: ${this.#broken}`);
   }
+}
+
+/**
+ * The last Raft index applied to `storage` (0 for an empty store), read without opening a
+ * state machine on it.
+ */
+export function appliedIndexOf(storage: Storage): number {
+  const bytes = storage.get(META_KEY);
+  return bytes === undefined ? 0 : decodeMeta(bytes).applied_index;
 }
 
 /** Allowed range of each numeric option (inclusive). */
@@ -622,7 +620,6 @@ const OPTION_RANGES: Record<string, [number, number]> = {
   max_origins: [1, 1 << 20],
   max_response_bytes: [0, 1 << 30],
   purge_batch_ops: [1, 1 << 20],
-  snapshot_chunk_bytes: [1, 1 << 30],
 };
 
 function checkOptions(options: Record<string, number>): void {

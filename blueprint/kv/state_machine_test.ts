@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { bytes, Harness, text } from "./test_support.ts";
+import { Storage } from "../storage/mod.ts";
+import { bytes, Harness, storageOptions, text } from "./test_support.ts";
 import { encodeRequest, KvError, type KvResponse, KvStateMachine, type TxnRequest } from "./mod.ts";
 
 const ALL = Uint8Array.of(0);
@@ -402,8 +403,8 @@ Deno.test("bad input: clear errors; refused entries still advance the applied in
   await h.close();
 });
 
-Deno.test("snapshot: data restores into another state machine exactly", async () => {
-  const source = await Harness.create({ snapshot_chunk_bytes: 512 });
+Deno.test("checkpoint: another state machine adopts it exactly, leases and history too", async () => {
+  const source = await Harness.create();
   await source.do({ type: "lease_grant", id: 9, ttl_s: 30 });
   for (let i = 0; i < 120; i++) {
     await source.do({
@@ -414,39 +415,50 @@ Deno.test("snapshot: data restores into another state machine exactly", async ()
     });
   }
   await source.do({ type: "compact", revision: 60 });
-  const frames = [...source.machine.snapshotData()];
-  assert.ok(frames.length > 5, `chunked: ${frames.length} frames`);
+  const checkpoint = await source.machine.checkpoint("/checkpoint");
+  assert.equal(checkpoint.applied_index, source.machine.appliedIndex);
+  assert.equal(checkpoint.revision, source.machine.revision);
+  assert.ok(checkpoint.info.files.length > 1, `files: ${checkpoint.info.files.length}`);
+  const dump = (h: Harness) =>
+    [...h.machine.storage.scan()].map((e) => `${text(e.key)}=${text(e.value)}`);
+  const at_checkpoint = dump(source);
+  // Applies after the checkpoint are not in it.
+  await source.do({ type: "put", key: bytes("later"), value: bytes("x") });
   const target = await Harness.create();
   await target.do({ type: "put", key: bytes("stale"), value: bytes("gone") });
-  const header = await target.machine.restore(frames);
-  assert.equal(header.applied_index, source.machine.appliedIndex);
-  const dump = (h: Harness) => [...h.storage.scan()].map((e) => `${text(e.key)}=${text(e.value)}`);
-  assert.deepEqual(dump(target), dump(source));
+  let restored = 0;
+  target.machine.addListener({ applied() {}, restored: () => restored++ });
+  const applied = await target.machine.replaceStorage(async (current) => {
+    await current.close();
+    return await Storage.open("/checkpoint", storageOptions(source.fs));
+  });
+  target.storage = target.machine.storage;
+  assert.equal(applied, checkpoint.applied_index);
+  assert.equal(restored, 1, "listeners hear of the new state");
+  assert.deepEqual(dump(target), at_checkpoint, "exactly the state at the checkpoint");
   assert.deepEqual(
     [target.machine.appliedIndex, target.machine.revision, target.machine.compactRevision],
-    [source.machine.appliedIndex, source.machine.revision, 60],
+    [checkpoint.applied_index, checkpoint.revision, 60],
   );
   assert.deepEqual(target.machine.leases(), [{ id: 9, ttl_s: 30 }]);
   assert.deepEqual(
-    target.machine.range(bytes("key1"), undefined, { revision: 70 }),
-    source.machine.range(bytes("key1"), undefined, { revision: 70 }),
+    target.machine.range(bytes("key1"), undefined, { revision: 70 }).kvs,
+    source.machine.range(bytes("key1"), undefined, { revision: 70 }).kvs,
   );
-  // Damage: a flipped byte, a missing frame, a truncated stream.
-  const flipped = frames.map((f) => f.slice());
-  flipped[2][5] ^= 1;
-  await assert.rejects(target.machine.restore(flipped), /frame 2 fails its checksum/);
-  assert.throws(() => target.machine.range(bytes("a")), /restore failed part-way/);
-  await assert.rejects(
-    target.machine.restore([frames[0], ...frames.slice(2)]),
-    /frame 2 arrived where 1 was due/,
-  );
-  await assert.rejects(target.machine.restore(frames.slice(0, -1)), /incomplete/);
-  await target.reopen();
-  assert.throws(() => target.machine.range(bytes("a")), /restore was interrupted/);
-  await target.machine.restore(frames);
-  assert.deepEqual(dump(target), dump(source));
+  assert.equal(target.machine.range(bytes("later")).kvs.length, 0);
   await source.close();
   await target.close();
+});
+
+Deno.test("checkpoint: a failed swap leaves the machine refusing use", async () => {
+  const h = await Harness.create();
+  await h.do({ type: "put", key: bytes("k"), value: bytes("v") });
+  await assert.rejects(
+    h.machine.replaceStorage(() => Promise.reject(new Error("disk gone"))),
+    /disk gone/,
+  );
+  await assert.rejects(h.machine.checkpoint("/x"), /install failed part-way/);
+  await h.close();
 });
 
 Deno.test("de-dup windows: too many origins forget the least recent; big responses are not kept", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { seededRng } from "../../shared/fs/mod.ts";
-import { bytes, Harness, text } from "./test_support.ts";
+import { Storage } from "../storage/mod.ts";
+import { bytes, Harness, storageOptions, text } from "./test_support.ts";
 import { type Watcher, type WatchEvent, WatchHub } from "./mod.ts";
 
 const ALL = Uint8Array.of(0);
@@ -201,17 +202,21 @@ Deno.test("a deletion at the compact revision is still delivered after its tombs
   await h.close();
 });
 
-Deno.test("after a snapshot restore, watchers re-read the log and miss nothing", async () => {
+Deno.test("after a snapshot install, watchers re-read the log and miss nothing", async () => {
   const source = await Harness.create();
   for (let i = 1; i <= 6; i++) {
     await source.do({ type: "put", key: bytes("k"), value: bytes(`${i}`) });
   }
-  const frames = [...source.machine.snapshotData()];
+  await source.machine.checkpoint("/checkpoint");
   const target = await Harness.create();
   await target.do({ type: "put", key: bytes("k"), value: bytes("1") });
   const hub = new WatchHub(target.machine);
   const watcher = hub.watch({ key: bytes("k"), start_revision: 2 });
-  await target.machine.restore(frames);
+  await target.machine.replaceStorage(async (current) => {
+    await current.close();
+    return await Storage.open("/checkpoint", storageOptions(source.fs));
+  });
+  target.storage = target.machine.storage;
   assert.deepEqual((await take(watcher, 5)).map(label), [2, 3, 4, 5, 6].map((r) => `${r}.0:put:k`));
   hub.close();
   await source.close();

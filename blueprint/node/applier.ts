@@ -6,10 +6,9 @@
  *
  * @module
  */
-import type { CommittedItem } from "../raft/mod.ts";
+import type { CommittedItem, Snapshot } from "../raft/mod.ts";
 import { EntryType } from "../raft/mod.ts";
 import type { KvResponse, KvStateMachine, Origin } from "../kv/mod.ts";
-import type { Storage } from "../storage/mod.ts";
 import { MemberTable } from "./member_table.ts";
 import { decodeEntryData } from "./node_entry.ts";
 
@@ -40,6 +39,11 @@ interface IndexWaiter {
 
 /** What the applier tells the node about besides settled waiters. */
 export interface ApplierHooks {
+  /**
+   * Installs a snapshot received from the leader: swaps its checkpoint in as the machine's
+   * store (see `KvStateMachine.replaceStorage`). Without it a snapshot item is an error.
+   */
+  installSnapshot?(snapshot: Snapshot): Promise<void>;
   /** Called after the member table changed (a command or a restore). */
   membersChanged?(): void;
   /** Called after a conf change entry was applied. */
@@ -51,7 +55,7 @@ export interface ApplierHooks {
  *
  * @example
  * ```ts
- * const applier = new Applier(storage, machine);
+ * const applier = new Applier(machine, { installSnapshot: (s) => node.install(s) });
  * const waiting = applier.waitFor({ member_id: "n1/ab", sequence: 1 });
  * for await (const item of raft.committed()) await applier.apply(item);
  * ```
@@ -59,19 +63,17 @@ export interface ApplierHooks {
 export class Applier {
   /** The member metadata. */
   readonly members: MemberTable;
-  readonly #storage: Storage;
   readonly #machine: KvStateMachine;
   readonly #hooks: ApplierHooks;
   readonly #requests = new Map<string, RequestWaiter[]>();
   #index_waiters: IndexWaiter[] = [];
   #closed: Error | undefined;
 
-  /** An applier over `storage`, which `machine` is open on. */
-  constructor(storage: Storage, machine: KvStateMachine, hooks: ApplierHooks = {}) {
-    this.#storage = storage;
+  /** An applier over `machine` and the store it runs on. */
+  constructor(machine: KvStateMachine, hooks: ApplierHooks = {}) {
     this.#machine = machine;
     this.#hooks = hooks;
-    this.members = MemberTable.load(storage);
+    this.members = MemberTable.load(machine.storage);
   }
 
   /** The last applied Raft index. */
@@ -129,7 +131,7 @@ export class Applier {
 
   /** Applies one committed item; settles the waiters it concerns. */
   async apply(item: CommittedItem): Promise<void> {
-    if (item.kind === "snapshot") return await this.#restore(item.snapshot.data);
+    if (item.kind === "snapshot") return await this.#install(item.snapshot);
     const entry = item.entry;
     if (entry.index <= this.appliedIndex) return; // replayed after a restart: already applied
     if (entry.type === EntryType.ConfChange) {
@@ -141,7 +143,10 @@ export class Applier {
         const response = await this.#machine.apply(entry.index, entry.term, decoded.data);
         if (response) this.#settle(decoded.data, response);
       } else {
-        if (decoded.kind === "node" && await this.members.apply(this.#storage, decoded.command)) {
+        if (
+          decoded.kind === "node" &&
+          await this.members.apply(this.#machine.storage, decoded.command)
+        ) {
           this.#hooks.membersChanged?.();
         }
         // Advances the machine's applied index; an empty request is refused without effect.
@@ -176,17 +181,22 @@ export class Applier {
     this.#index_waiters = still;
   }
 
-  async #restore(data: Uint8Array): Promise<void> {
-    await this.#machine.restore(splitSnapshotFrames(data));
-    this.members.reload(this.#storage);
+  async #install(snapshot: Snapshot): Promise<void> {
+    if (!this.#hooks.installSnapshot) {
+      throw new Error(`snapshot at index ${snapshot.meta.index}: this applier cannot install one`);
+    }
+    await this.#hooks.installSnapshot(snapshot);
+    if (this.appliedIndex < snapshot.meta.index) {
+      throw new Error(
+        `snapshot install left the store at index ${this.appliedIndex}, ` +
+          `below the snapshot's ${snapshot.meta.index}`,
+      );
+    }
+    // The member table and revision live in the new store: derive them again.
+    this.members.reload(this.#machine.storage);
     this.#hooks.membersChanged?.();
     this.#hooks.confChanged?.();
     this.#releaseReads();
-  }
-
-  /** The state machine's snapshot as one byte string (length-prefixed frames). */
-  snapshotData(): Uint8Array {
-    return joinSnapshotFrames(this.#machine.snapshotData());
   }
 
   /** Fails every waiter with `reason` and refuses new ones. */
@@ -221,36 +231,4 @@ export function originKeyOfEncoded(data: Uint8Array): string {
   const member_id = text_decoder.decode(data.subarray(position, position + length));
   position += length;
   return `${member_id}#${readVarint()}`;
-}
-
-/** Joins snapshot frames into one byte string: `u32le length | frame`, repeated. */
-export function joinSnapshotFrames(frames: Iterable<Uint8Array>): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (const frame of frames) {
-    parts.push(frame);
-    total += 4 + frame.length;
-  }
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const part of parts) {
-    view.setUint32(offset, part.length, true);
-    out.set(part, offset + 4);
-    offset += 4 + part.length;
-  }
-  return out;
-}
-
-/** Splits what {@link joinSnapshotFrames} made back into frames (views, no copies). */
-export function* splitSnapshotFrames(data: Uint8Array): Generator<Uint8Array> {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  let offset = 0;
-  while (offset < data.length) {
-    if (offset + 4 > data.length) throw new RangeError("snapshot data: truncated frame length");
-    const length = view.getUint32(offset, true);
-    if (offset + 4 + length > data.length) throw new RangeError("snapshot data: truncated frame");
-    yield data.subarray(offset + 4, offset + 4 + length);
-    offset += 4 + length;
-  }
 }

@@ -2,16 +2,24 @@ import assert from "node:assert/strict";
 import { FaultyFileSystem } from "../../shared/fs/mod.ts";
 import { Storage } from "../storage/mod.ts";
 import { encodeRequest, KvStateMachine } from "../kv/mod.ts";
-import { type CommittedItem, EntryType } from "../raft/mod.ts";
-import { Applier, joinSnapshotFrames, originKeyOfEncoded, splitSnapshotFrames } from "./applier.ts";
+import {
+  type CommittedItem,
+  decodeDescriptor,
+  encodeDescriptor,
+  EntryType,
+  markerPath,
+  newCheckpointId,
+} from "../raft/mod.ts";
+import { Applier, type ApplierHooks, originKeyOfEncoded } from "./applier.ts";
 import { encodeNodeCommand } from "./node_entry.ts";
+import { openCurrentStore, RECEIVED_DIR, switchStore } from "./store_directory.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
-async function openApplier(fs = new FaultyFileSystem(), hooks = {}) {
+async function openApplier(fs = new FaultyFileSystem(), hooks: ApplierHooks = {}) {
   const storage = await Storage.open("/kv", { fs, background: "inline" });
   const machine = await KvStateMachine.open(storage);
-  return { storage, machine, applier: new Applier(storage, machine, hooks) };
+  return { storage, machine, applier: new Applier(machine, hooks) };
 }
 
 function entry(index: number, data: Uint8Array, type = EntryType.Normal): CommittedItem {
@@ -82,9 +90,22 @@ Deno.test("applier: node commands keep the member table, conf changes advance th
   }
 });
 
-Deno.test("applier: a snapshot carries keys and members to another member", async () => {
-  const source = await openApplier();
-  const target = await openApplier();
+Deno.test("applier: a snapshot swaps a received checkpoint in, with keys and members", async () => {
+  const fs = new FaultyFileSystem();
+  const source = await openApplier(fs);
+  const store = {
+    fs,
+    data_dir: "/target",
+    open: (dir: string) => Storage.open(dir, { fs, background: "inline" }),
+  };
+  const target_storage = await openCurrentStore(store);
+  const target_machine = await KvStateMachine.open(target_storage);
+  const target = new Applier(target_machine, {
+    installSnapshot: async (snapshot) => {
+      const descriptor = decodeDescriptor(snapshot.data);
+      await target_machine.replaceStorage((current) => switchStore(store, current, descriptor));
+    },
+  });
   try {
     const record = { id: "n1", raft_address: "a:1", client_address: "a:2" };
     await source.applier.apply(
@@ -93,10 +114,22 @@ Deno.test("applier: a snapshot carries keys and members to another member", asyn
     for (let i = 0; i < 50; i++) {
       await source.applier.apply(entry(i + 2, put("n1/a", i + 1, `key-${i}`, `value-${i}`)));
     }
-    const data = source.applier.snapshotData();
-    await target.applier.apply(entry(1, put("stale/x", 1, "stale", "gone")));
-    const read = target.applier.waitApplied(51);
-    await target.applier.apply({
+    // What the Raft worker does on the receiving side: the files, then the marker.
+    const id = newCheckpointId(51);
+    const checkpoint = await source.machine.checkpoint(`/target/${RECEIVED_DIR}/${id}`);
+    const data = encodeDescriptor({
+      checkpoint_id: id,
+      applied_index: checkpoint.applied_index,
+      applied_term: checkpoint.applied_term,
+      files: checkpoint.info.files,
+      size_bytes: checkpoint.info.size_bytes,
+    });
+    const marker = fs.open(markerPath(`/target/${RECEIVED_DIR}`, id), "create");
+    marker.append(data);
+    marker.close();
+    await target.apply(entry(1, put("stale/x", 1, "stale", "gone")));
+    const read = target.waitApplied(51);
+    await target.apply({
       kind: "snapshot",
       snapshot: {
         meta: { index: 51, term: 1, conf_state: { voters: ["n1"], learners: [] } },
@@ -104,14 +137,28 @@ Deno.test("applier: a snapshot carries keys and members to another member", asyn
       },
     });
     await read;
-    assert.equal(target.applier.appliedIndex, 51);
-    assert.equal(target.machine.revision, 50);
-    assert.deepEqual(target.applier.members.get("n1"), record);
-    assert.equal(target.machine.range(bytes("stale")).kvs.length, 0);
-    assert.equal(target.machine.range(bytes("key-"), bytes("key."), {}).count, 50);
+    assert.equal(target.appliedIndex, 51);
+    assert.equal(target_machine.revision, 50);
+    assert.deepEqual(target.members.get("n1"), record, "the member table came with the store");
+    assert.equal(target_machine.range(bytes("stale")).kvs.length, 0);
+    assert.equal(target_machine.range(bytes("key-"), bytes("key."), {}).count, 50);
+    assert.equal(fs.exists("/target/kv/MANIFEST"), false, "the old store is gone");
   } finally {
     await source.storage.close();
-    await target.storage.close();
+    await target_machine.storage.close();
+  }
+});
+
+Deno.test("applier: without an install hook a snapshot is an error", async () => {
+  const { storage, applier } = await openApplier();
+  try {
+    const snapshot = {
+      meta: { index: 5, term: 1, conf_state: { voters: ["n1"], learners: [] } },
+      data: new Uint8Array(0),
+    };
+    await assert.rejects(applier.apply({ kind: "snapshot", snapshot }), /cannot install/);
+  } finally {
+    await storage.close();
   }
 });
 
@@ -129,10 +176,6 @@ Deno.test("applier: close fails every waiter", async () => {
   }
 });
 
-Deno.test("applier: origin keys and snapshot framing", () => {
+Deno.test("applier: origin keys", () => {
   assert.equal(originKeyOfEncoded(put("n1/\u00e9", 300, "k", "v")), "n1/\u00e9#300");
-  const frames = [bytes("a"), new Uint8Array(0), bytes("ccc")];
-  const joined = joinSnapshotFrames(frames);
-  assert.deepEqual([...splitSnapshotFrames(joined)], frames);
-  assert.throws(() => [...splitSnapshotFrames(joined.subarray(0, joined.length - 1))], /truncated/);
 });

@@ -9,12 +9,18 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
+  checkpointIndexOf,
   ConfChangeType,
   type ConfState,
+  decodeDescriptor,
+  encodeDescriptor,
+  newCheckpointId,
   ProposalFailedError,
   type RaftNodeHandle,
+  removeDirectory,
+  type Snapshot,
   startRaftNode,
   TooManyPendingError,
 } from "../raft/mod.ts";
@@ -31,6 +37,7 @@ import {
   WatchHub,
 } from "../kv/mod.ts";
 import { Storage } from "../storage/mod.ts";
+import { NodeFileSystem } from "../../shared/fs/mod.ts";
 import { RegistryService } from "../registry/mod.ts";
 import { loadRegistrySchema } from "../../shared/proto/draft/mod.ts";
 import {
@@ -53,6 +60,13 @@ import { rpcErrorOfKv } from "./etcd_mapping.ts";
 import { clusterIdOf, memberIdOf } from "./member_ids.ts";
 import { encodeNodeCommand, type MemberRecord, type NodeCommand } from "./node_entry.ts";
 import { addServices, INTERNAL_SERVICE } from "./services.ts";
+import {
+  CHECKPOINTS_DIR,
+  openCurrentStore,
+  RECEIVED_DIR,
+  type StoreDirectoryOptions,
+  switchStore,
+} from "./store_directory.ts";
 
 /**
  * Sequence numbers remembered per origin by the state machine. Every member must use the
@@ -136,8 +150,6 @@ export class BlueprintNode {
   readonly member_id: bigint;
   /** etcd cluster ID. */
   readonly cluster_id: bigint;
-  /** The storage engine. */
-  readonly storage: Storage;
   /** The KV state machine. */
   readonly machine: KvStateMachine;
   /** Fans applied events out to watchers. */
@@ -164,6 +176,9 @@ export class BlueprintNode {
   #apply_loop: Promise<void> = Promise.resolve();
   #housekeeping: Promise<void> = Promise.resolve();
   #last_snapshot_index = 0;
+  /** Set when Raft's snapshot does not name a checkpoint of this member (after an install). */
+  #needs_own_checkpoint = false;
+  readonly #store_options: StoreDirectoryOptions;
   #last_promote_ms = 0;
   #last_housekeeping_error = "";
   readonly #auto_promote = new Set<string>();
@@ -181,7 +196,7 @@ export class BlueprintNode {
 
   private constructor(
     config: NodeConfig,
-    storage: Storage,
+    store_options: StoreDirectoryOptions,
     machine: KvStateMachine,
     schemas: { etcd: ProtoSchema; internal: ProtoSchema; registry: ProtoSchema },
     options: BlueprintNodeOptions,
@@ -190,7 +205,7 @@ export class BlueprintNode {
     this.id = config.id;
     this.member_id = memberIdOf(config.id);
     this.cluster_id = clusterIdOf(config.cluster_name);
-    this.storage = storage;
+    this.#store_options = store_options;
     this.machine = machine;
     this.hub = new WatchHub(machine);
     this.schema = schemas.etcd;
@@ -212,7 +227,8 @@ export class BlueprintNode {
     // must not answer for the new one's requests.
     const incarnation = crypto.getRandomValues(new Uint32Array(2));
     this.#origin_id = `${config.id}/${incarnation[0].toString(16)}${incarnation[1].toString(16)}`;
-    this.applier = new Applier(storage, machine, {
+    this.applier = new Applier(machine, {
+      installSnapshot: (snapshot) => this.#installSnapshot(snapshot),
       membersChanged: () => this.#connectPeers(),
       confChanged: () => this.#refreshConfState(),
     });
@@ -235,14 +251,20 @@ export class BlueprintNode {
       }),
       registry: await loadRegistrySchema(),
     };
-    const storage = await Storage.open(join(config.data_dir, "kv"));
+    const store_options: StoreDirectoryOptions = {
+      fs: new NodeFileSystem(),
+      data_dir: config.data_dir,
+      open: (dir) => Storage.open(dir),
+      log: (line) => options.log?.(`blueprint ${config.id}: ${line}`),
+    };
+    const storage = await openCurrentStore(store_options);
     let node: BlueprintNode | undefined;
     try {
       const machine = await KvStateMachine.open(storage, {
         limits: MACHINE_LIMITS,
         dedup: { ...DEFAULT_DEDUP_OPTIONS, window_size: DEDUP_WINDOW_SIZE },
       });
-      node = new BlueprintNode(config, storage, machine, schemas, options);
+      node = new BlueprintNode(config, store_options, machine, schemas, options);
       await node.#start();
       return node;
     } catch (error) {
@@ -280,8 +302,11 @@ export class BlueprintNode {
       election_tick: this.config.election_tick,
       applied_index: this.machine.appliedIndex,
       seed: this.#options.raft_seed,
+      checkpoints_dir: join(this.config.data_dir, CHECKPOINTS_DIR),
+      received_dir: join(this.config.data_dir, RECEIVED_DIR),
     });
     this.#last_snapshot_index = this.machine.appliedIndex;
+    this.#needs_own_checkpoint = await this.#raftSnapshotIsForeign(this.#raft);
     this.#raft.onLeaderChange((leader, term) => {
       this.#options.log?.(`blueprint ${this.id}: leader ${leader ?? "(none)"} in term ${term}`);
       if (this.#raft?.is_leader) this.machine.refreshLeases(Date.now());
@@ -290,6 +315,11 @@ export class BlueprintNode {
     this.#housekeeping = this.#runHousekeeping();
     this.registry.start();
     await this.#refreshConfState();
+  }
+
+  /** The storage engine (a snapshot install replaces it with a received checkpoint). */
+  get storage(): Storage {
+    return this.machine.storage;
   }
 
   /** Where the client API listens (the bound port when 0 was configured). */
@@ -686,16 +716,18 @@ export class BlueprintNode {
       for await (const item of raft.committed()) {
         await this.applier.apply(item);
         if (item.kind === "snapshot") {
-          // Raft holds this snapshot already; the next one must be above it.
+          // Raft holds the leader's descriptor now; serving it needs a checkpoint of our own.
           this.#last_snapshot_index = Math.max(this.#last_snapshot_index, item.snapshot.meta.index);
+          this.#needs_own_checkpoint = true;
         }
         const index = this.applier.appliedIndex;
-        if (index - this.#last_snapshot_index >= this.config.snapshot_every_entries) {
+        if (
+          this.#needs_own_checkpoint ||
+          index - this.#last_snapshot_index >= this.config.snapshot_every_entries
+        ) {
           this.#last_snapshot_index = index;
           // A refused snapshot only delays log compaction: the next round tries again.
-          await raft.snapshot(index, this.applier.snapshotData()).catch((error) =>
-            this.#options.log?.(`blueprint ${this.id}: snapshot at ${index}: ${error.message}`)
-          );
+          if (await this.#snapshotTo(raft)) this.#needs_own_checkpoint = false;
         }
       }
     } catch (error) {
@@ -706,6 +738,61 @@ export class BlueprintNode {
       this.applier.close(this.#failure);
       this.#report_failure(this.#failure);
     }
+  }
+
+  /**
+   * Checkpoints the store at the applied index and hands Raft its descriptor as the
+   * snapshot (Raft then compacts its log and prunes older checkpoints). Returns whether Raft
+   * took it.
+   */
+  async #snapshotTo(raft: RaftNodeHandle): Promise<boolean> {
+    const index = this.machine.appliedIndex;
+    const dir = join(this.config.data_dir, CHECKPOINTS_DIR, newCheckpointId(index));
+    try {
+      await Deno.mkdir(join(this.config.data_dir, CHECKPOINTS_DIR), { recursive: true });
+      const checkpoint = await this.machine.checkpoint(dir);
+      if (checkpoint.applied_index !== index) {
+        throw new Error(`checkpoint holds index ${checkpoint.applied_index}, expected ${index}`);
+      }
+      const descriptor = encodeDescriptor({
+        checkpoint_id: basename(dir),
+        applied_index: checkpoint.applied_index,
+        applied_term: checkpoint.applied_term,
+        files: checkpoint.info.files,
+        size_bytes: checkpoint.info.size_bytes,
+      });
+      await raft.snapshot(index, descriptor);
+      return true;
+    } catch (error) {
+      this.#options.log?.(
+        `blueprint ${this.id}: snapshot at ${index}: ${(error as Error).message}`,
+      );
+      // Not registered with Raft: nobody will fetch it.
+      removeDirectory(this.#store_options.fs, dir);
+      return false;
+    }
+  }
+
+  /** Swaps the checkpoint a received snapshot names (staged by the Raft worker) in as the store. */
+  async #installSnapshot(snapshot: Snapshot): Promise<void> {
+    const descriptor = decodeDescriptor(snapshot.data);
+    this.#options.log?.(
+      `blueprint ${this.id}: installing checkpoint ${descriptor.checkpoint_id} ` +
+        `(index ${descriptor.applied_index}, ${descriptor.size_bytes} bytes)`,
+    );
+    await this.machine.replaceStorage((current) =>
+      switchStore(this.#store_options, current, descriptor)
+    );
+  }
+
+  /** Whether Raft's snapshot names no checkpoint in this member's checkpoints directory. */
+  async #raftSnapshotIsForeign(raft: RaftNodeHandle): Promise<boolean> {
+    const snapshot_index = Number((await raft.status()).log.first) - 1;
+    if (snapshot_index <= 0) return false;
+    const dir = join(this.config.data_dir, CHECKPOINTS_DIR);
+    const fs = this.#store_options.fs;
+    if (!fs.exists(dir)) return true;
+    return !fs.list(dir).some((name) => checkpointIndexOf(name) === snapshot_index);
   }
 
   async #runHousekeeping(): Promise<void> {
@@ -837,6 +924,7 @@ export class BlueprintNode {
     await this.#apply_loop;
     await this.#housekeeping;
     this.applier.close(etcdError("Stopped"));
+    this.machine.close();
     await this.storage.close();
   }
 }

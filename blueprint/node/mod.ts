@@ -36,6 +36,6 @@ export {
   resolveNodeConfig,
 } from "./config.ts";
 export { clusterIdOf, memberIdOf } from "./member_ids.ts";
-export { Applier, joinSnapshotFrames, splitSnapshotFrames } from "./applier.ts";
+export { Applier, type ApplierHooks } from "./applier.ts";
 export { type MemberRecord, type NodeCommand } from "./node_entry.ts";
 export { INTERNAL_SERVICE } from "./services.ts";

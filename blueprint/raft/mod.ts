@@ -22,3 +22,4 @@ export * from "./core/mod.ts";
 export * from "./log/mod.ts";
 export * from "./transport/mod.ts";
 export * from "./driver/mod.ts";
+export * from "./snapshot/mod.ts";

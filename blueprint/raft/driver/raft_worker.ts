@@ -15,6 +15,15 @@ import {
 import { NodeFileSystem } from "../../../shared/fs/mod.ts";
 import { RaftNode, SeededRng } from "../core/mod.ts";
 import { RaftLogStore } from "../log/mod.ts";
+import {
+  CheckpointServer,
+  type ChunkSource,
+  completeDescriptor,
+  decodeDescriptor,
+  encodeChunkRequest,
+  fetchCheckpoint,
+  isDescriptor,
+} from "../snapshot/mod.ts";
 import { TcpTransport } from "../transport/mod.ts";
 import {
   CommandTag,
@@ -23,6 +32,7 @@ import {
   encodeEvent,
   EventTag,
 } from "./driver_protocol.ts";
+import { SnapshotReceiver } from "./snapshot_receiver.ts";
 import type { ResolvedRaftNodeConfig } from "./worker_config.ts";
 import { WorkerLoop } from "./worker_loop.ts";
 
@@ -30,12 +40,17 @@ import { WorkerLoop } from "./worker_loop.ts";
 const MAX_COMMANDS_PER_DRAIN = 8_192;
 /** The pump stops reading the ring while this many commands wait (back-pressure to main). */
 const MAX_QUEUED_COMMANDS = 32_768;
+/** Checkpoints kept for transfers: the newest registered ones (older ones go when idle). */
+const CHECKPOINTS_KEPT = 2;
+/** Timeout of the report a receiver sends its sender after a failed transfer. */
+const REPORT_TIMEOUT_MS = 5_000;
 
 interface Running {
   loop: WorkerLoop;
   log: RaftLogStore;
   transport: TcpTransport;
   timer: ReturnType<typeof setInterval>;
+  server: CheckpointServer | null;
 }
 
 async function main(): Promise<void> {
@@ -68,11 +83,26 @@ async function main(): Promise<void> {
 
 async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Promise<Running> {
   const prefix = `raft node ${config.id}:`;
-  const log = await RaftLogStore.open(new NodeFileSystem(), config.data_dir, {
+  const fs = new NodeFileSystem();
+  const log = await RaftLogStore.open(fs, config.data_dir, {
     initial_conf_state: { voters: config.initial_members, learners: [] },
     segment_size_bytes: config.segment_size_bytes,
   });
+  const transfers = config.checkpoints_dir !== "";
   let loop: WorkerLoop | undefined;
+  const server = transfers
+    ? new CheckpointServer({
+      fs,
+      checkpoints_dir: config.checkpoints_dir,
+      on_report: (from, report) => {
+        if (report.ok) return;
+        console.warn(
+          `${prefix} ${from} could not install ${report.checkpoint_id}: ${report.reason}`,
+        );
+        loop?.snapshotFailed(from);
+      },
+    })
+    : null;
   const transport = new TcpTransport({
     cluster_id: config.cluster_id,
     node_id: config.id,
@@ -81,9 +111,49 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
     max_frame_bytes: Math.max(16 * 1024 * 1024, 2 * config.max_size_per_msg_bytes),
     on_message: (_from, payload) => loop?.receiveMessage(payload),
     on_unreachable: (peer) => loop?.peerUnreachable(peer),
+    on_request: server ? (from, payload) => server.handle(from, payload) : undefined,
     log: (line) => console.warn(`${prefix} ${line}`),
   });
+  const connect = async (peer: string): Promise<ChunkSource> =>
+    await transport.openRequestChannel(peer);
+  const receiver = transfers
+    ? new SnapshotReceiver({
+      committedIndex: () => loop?.committed_index ?? 0,
+      isStaged: (id) => completeDescriptor(fs, config.received_dir, id) !== undefined,
+      fetch: async (from, descriptor) => {
+        await fetchCheckpoint({
+          fs,
+          received_dir: config.received_dir,
+          descriptor,
+          connect: () => connect(from),
+          log: (line) => console.warn(`${prefix} ${line}`),
+        });
+      },
+      redeliver: (payload) => loop?.receiveMessage(payload),
+      report: (to, descriptor, ok, reason) => {
+        connect(to).then(async (channel) => {
+          try {
+            const request = { op: "report" as const, checkpoint_id: descriptor.checkpoint_id };
+            await channel.call(encodeChunkRequest({ ...request, ok, reason }), REPORT_TIMEOUT_MS);
+          } finally {
+            channel.close();
+          }
+        }).catch(() => {/* the sender's snapshot timeout retries anyway */});
+      },
+      log: (line) => console.warn(`${prefix} ${line}`),
+    })
+    : null;
+  // The ids of the newest registered checkpoints: older ones may be deleted when idle.
+  const registered: string[] = [];
+  const register = (data: Uint8Array) => {
+    if (!server || !isDescriptor(data)) return;
+    const id = decodeDescriptor(data).checkpoint_id;
+    if (!registered.includes(id)) registered.push(id);
+    registered.splice(0, Math.max(0, registered.length - CHECKPOINTS_KEPT));
+    server.prune(registered);
+  };
   try {
+    register(log.snapshot().data);
     const node = new RaftNode({
       id: config.id,
       storage: log,
@@ -104,19 +174,32 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
       snapshot: async (index, conf_state, data) => {
         await log.createSnapshot(index, conf_state, data);
         log.compact(index);
+        register(data);
       },
       setPeer: (id, address) => address ? transport.addPeer(id, address) : transport.removePeer(id),
-      extraStatus: () => ({ log_stats: log.stats(), transport: transport.stats() }),
+      extraStatus: () => ({
+        log_stats: log.stats(),
+        transport: transport.stats(),
+        snapshot_transfer: {
+          fetching: receiver?.fetching ?? null,
+          fetched: receiver?.fetched ?? 0,
+          failed: receiver?.failed ?? 0,
+          chunks_served: server?.chunks_served ?? 0,
+          checkpoints_kept: registered,
+        },
+      }),
       log: (line) => console.error(`${prefix} ${line}`),
+      admitSnapshot: receiver ? (message, payload) => receiver.admit(message, payload) : undefined,
     });
     transport.start();
   } catch (err) {
     await transport.stop();
+    server?.close();
     log.close();
     throw err;
   }
   const timer = setInterval(() => loop!.tick(), config.tick_ms);
-  return { loop, log, transport, timer };
+  return { loop, log, transport, timer, server };
 }
 
 /** Feeds commands to the loop until Stop, the end of the stream, or a fatal error. */
@@ -145,6 +228,7 @@ async function shutDown(running: Running, sender: RingSender): Promise<void> {
   clearInterval(running.timer);
   await running.loop.idle();
   await running.transport.stop();
+  running.server?.close();
   running.log.close();
   const fatal = running.loop.fatal;
   try {

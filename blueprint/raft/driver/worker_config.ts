@@ -48,6 +48,17 @@ export interface RaftNodeConfig {
   segment_size_bytes?: number;
   /** Seed of the election-timeout randomness (default: random). */
   seed?: number;
+  /**
+   * Where the application's checkpoints live (one directory per checkpoint id). With it, a
+   * snapshot whose data is a checkpoint descriptor is served to peers from here in chunks.
+   * Default "": snapshots are opaque bytes sent inside the message.
+   */
+  checkpoints_dir?: string;
+  /**
+   * Where checkpoints received from peers are staged before the snapshot message reaches the
+   * core (needed with `checkpoints_dir`).
+   */
+  received_dir?: string;
 }
 
 /** {@link RaftNodeConfig} with every default filled in. */
@@ -68,8 +79,15 @@ export function resolveConfig(config: RaftNodeConfig): ResolvedRaftNodeConfig {
     applied_index: 0,
     segment_size_bytes: 64 * 1024 * 1024,
     seed: Math.floor(Math.random() * 2 ** 31),
+    checkpoints_dir: "",
+    received_dir: "",
     ...stripUndefined(config),
   };
+  if ((resolved.checkpoints_dir === "") !== (resolved.received_dir === "")) {
+    throw new RangeError(
+      "raft node config: checkpoints_dir and received_dir must be given together (or neither)",
+    );
+  }
   if (typeof resolved.id !== "string" || resolved.id.length === 0) {
     throw new RangeError("raft node config: id must be a non-empty string");
   }

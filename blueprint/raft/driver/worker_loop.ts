@@ -15,6 +15,7 @@ import {
   encodeMessage,
   EntryType,
   type HardState,
+  type Message,
   MessageType,
   type NodeId,
   ProposalDroppedError,
@@ -52,6 +53,11 @@ export interface WorkerLoopIo {
   extraStatus(): Record<string, unknown>;
   /** Reports a problem worth a log line. */
   log(line: string): void;
+  /**
+   * Optional gate for snapshot messages: false means "not yet" (the gate re-delivers the
+   * payload once the snapshot's files are staged, or drops it). Absent: every one is stepped.
+   */
+  admitSnapshot?(message: Message, payload: Uint8Array): boolean;
 }
 
 /** Bounds of the loop's input queues. */
@@ -292,6 +298,21 @@ export class WorkerLoop {
     this.#schedule();
   }
 
+  /**
+   * A receiver could not install the snapshot sent to `peer`: the core probes again and
+   * resends one later, instead of waiting for its snapshot timeout.
+   */
+  snapshotFailed(peer: NodeId): void {
+    if (this.#fatal) return;
+    this.#node.reportSnapshot(peer, false);
+    this.#schedule();
+  }
+
+  /** The core's commit index. */
+  get committed_index(): number {
+    return this.#node.logBounds().committed;
+  }
+
   /** Hands leader changes, read points and committed entries to the main side. */
   async #handOut(rd: Ready): Promise<void> {
     let leader: LeaderInfo | undefined;
@@ -349,7 +370,12 @@ export class WorkerLoop {
 
   #stepMessage(payload: Uint8Array): void {
     try {
-      this.#node.step(decodeMessage(payload));
+      const message = decodeMessage(payload);
+      const gate = this.#io.admitSnapshot;
+      if (message.type === MessageType.Snap && gate && !gate.call(this.#io, message, payload)) {
+        return;
+      }
+      this.#node.step(message);
     } catch (err) {
       if (!(err instanceof CodecError)) throw err;
       this.#io.log(`raft worker: dropping a malformed peer message: ${err.message}`);

@@ -298,14 +298,17 @@ export class RaftLogStore implements RaftLogReader {
 
   /**
    * Records a snapshot the application took of its state up to `index` (which must be in the
-   * log); the log itself is trimmed only by {@link RaftLogStore.compact}.
+   * log); the log itself is trimmed only by {@link RaftLogStore.compact}. At the current
+   * snapshot's own index it replaces that snapshot's data (a member that installed a
+   * snapshot received from the leader re-describes the same state with its own checkpoint).
    */
   async createSnapshot(index: number, conf_state: ConfState, data: Uint8Array): Promise<void> {
     this.#assertUsable();
-    if (index <= this.#snapshot.meta.index || index > this.lastIndex()) {
+    const current = this.#snapshot.meta.index;
+    if (index < current || (index === current && current === 0) || index > this.lastIndex()) {
       throw new RaftLogUsageError(
-        `createSnapshot(${index}): index must be above the current snapshot ` +
-          `${this.#snapshot.meta.index} and at most the last index ${this.lastIndex()}`,
+        `createSnapshot(${index}): index must be at least the current snapshot ` +
+          `${current} (above it when there is none) and at most the last index ${this.lastIndex()}`,
       );
     }
     const snapshot = { meta: { index, term: this.term(index), conf_state }, data };

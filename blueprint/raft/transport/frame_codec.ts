@@ -6,8 +6,9 @@
  * hello := version u8 | cluster_id (u16 length + UTF-8) | sender_id (u16 length + UTF-8)
  * ```
  * The first frame on a connection is a hello; every later frame carries one encoded Raft
- * message, opaque to the transport. Frames are bounded: a peer announcing a larger one is
- * cut off before its bytes are buffered.
+ * message, opaque to the transport, or (on a connection opened for it) one request, which the
+ * listener answers with one response frame on the same connection, in order. Frames are
+ * bounded: a peer announcing a larger one is cut off before its bytes are buffered.
  *
  * @module
  */
@@ -24,6 +25,10 @@ export enum FrameKind {
   Hello = 1,
   /** One encoded Raft message. */
   Message = 2,
+  /** A request (checkpoint transfer); answered by one Response on the same connection. */
+  Request = 3,
+  /** The answer to the oldest unanswered Request of the connection. */
+  Response = 4,
 }
 
 /** A decoded frame. */
@@ -68,6 +73,13 @@ export function encodeMessageFrames(payloads: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(size);
   let offset = 0;
   for (const payload of payloads) offset = writeFrame(out, offset, FrameKind.Message, payload);
+  return out;
+}
+
+/** Encodes one frame of `kind` (header included). */
+export function encodeFrame(kind: FrameKind, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(frameSizeBytes(payload.length));
+  writeFrame(out, 0, kind, payload);
   return out;
 }
 
@@ -192,8 +204,10 @@ export class FrameDecoder {
       );
     }
     const kind = data[offset + 4];
-    if (kind !== FrameKind.Hello && kind !== FrameKind.Message) {
-      throw new FrameError(`unknown frame kind ${kind}; allowed 1 (hello) and 2 (message)`);
+    if (kind < FrameKind.Hello || kind > FrameKind.Response) {
+      throw new FrameError(
+        `unknown frame kind ${kind}; allowed 1 (hello), 2 (message), 3 (request), 4 (response)`,
+      );
     }
     return data.length - offset < 4 + length ? 0 : 4 + length;
   }

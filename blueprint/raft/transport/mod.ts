@@ -5,14 +5,17 @@
  * @module
  */
 export {
+  MAX_REQUESTS_IN_FLIGHT,
   type PeerAddress,
   type PeerStats,
+  RequestChannel,
   TcpTransport,
   type TcpTransportOptions,
 } from "./tcp_transport.ts";
 export { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 export {
   decodeHello,
+  encodeFrame,
   encodeHelloFrame,
   encodeMessageFrames,
   type Frame,

@@ -14,6 +14,7 @@ import type { NodeId } from "../core/mod.ts";
 import { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
 import {
   decodeHello,
+  encodeFrame,
   encodeHelloFrame,
   encodeMessageFrames,
   FrameDecoder,
@@ -61,7 +62,15 @@ export interface TcpTransportOptions {
    * failed, or the peer closed the connection), so Raft can probe instead of streaming.
    */
   on_unreachable?: (peer: NodeId) => void;
+  /**
+   * Answers a request frame (checkpoint transfer). Requests of one connection are answered
+   * one at a time, in order. Without it, a request frame closes the connection.
+   */
+  on_request?: (from: NodeId, payload: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 }
+
+/** Most requests one {@link RequestChannel} has in flight. */
+export const MAX_REQUESTS_IN_FLIGHT = 64;
 
 /** Counters of one peer. */
 export interface PeerStats {
@@ -205,6 +214,30 @@ export class TcpTransport {
       return false;
     }
     return peer.queue.push(payload);
+  }
+
+  /**
+   * Opens a dedicated connection to `peer` for requests (answered in order by its
+   * `on_request`). Rejects if the peer is unknown or cannot be reached.
+   */
+  async openRequestChannel(peer: NodeId): Promise<RequestChannel> {
+    const known = this.#peers.get(peer);
+    if (!known || this.#stopped) throw new Error(`raft transport: no address for peer ${peer}`);
+    const conn = await Deno.connect({
+      hostname: known.address.hostname,
+      port: known.address.port,
+      transport: "tcp",
+    });
+    try {
+      conn.setNoDelay(true);
+      await writeAll(conn, this.#hello);
+    } catch (err) {
+      closeQuietly(conn);
+      throw err;
+    }
+    const channel = new RequestChannel(conn, this.#max_frame_bytes);
+    this.#track(channel.closed);
+    return channel;
   }
 
   /** Counters per peer, and messages received from all peers. */
@@ -355,6 +388,11 @@ export class TcpTransport {
             clearTimeout(hello_timer);
             continue;
           }
+          if (frame.kind === FrameKind.Request && this.#options.on_request) {
+            const response = await this.#options.on_request(sender, frame.payload);
+            await writeAll(conn, encodeFrame(FrameKind.Response, response));
+            continue;
+          }
           if (frame.kind !== FrameKind.Message) {
             throw new FrameError(`unexpected frame kind ${frame.kind} after the hello`);
           }
@@ -405,6 +443,90 @@ export class TcpTransport {
       const timer = setTimeout(wake, delay_ms);
       this.#sleepers.add(wake);
     });
+  }
+}
+
+/**
+ * A request/response connection to one peer (see {@link TcpTransport.openRequestChannel}):
+ * responses arrive in request order, so each answers the oldest waiting call.
+ */
+export class RequestChannel {
+  readonly #conn: Deno.TcpConn;
+  readonly #decoder: FrameDecoder;
+  readonly #waiting: {
+    resolve(payload: Uint8Array): void;
+    reject(error: Error): void;
+    timer: ReturnType<typeof setTimeout>;
+  }[] = [];
+  #error: Error | null = null;
+  /** Resolves when the connection is closed and its reader has stopped. */
+  readonly closed: Promise<void>;
+
+  /** @internal Made by {@link TcpTransport.openRequestChannel}. */
+  constructor(conn: Deno.TcpConn, max_frame_bytes: number) {
+    this.#conn = conn;
+    this.#decoder = new FrameDecoder(max_frame_bytes);
+    this.closed = this.#readLoop();
+  }
+
+  /**
+   * Sends one request; resolves with its response. Rejects after `timeout_ms` (and closes the
+   * channel: later responses could no longer be matched), or when the channel fails.
+   */
+  call(payload: Uint8Array, timeout_ms: number): Promise<Uint8Array> {
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#waiting.length >= MAX_REQUESTS_IN_FLIGHT) {
+      return Promise.reject(
+        new RangeError(`more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight on one channel`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.#fail(new Error(`request timed out after ${timeout_ms} ms`)),
+        timeout_ms,
+      );
+      this.#waiting.push({ resolve, reject, timer });
+      writeAll(this.#conn, encodeFrame(FrameKind.Request, payload)).catch((err) =>
+        this.#fail(err as Error)
+      );
+    });
+  }
+
+  /** Closes the connection; waiting calls reject. */
+  close(): void {
+    this.#fail(new Error("request channel closed"));
+  }
+
+  #fail(error: Error): void {
+    if (!this.#error) this.#error = error;
+    closeQuietly(this.#conn);
+    for (const waiter of this.#waiting.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(this.#error);
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    try {
+      // Bounded by the connection: ends when the peer or close() ends it.
+      for (;;) {
+        const count = await this.#conn.read(buffer);
+        if (count === null) break;
+        for (const frame of this.#decoder.push(buffer.subarray(0, count))) {
+          const waiter = this.#waiting.shift();
+          if (frame.kind !== FrameKind.Response || !waiter) {
+            throw new FrameError(`unexpected frame kind ${frame.kind} on a request channel`);
+          }
+          clearTimeout(waiter.timer);
+          waiter.resolve(frame.payload);
+        }
+        this.#decoder.check();
+      }
+      this.#fail(new Error("the peer closed the request channel"));
+    } catch (err) {
+      this.#fail(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 }
 
