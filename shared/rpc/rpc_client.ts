@@ -10,6 +10,10 @@ import { grpc } from "../../deps.ts";
 import type { Encodable, MethodSchema, ProtoMessage } from "../proto/mod.ts";
 import { DEFAULT_MAX_SEND_MESSAGE_BYTES } from "./limits.ts";
 import { fromServiceError, RpcError, Status } from "./rpc_error.ts";
+import { quietEndOfFinishedStreams } from "./http2_stream_patch.ts";
+
+// Every unary call would otherwise build and drop an error when it ends (see the module).
+quietEndOfFinishedStreams();
 
 /** Options of {@link RpcChannel}. Every field has a default. */
 export interface RpcChannelOptions {
