@@ -294,6 +294,7 @@ export class Storage {
     this.#fs = options.fs;
     this.#lock = lock;
     this.#cache = new BlockCache(options.block_cache_bytes);
+    this.#mem = new Memtable(undefined, options.memtable_size_bytes);
     this.#compaction_options = resolveCompactionOptions({
       level0_compaction_trigger: options.l0_compaction_trigger,
       level0_slowdown_trigger: options.l0_slowdown_trigger,
@@ -413,13 +414,17 @@ export class Storage {
     if (first_sequence + batch.count - 1 > MAX_SEQUENCE) {
       throw new StorageError(`write: sequence numbers are exhausted (limit ${MAX_SEQUENCE})`);
     }
-    const appended = this.#wal.append(batch.encode(first_sequence), sync);
+    // In place: the WAL copies the record into its own framing before append returns.
+    const appended = this.#wal.append(batch.encodeInPlace(first_sequence), sync);
     // Requested in the same turn as the append, before a flush can close a retired log.
     const retired_synced = sync ? Promise.all(this.#retired_wals.map((r) => r.wal.sync())) : null;
     // Same synchronous turn as the append: readers never see part of a batch, and memtable
     // order equals WAL order.
     let sequence = first_sequence;
-    batch.forEach((type, key, value) => this.#mem.add(sequence++, type, key, value));
+    const mem = this.#mem;
+    batch.forEachRange((type, bytes, key_start, key_length, value_start, value_length) =>
+      mem.addRange(sequence++, type, bytes, key_start, key_length, value_start, value_length)
+    );
     this.#last_sequence = sequence - 1;
     try {
       await appended;
@@ -709,7 +714,7 @@ export class Storage {
     // Unsynced: the header matters only with records after it, which come later in the file.
     void wal.append(new WriteBatch().encode(this.#last_sequence + 1), false);
     this.#imms.push({ memtable: this.#mem, next_log_number: wal_number });
-    this.#mem = new Memtable(wal_number);
+    this.#mem = new Memtable(wal_number, this.#options.memtable_size_bytes);
     this.#wal = wal;
     this.#retired_wals.push({ wal: old_wal, next_log_number: wal_number });
     this.#schedule_background();
@@ -880,7 +885,7 @@ export class Storage {
     let table: TableFileMeta | null = null;
     if (imm.memtable.entryCount > 0) {
       const file_number = this.#next_file_number++;
-      table = await this.#executor.flush(this.#dir, file_number, imm.memtable.iterator());
+      table = await this.#executor.flushMemtable(this.#dir, file_number, imm.memtable);
     }
     await this.#commit((levels) => {
       if (table !== null) levels[0].push(table);
@@ -1143,7 +1148,7 @@ export class Storage {
   async #flush_recovered(): Promise<TableFileMeta> {
     const file_number = this.#next_file_number++;
     const meta = await this.#executor.flush(this.#dir, file_number, this.#mem.iterator());
-    this.#mem = new Memtable();
+    this.#mem = new Memtable(undefined, this.#options.memtable_size_bytes);
     return meta;
   }
 
@@ -1251,6 +1256,12 @@ export class Storage {
           `(${MAX_LOG_RECORD_BYTES} bytes); split it into smaller batches`,
       );
     }
+    const within_limits = batch.minKeyBytes > 0 &&
+      batch.maxKeyBytes <= this.#options.max_key_bytes &&
+      batch.maxValueBytes <= this.#options.max_value_bytes;
+    // The batch tracks its extreme lengths; only a batch that breaks a limit is walked, to
+    // name the operation that does.
+    if (within_limits) return;
     batch.forEach((type, key, value) => {
       this.#validate_key(key, type === ValueType.Value ? "put" : "delete");
       if (value.length > this.#options.max_value_bytes) {

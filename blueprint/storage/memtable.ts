@@ -14,6 +14,9 @@
  * four big-endian words with the sign bit flipped (so signed int32 order is byte order):
  * short prefixes are useless for keys that share a long head, such as zero-padded numbers.
  *
+ * The arenas live in SharedArrayBuffers: a full memtable is handed to the flush worker as
+ * is ({@link Memtable.arena}, {@link forEachArenaEntry}), with no copy and no packing.
+ *
  * A small bloom filter over the user keys (two probes, about 16 bits per entry, doubled and
  * rebuilt as the memtable grows) answers most `get`s for keys the memtable lacks without a
  * search: a read usually misses the memtable and finds its key in a table.
@@ -53,6 +56,8 @@ const HEAD = 0;
 const NONE = 0;
 const INITIAL_NODE_SLOTS = 4096;
 const INITIAL_BYTES = 64 << 10;
+/** Largest capacity hint honoured up front (larger memtables grow by doubling). */
+const MAX_HINT_BYTES = 256 << 20;
 /** Largest arena: Int32 offsets address at most 2^31 - 1 bytes. */
 const MAX_ARENA_BYTES = 2 ** 31 - 1;
 /** Filter bits per entry before the filter doubles: two probes then pass about 1.4%. */
@@ -60,6 +65,61 @@ const FILTER_BITS_PER_ENTRY = 16;
 const INITIAL_FILTER_BITS = 1 << 15;
 /** Past this (4 million entries) the filter stops growing and just admits more. */
 const MAX_FILTER_BITS = 1 << 26;
+
+/** Int32Array of `slots` slots over a new SharedArrayBuffer. */
+function sharedInt32(slots: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(slots * 4));
+}
+
+/** Uint8Array of `length_bytes` over a new SharedArrayBuffer. */
+function sharedBytes(length_bytes: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(length_bytes));
+}
+
+/**
+ * A memtable's two arenas, shareable with a Worker (both views are over SharedArrayBuffers).
+ * Read it only once the memtable takes no more writes.
+ */
+export interface MemtableArena {
+  /** Node records and links. */
+  readonly nodes: Int32Array;
+  /** Key and value bytes. */
+  readonly bytes: Uint8Array;
+  /** Number of entries. */
+  readonly entry_count: number;
+}
+
+/**
+ * Visits every entry of an arena in internal-key order, walking level 0 of the skip list:
+ * `key` is the internal key and `value` the value, both views of the arena. Works on an arena
+ * received from another isolate (the layout constants live here).
+ *
+ * @throws Error when the walk does not meet exactly `entry_count` entries (a damaged arena)
+ * @example
+ * ```ts
+ * forEachArenaEntry(memtable.arena(), (key, value) => writer.add(key, value));
+ * ```
+ */
+export function forEachArenaEntry(
+  arena: MemtableArena,
+  visit: (key: Uint8Array, value: Uint8Array) => void,
+): void {
+  const { nodes, bytes, entry_count } = arena;
+  let seen = 0;
+  // Bounded: level 0 links each entry once; the count check catches a cycle.
+  for (let node = nodes[HEAD + LINKS]; node !== NONE; node = nodes[node + LINKS]) {
+    if (++seen > entry_count) break;
+    const key_offset = nodes[node + KEY_OFFSET];
+    const value_offset = nodes[node + VALUE_OFFSET];
+    visit(
+      bytes.subarray(key_offset, key_offset + nodes[node + KEY_LENGTH]),
+      bytes.subarray(value_offset, value_offset + nodes[node + VALUE_LENGTH]),
+    );
+  }
+  if (seen !== entry_count) {
+    throw new Error(`memtable arena: walked ${seen} entries, expected ${entry_count}`);
+  }
+}
 
 /** The newest entry of a user key visible at a snapshot. */
 export interface MemtableHit {
@@ -114,9 +174,9 @@ function userKeyHash(bytes: Uint8Array, start: number, end: number): number {
  * ```
  */
 export class Memtable {
-  #nodes = new Int32Array(INITIAL_NODE_SLOTS);
+  #nodes: Int32Array;
   #node_top = LINKS + MAX_HEIGHT;
-  #bytes = new Uint8Array(INITIAL_BYTES);
+  #bytes: Uint8Array;
   #byte_top = 0;
   #height = 1;
   #tail = NONE;
@@ -128,8 +188,15 @@ export class Memtable {
   /** Bloom filter bits over user keys; its length in bits is a power of two. */
   #filter = new Int32Array(INITIAL_FILTER_BITS >>> 5);
 
-  /** @param seed seed of the tower-height generator (fixed, so layouts replay exactly) */
-  constructor(seed = 0x9e3779b9) {
+  /**
+   * @param seed seed of the tower-height generator (fixed, so layouts replay exactly)
+   * @param capacity_hint_bytes expected {@link Memtable.sizeBytes} when full: the arenas
+   *   start at that size (untouched pages cost no memory), so they rarely grow by copying
+   */
+  constructor(seed = 0x9e3779b9, capacity_hint_bytes = 0) {
+    const hint = Math.min(Math.max(0, capacity_hint_bytes), MAX_HINT_BYTES);
+    this.#nodes = sharedInt32(Math.max(INITIAL_NODE_SLOTS, Math.ceil(hint / 4 / 2)));
+    this.#bytes = sharedBytes(Math.max(INITIAL_BYTES, hint));
     this.#random_state = seed >>> 0 || 1;
     this.#nodes[HEIGHT] = MAX_HEIGHT;
   }
@@ -142,6 +209,11 @@ export class Memtable {
   /** Number of entries. */
   get entryCount(): number {
     return this.#entry_count;
+  }
+
+  /** The arenas, for a flush in another isolate; the memtable must take no more writes. */
+  arena(): MemtableArena {
+    return { nodes: this.#nodes, bytes: this.#bytes, entry_count: this.#entry_count };
   }
 
   /** Largest sequence number added (0 when empty). */
@@ -158,8 +230,48 @@ export class Memtable {
     const key_offset = this.#allocate_bytes(key_length + value.length);
     const bytes = this.#bytes;
     bytes.set(user_key, key_offset);
-    writeTrailer(bytes, key_offset + user_key.length, sequence, type);
     bytes.set(value, key_offset + key_length);
+    this.#link(sequence, type, key_offset, user_key.length, value.length);
+  }
+
+  /**
+   * Adds an entry whose user key is `source[key_start, key_start + key_length)` and value
+   * `source[value_start, value_start + value_length)`, copied straight from an encoded batch
+   * with no intermediate views (the write path's hot loop).
+   */
+  addRange(
+    sequence: number,
+    type: ValueType,
+    source: Uint8Array,
+    key_start: number,
+    key_length: number,
+    value_start: number,
+    value_length: number,
+  ): void {
+    const key_offset = this.#allocate_bytes(key_length + TRAILER_SIZE_BYTES + value_length);
+    const bytes = this.#bytes;
+    bytes.set(source.subarray(key_start, key_start + key_length), key_offset);
+    bytes.set(
+      source.subarray(value_start, value_start + value_length),
+      key_offset + key_length + TRAILER_SIZE_BYTES,
+    );
+    this.#link(sequence, type, key_offset, key_length, value_length);
+  }
+
+  /**
+   * Writes the trailer after the user key already copied at `key_offset` (its value follows
+   * the trailer) and links the new node into the skip list.
+   */
+  #link(
+    sequence: number,
+    type: ValueType,
+    key_offset: number,
+    user_length: number,
+    value_length: number,
+  ): void {
+    const key_length = user_length + TRAILER_SIZE_BYTES;
+    const bytes = this.#bytes;
+    writeTrailer(bytes, key_offset + user_length, sequence, type);
     const key = bytes.subarray(key_offset, key_offset + key_length);
     const found = this.#find_greater_or_equal(key, this.#update);
     if (found !== NONE && this.#compare_node(found, key) === 0) {
@@ -174,13 +286,12 @@ export class Memtable {
     const nodes = this.#nodes;
     nodes[node + KEY_OFFSET] = key_offset;
     nodes[node + KEY_LENGTH] = key_length;
-    const user_length = user_key.length;
-    nodes[node + PREFIX_0] = prefixWord(user_key, 0, user_length);
-    nodes[node + PREFIX_1] = prefixWord(user_key, 4, user_length);
-    nodes[node + PREFIX_2] = prefixWord(user_key, 8, user_length);
-    nodes[node + PREFIX_3] = prefixWord(user_key, 12, user_length);
+    nodes[node + PREFIX_0] = prefixWord(key, 0, user_length);
+    nodes[node + PREFIX_1] = prefixWord(key, 4, user_length);
+    nodes[node + PREFIX_2] = prefixWord(key, 8, user_length);
+    nodes[node + PREFIX_3] = prefixWord(key, 12, user_length);
     nodes[node + VALUE_OFFSET] = key_offset + key_length;
-    nodes[node + VALUE_LENGTH] = value.length;
+    nodes[node + VALUE_LENGTH] = value_length;
     nodes[node + HEIGHT] = height;
     for (let level = 0; level < height; level++) {
       const predecessor = this.#update[level];
@@ -198,7 +309,7 @@ export class Memtable {
     ) {
       this.#rebuild_filter(this.#filter.length * 2);
     } else {
-      this.#filter_add(userKeyHash(user_key, 0, user_key.length));
+      this.#filter_add(userKeyHash(bytes, key_offset, key_offset + user_length));
     }
     if (sequence > this.#largest_sequence) this.#largest_sequence = sequence;
   }
@@ -400,7 +511,7 @@ export class Memtable {
       if (needed > MAX_ARENA_BYTES) {
         throw new Error(`memtable: arena would exceed ${MAX_ARENA_BYTES} bytes`);
       }
-      const grown = new Uint8Array(
+      const grown = sharedBytes(
         Math.min(MAX_ARENA_BYTES, Math.max(needed, this.#bytes.length * 2)),
       );
       grown.set(this.#bytes.subarray(0, offset));
@@ -414,7 +525,7 @@ export class Memtable {
     const node = this.#node_top;
     const needed = node + LINKS + height;
     if (needed > this.#nodes.length) {
-      const grown = new Int32Array(Math.max(needed, this.#nodes.length * 2));
+      const grown = sharedInt32(Math.max(needed, this.#nodes.length * 2));
       grown.set(this.#nodes.subarray(0, node));
       this.#nodes = grown;
     }

@@ -151,3 +151,15 @@ Deno.test("memtable get finds every key while its key filter grows", () => {
   for (let i = 0; i < 12_000; i++) assert.equal(text(mem.get(key(i), 12_000)!.value), `v${i}`);
   for (let i = 0; i < 2_000; i++) assert.equal(mem.get(bytes(`absent-${i}`), 12_000), undefined);
 });
+
+Deno.test("memtable addRange stores the same entry as add", () => {
+  const by_add = new Memtable();
+  const by_range = new Memtable();
+  const source = bytes("..key-1..value-1..");
+  by_add.add(3, ValueType.Value, bytes("key-1"), bytes("value-1"));
+  by_range.addRange(3, ValueType.Value, source, 2, 5, 9, 7);
+  by_range.addRange(4, ValueType.Deletion, source, 2, 5, 0, 0);
+  assert.equal(text(by_range.get(bytes("key-1"), 3)!.value), "value-1");
+  assert.equal(by_range.get(bytes("key-1"), 4)!.type, ValueType.Deletion);
+  assert.deepEqual(by_range.get(bytes("key-1"), 3), by_add.get(bytes("key-1"), 3));
+});

@@ -45,6 +45,10 @@ export class WriteBatch {
   #rep: Uint8Array = new Uint8Array(INITIAL_CAPACITY_BYTES);
   #length_bytes = BATCH_HEADER_BYTES;
   #count = 0;
+  /** Shortest and longest key and longest value so far: a write checks limits in O(1). */
+  #min_key_bytes = Infinity;
+  #max_key_bytes = 0;
+  #max_value_bytes = 0;
 
   /** Adds "set `key` to `value`". */
   put(key: Uint8Array, value: Uint8Array): this {
@@ -65,6 +69,9 @@ export class WriteBatch {
   clear(): void {
     this.#length_bytes = BATCH_HEADER_BYTES;
     this.#count = 0;
+    this.#min_key_bytes = Infinity;
+    this.#max_key_bytes = 0;
+    this.#max_value_bytes = 0;
   }
 
   /** Number of operations. */
@@ -75,6 +82,39 @@ export class WriteBatch {
   /** Size of the encoded batch in bytes (what the WAL record will take). */
   get sizeBytes(): number {
     return this.#length_bytes;
+  }
+
+  /** Length of the shortest key in the batch (Infinity when empty). */
+  get minKeyBytes(): number {
+    return this.#min_key_bytes;
+  }
+
+  /** Length of the longest key in the batch (0 when empty). */
+  get maxKeyBytes(): number {
+    return this.#max_key_bytes;
+  }
+
+  /** Length of the longest value in the batch (0 when empty or only deletes). */
+  get maxValueBytes(): number {
+    return this.#max_value_bytes;
+  }
+
+  /**
+   * Visits each operation as positions in `bytes` (the batch's own buffer, valid until the
+   * batch changes): no per-operation allocation, for the write path.
+   */
+  forEachRange(visit: RangeVisitor): void {
+    forEachRecordRange(this.#rep, this.#length_bytes, this.#count, visit);
+  }
+
+  /**
+   * The encoded batch with `first_sequence` in its header, as a view of the batch's own
+   * buffer (no copy): valid until the batch changes. For callers that consume it at once.
+   */
+  encodeInPlace(first_sequence: number): Uint8Array {
+    const out = this.#rep.subarray(0, this.#length_bytes);
+    writeHeader(out, first_sequence, this.#count);
+    return out;
   }
 
   /** Calls `visit` for each operation in insertion order. */
@@ -110,6 +150,11 @@ export class WriteBatch {
     }
     this.#length_bytes = pos;
     this.#count++;
+    if (key.length < this.#min_key_bytes) this.#min_key_bytes = key.length;
+    if (key.length > this.#max_key_bytes) this.#max_key_bytes = key.length;
+    if (value !== undefined && value.length > this.#max_value_bytes) {
+      this.#max_value_bytes = value.length;
+    }
   }
 
   #reserve(extra_bytes: number): void {
@@ -188,6 +233,64 @@ function forEachRecord(
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Receives one operation of an encoded batch as positions: the key is
+ * `bytes[key_start, key_start + key_length)`, the value likewise (length 0 for a deletion).
+ */
+export type RangeVisitor = (
+  type: ValueType,
+  bytes: Uint8Array,
+  key_start: number,
+  key_length: number,
+  value_start: number,
+  value_length: number,
+) => void;
+
+/** Reads a varint32 length at `pos` of a batch this process encoded (so well formed). */
+function lengthAt(rep: Uint8Array, pos: number): number {
+  let byte = rep[pos];
+  if (byte < 0x80) return byte;
+  let length = byte & 0x7f;
+  for (let shift = 7; shift <= 28; shift += 7) {
+    byte = rep[++pos];
+    length |= (byte & 0x7f) << shift;
+    if (byte < 0x80) return length >>> 0;
+  }
+  throw new Error("write batch: bad length varint in a batch this process encoded");
+}
+
+/** Bytes taken by the varint32 encoding of `value`. */
+function varintBytes(value: number): number {
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
+}
+
+/** Walks an encoded batch built by {@link WriteBatch} (trusted: no corruption checks). */
+function forEachRecordRange(
+  rep: Uint8Array,
+  length_bytes: number,
+  count: number,
+  visit: RangeVisitor,
+): void {
+  let pos = BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const type = rep[pos++] as ValueType;
+    const key_length = lengthAt(rep, pos);
+    const key_start = pos + varintBytes(key_length);
+    pos = key_start + key_length;
+    let value_start = pos;
+    let value_length = 0;
+    if (type === ValueType.Value) {
+      value_length = lengthAt(rep, pos);
+      value_start = pos + varintBytes(value_length);
+      pos = value_start + value_length;
+    }
+    visit(type, rep, key_start, key_length, value_start, value_length);
+  }
+  if (pos !== length_bytes) {
+    throw new Error(`write batch: walked ${pos} of ${length_bytes} bytes`);
+  }
+}
 
 function readSlice(
   rep: Uint8Array,

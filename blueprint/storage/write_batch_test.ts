@@ -56,3 +56,31 @@ Deno.test("decodeBatch reports malformed records as corruption naming the source
   trailing.set(record);
   assert.throws(() => decodeBatch(trailing, "w"), /trailing/);
 });
+
+Deno.test("forEachRange visits each operation as positions in the encoded bytes", () => {
+  const long_value = new Uint8Array(300).fill(9); // a two-byte length varint
+  const batch = new WriteBatch().put(bytes("a"), bytes("1")).delete(bytes("bb")).put(
+    bytes("c"),
+    long_value,
+  );
+  const seen: [ValueType, string, number][] = [];
+  batch.forEachRange((type, data, key_start, key_length, value_start, value_length) => {
+    const key = new TextDecoder().decode(data.subarray(key_start, key_start + key_length));
+    const value = data.subarray(value_start, value_start + value_length);
+    if (key === "c") assert.deepEqual(value, long_value);
+    seen.push([type, key, value_length]);
+  });
+  assert.deepEqual(seen, [
+    [ValueType.Value, "a", 1],
+    [ValueType.Deletion, "bb", 0],
+    [ValueType.Value, "c", 300],
+  ]);
+  assert.equal(batch.minKeyBytes, 1);
+  assert.equal(batch.maxKeyBytes, 2);
+  assert.equal(batch.maxValueBytes, 300);
+  assert.deepEqual(batch.encodeInPlace(7), batch.encode(7));
+  batch.clear();
+  assert.equal(batch.maxKeyBytes, 0);
+  assert.equal(batch.maxValueBytes, 0);
+  assert.equal(batch.minKeyBytes, Infinity);
+});

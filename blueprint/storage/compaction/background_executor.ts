@@ -6,6 +6,7 @@
  */
 import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
+import type { Memtable } from "../memtable.ts";
 import type { CompactionPlan } from "./compaction_picker.ts";
 
 /** One compaction handed to an executor: the plan plus what the DB decides around it. */
@@ -42,6 +43,11 @@ export interface BackgroundExecutor {
    * promise settles) as level-0 table `file_number` in `dir`.
    */
   flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta>;
+  /**
+   * Writes a memtable that takes no more writes as level-0 table `file_number` in `dir`
+   * (a worker reads its shared arenas in place: the flush starts at once, with no packing).
+   */
+  flushMemtable(dir: string, file_number: number, memtable: Memtable): Promise<TableFileMeta>;
   /** Runs a compaction; the outputs are new tables of `job.plan.output_level`, in key order. */
   compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]>;
   /** Waits for the jobs already submitted, then releases the executor's resources. */

@@ -9,7 +9,10 @@ import { acceptWorkerChannel, type RingSender } from "../../../shared/channel/mo
 import { NodeFileSystem } from "../../../shared/fs/mod.ts";
 import { BlockCache } from "../table/mod.ts";
 import { FlushWriter, runCompactionJob } from "./compaction_job.ts";
+import { forEachArenaEntry, type MemtableArena } from "../memtable.ts";
 import {
+  ARENA_MESSAGE_KIND,
+  type ArenaMessage,
   type CompactRequest,
   decodeJson,
   decodeMessage,
@@ -30,7 +33,41 @@ const REQUEST_KINDS = [
   RequestKind.FlushAbort,
   RequestKind.Compact,
   RequestKind.Crash,
+  RequestKind.FlushArena,
 ] as const;
+
+/** Arenas that arrived by postMessage before their FlushArena request, by job id. */
+const arrived_arenas = new Map<number, MemtableArena>();
+/** FlushArena requests waiting for their arena, by job id. */
+const arena_waiters = new Map<number, (arena: MemtableArena) => void>();
+/** More arenas than this in flight means a protocol bug (the executor bounds pending jobs). */
+const MAX_ARENAS_IN_FLIGHT = 1024;
+
+self.addEventListener("message", (event: Event) => {
+  const data = (event as MessageEvent).data as ArenaMessage | null;
+  if (data?.kind !== ARENA_MESSAGE_KIND) return;
+  const arena = { nodes: data.nodes, bytes: data.bytes, entry_count: data.entry_count };
+  const waiter = arena_waiters.get(data.job_id);
+  if (waiter !== undefined) {
+    arena_waiters.delete(data.job_id);
+    waiter(arena);
+    return;
+  }
+  if (arrived_arenas.size >= MAX_ARENAS_IN_FLIGHT) {
+    throw new Error(`background worker: more than ${MAX_ARENAS_IN_FLIGHT} arenas in flight`);
+  }
+  arrived_arenas.set(data.job_id, arena);
+});
+
+/** The arena of job `job_id`, now or when its postMessage arrives. */
+function arenaOf(job_id: number): Promise<MemtableArena> {
+  const arena = arrived_arenas.get(job_id);
+  if (arena !== undefined) {
+    arrived_arenas.delete(job_id);
+    return Promise.resolve(arena);
+  }
+  return new Promise((resolve) => arena_waiters.set(job_id, resolve));
+}
 
 interface FlushInProgress {
   job_id: number;
@@ -109,6 +146,27 @@ async function serve(): Promise<void> {
         const current: FlushInProgress = flush;
         flush = null;
         await finishFlush(sender, fs, current, kind === RequestKind.FlushAbort);
+        break;
+      }
+      case RequestKind.FlushArena: {
+        const request = decodeJson<FlushBeginRequest>(payload);
+        const arena = await arenaOf(job_id);
+        let writer: FlushWriter | null = null;
+        try {
+          writer = new FlushWriter(fs, request.dir, request.file_number, config.table_options);
+          const adding = writer;
+          forEachArenaEntry(arena, (key, value) => adding.add(key, value));
+        } catch (err) {
+          writer?.abandon();
+          await replyFailed(sender, job_id, err);
+          break;
+        }
+        await finishFlush(
+          sender,
+          fs,
+          { job_id, dir: request.dir, writer, failure: undefined },
+          false,
+        );
         break;
       }
       case RequestKind.Compact: {

@@ -7,6 +7,7 @@ import type { FileSystem } from "../../../shared/fs/mod.ts";
 import { StorageError } from "../errors.ts";
 import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
+import type { Memtable } from "../memtable.ts";
 import type { BlockCache, TableOptions } from "../table/mod.ts";
 import type { BackgroundExecutor, CompactionJob } from "./background_executor.ts";
 import { DEFAULT_COMPACTION_OPTIONS, type OutputLimits } from "./compaction_options.ts";
@@ -42,6 +43,11 @@ export class InlineExecutor implements BackgroundExecutor {
   /** Writes `entries` as level-0 table `file_number`. */
   flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
     return this.#track(() => runFlushJob(this.fs, dir, file_number, entries, this.table_options));
+  }
+
+  /** Writes the memtable's entries as level-0 table `file_number`. */
+  flushMemtable(dir: string, file_number: number, memtable: Memtable): Promise<TableFileMeta> {
+    return this.flush(dir, file_number, memtable.iterator());
   }
 
   /** Runs the compaction. */

@@ -12,10 +12,13 @@ import {
 import { StorageError } from "../errors.ts";
 import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
+import type { Memtable } from "../memtable.ts";
 import type { TableOptions } from "../table/mod.ts";
 import type { BackgroundExecutor, CompactionJob } from "./background_executor.ts";
 import { DEFAULT_COMPACTION_OPTIONS, type OutputLimits } from "./compaction_options.ts";
 import {
+  ARENA_MESSAGE_KIND,
+  type ArenaMessage,
   ChunkPacker,
   decodeJson,
   decodeMessage,
@@ -129,6 +132,33 @@ class WorkerLane implements BackgroundExecutor {
       const last = packer.take();
       if (last !== null) await sender.send(last);
       await sender.send(encodeMessage(RequestKind.FlushEnd, job_id));
+    });
+    return meta;
+  }
+
+  /**
+   * Shares the memtable's arenas with the worker (postMessage of SharedArrayBuffers: no
+   * copy), then asks it to flush them. The postMessage goes first, so the arena is on its
+   * way when the request arrives; the worker waits for it.
+   */
+  async flushMemtable(
+    dir: string,
+    file_number: number,
+    memtable: Memtable,
+  ): Promise<TableFileMeta> {
+    const arena = memtable.arena();
+    const [meta] = await this.#submit(async (job_id) => {
+      const message: ArenaMessage = {
+        kind: ARENA_MESSAGE_KIND,
+        job_id,
+        nodes: arena.nodes,
+        bytes: arena.bytes,
+        entry_count: arena.entry_count,
+      };
+      this.channel.worker.postMessage(message);
+      await this.channel.sender.send(
+        encodeMessage(RequestKind.FlushArena, job_id, encodeJson({ dir, file_number })),
+      );
     });
     return meta;
   }
@@ -311,6 +341,11 @@ export class WorkerExecutor implements BackgroundExecutor {
   /** Streams `entries` to the flush worker, which writes them as level-0 table `file_number`. */
   flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
     return (this.flush_lane ?? this.compaction_lane).flush(dir, file_number, entries);
+  }
+
+  /** Shares the memtable's arenas with the flush worker, which writes table `file_number`. */
+  flushMemtable(dir: string, file_number: number, memtable: Memtable): Promise<TableFileMeta> {
+    return (this.flush_lane ?? this.compaction_lane).flushMemtable(dir, file_number, memtable);
   }
 
   /** Sends the compaction to the compaction worker. */

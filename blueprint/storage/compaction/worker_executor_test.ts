@@ -8,6 +8,7 @@ import type { CompactionPlan } from "./compaction_picker.ts";
 import { tableFilePath } from "./compaction_job.ts";
 import { InlineExecutor } from "./inline_executor.ts";
 import { WorkerExecutor } from "./worker_executor.ts";
+import { Memtable } from "../memtable.ts";
 
 const fs = new NodeFileSystem();
 const text = new TextEncoder();
@@ -221,6 +222,39 @@ Deno.test("WorkerExecutor: a worker crash rejects pending and later jobs", async
         /storage background worker died/,
       );
       assert.equal(executor.pendingJobs, 0);
+    } finally {
+      await executor.close();
+    }
+  });
+});
+
+Deno.test("WorkerExecutor: flushMemtable writes the shared arena as the inline executor does", async () => {
+  await withTempDir(async (dir) => {
+    const memtable = new Memtable(7, 1 << 10); // a small hint: the arenas grow while filling
+    const expected: Entry[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const user_key = text.encode(`key${String((i * 7919) % 5000).padStart(8, "0")}`);
+      const value = text.encode(`value-${i}`.padEnd(100 + (i % 50), "."));
+      const type = i % 11 === 0 ? ValueType.Deletion : ValueType.Value;
+      memtable.add(i + 1, type, user_key, type === ValueType.Deletion ? new Uint8Array() : value);
+    }
+    for (const it = memtable.iterator(), _ = it.seekToFirst(); it.valid(); it.next()) {
+      expected.push({ key: it.key().slice(), value: it.value().slice() });
+    }
+    const executor = await WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+    });
+    try {
+      const [by_worker, also_by_worker] = await Promise.all([
+        executor.flushMemtable(dir, 1, memtable),
+        executor.flushMemtable(dir, 2, memtable),
+      ]);
+      assert.deepEqual(readTable(dir, by_worker), expected);
+      assert.deepEqual(readTable(dir, also_by_worker), expected);
+      const inline = new InlineExecutor(fs, DEFAULT_TABLE_OPTIONS, new BlockCache(1 << 20));
+      const by_inline = await inline.flushMemtable(dir, 3, memtable);
+      assert.deepEqual({ ...by_worker, file_number: 3 }, by_inline);
     } finally {
       await executor.close();
     }

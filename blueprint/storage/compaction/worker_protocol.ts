@@ -29,6 +29,28 @@ export enum RequestKind {
   Compact = 5,
   /** Fault injection: the worker dies at once with an uncaught error. No payload. */
   Crash = 6,
+  /**
+   * Flushes a memtable whose arenas arrive by `postMessage` as an {@link ArenaMessage} with
+   * the same job id (shared memory, no copy). Payload: JSON `{dir, file_number}`.
+   */
+  FlushArena = 7,
+}
+
+/** `postMessage` kind of an {@link ArenaMessage}. */
+export const ARENA_MESSAGE_KIND = "storage-memtable-arena";
+
+/** A memtable's arenas for a {@link RequestKind.FlushArena} job, sent with `postMessage`. */
+export interface ArenaMessage {
+  /** Always {@link ARENA_MESSAGE_KIND}. */
+  kind: typeof ARENA_MESSAGE_KIND;
+  /** The job the arena belongs to. */
+  job_id: number;
+  /** Node records (over a SharedArrayBuffer). */
+  nodes: Int32Array;
+  /** Key and value bytes (over a SharedArrayBuffer). */
+  bytes: Uint8Array;
+  /** Number of entries. */
+  entry_count: number;
 }
 
 /** What a message from the worker reports. */
