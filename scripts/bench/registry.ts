@@ -19,11 +19,17 @@
  * the cluster was draining a backlog; `not_synced` counts processes without a live stream at
  * the end of the window.
  *
+ * `--profile DIR` writes V8 CPU profiles of the measured window (`.cpuprofile`, open them in
+ * Chrome DevTools): each member runs through a small wrapper module that profiles between two
+ * SIGUSR2 signals, and each load process profiles between its `measure` and `stop` commands.
+ *
  * Aim (issue 5): 5,000 processes with the leader under half a core and p99 ack under 50 ms.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { Session } from "node:inspector";
+import { join, resolve } from "node:path";
 import { LocalCluster } from "../../blueprint/client/mod.ts";
 import {
   type ClusterDetails,
@@ -66,6 +72,7 @@ export async function run(args: string[]): Promise<void> {
       sizes: { type: "string" },
       seconds: { type: "string" },
       workers: { type: "string" },
+      profile: { type: "string" },
     },
   });
   const sizes = values.sizes
@@ -91,10 +98,14 @@ export async function run(args: string[]): Promise<void> {
       `--workers must be an integer in [1, ${MAX_WORKERS}], got ${values.workers}`,
     );
   }
+  const profile_dir = values.profile === undefined ? undefined : resolve(values.profile);
+  if (profile_dir !== undefined) await Deno.mkdir(profile_dir, { recursive: true });
   const report = new BenchReport(values.json);
   for (const processes of sizes) {
     const workers = Math.min(processes, fixed_workers ?? (processes <= 500 ? 2 : 4));
-    for (const row of await runSize(processes, workers, window_s * 1000)) report.add(row);
+    for (const row of await runSize(processes, workers, window_s * 1000, profile_dir)) {
+      report.add(row);
+    }
   }
   report.finish();
 }
@@ -117,18 +128,33 @@ interface MemberSample {
   readonly cpu_ticks: number;
 }
 
-async function runSize(processes: number, workers: number, window_ms: number): Promise<BenchRow[]> {
+async function runSize(
+  processes: number,
+  workers: number,
+  window_ms: number,
+  profile_dir: string | undefined,
+): Promise<BenchRow[]> {
   const data_dir = await Deno.makeTempDir({ prefix: "bench-registry-" });
   const load: LoadProcess[] = [];
   let cluster: LocalCluster | undefined;
   try {
-    cluster = await LocalCluster.start({ data_dir, extra_args: ["--join-token", NONCE] });
+    const blueprint_module = profile_dir === undefined
+      ? undefined
+      : await writeProfilingWrapper(data_dir, join(profile_dir, `member-n${processes}`));
+    cluster = await LocalCluster.start({
+      data_dir,
+      extra_args: ["--join-token", NONCE],
+      blueprint_module,
+    });
     const leader = await cluster.waitForLeader(30_000);
     const endpoints = cluster.endpoints.join(",");
     const join_started = performance.now();
     for (let w = 0; w < workers; w++) {
       const share = Math.floor(processes / workers) + (w < processes % workers ? 1 : 0);
-      load.push(LoadProcess.spawn(endpoints, share, w));
+      const profile = profile_dir === undefined
+        ? undefined
+        : join(profile_dir, `load-n${processes}-w${w}.cpuprofile`);
+      load.push(LoadProcess.spawn(endpoints, share, w, profile));
     }
     const joined = await Promise.all(load.map((l) => l.waitJoined()));
     const join_s = (performance.now() - join_started) / 1000;
@@ -142,13 +168,17 @@ async function runSize(processes: number, workers: number, window_ms: number): P
       " ",
     );
     const window_start = performance.now();
+    if (profile_dir !== undefined) { for (const { pid } of pids) Deno.kill(pid, "SIGUSR2"); }
     for (const l of load) l.send("measure");
     await delay(window_ms);
     for (const l of load) l.send("stop");
+    if (profile_dir !== undefined) { for (const { pid } of pids) Deno.kill(pid, "SIGUSR2"); }
     const after = pids.map(sampleMember);
     const window_s = (performance.now() - window_start) / 1000;
     const load_after = load.map((l) => cpuTicks(l.pid));
     const results = await Promise.all(load.map((l) => l.waitResult()));
+    // The members write their profiles after the second signal; give them a moment.
+    if (profile_dir !== undefined) await delay(PROFILE_WRITE_MS);
     const leader_after = await cluster.waitForLeader(10_000).catch(() => undefined);
 
     const by_endpoint = new Map<string, number[]>();
@@ -221,7 +251,12 @@ class LoadProcess {
   }
 
   /** Starts a load process hosting `count` simulated processes. */
-  static spawn(endpoints: string, count: number, index: number): LoadProcess {
+  static spawn(
+    endpoints: string,
+    count: number,
+    index: number,
+    profile: string | undefined,
+  ): LoadProcess {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -234,6 +269,7 @@ class LoadProcess {
         String(count),
         "--index",
         String(index),
+        ...(profile === undefined ? [] : ["--profile", profile]),
       ],
       stdin: "piped",
       stdout: "piped",
@@ -454,6 +490,7 @@ async function workerMain(args: string[]): Promise<void> {
       endpoints: { type: "string" },
       count: { type: "string" },
       index: { type: "string" },
+      profile: { type: "string" },
     },
   });
   const endpoints = (values.endpoints ?? "").split(",").filter((e) => e !== "");
@@ -465,6 +502,7 @@ async function workerMain(args: string[]): Promise<void> {
     );
   }
   const clock = new AckClock();
+  const profiler = new WindowProfiler();
   const transport = new TimedTransport(await RegistryTransport.create(), clock);
   const processes: DraftProcess[] = [];
   let failed = 0;
@@ -497,10 +535,13 @@ async function workerMain(args: string[]): Promise<void> {
   const commands = new LineReader(Deno.stdin.readable);
   while (true) {
     const command = await commands.next();
-    if (command === "measure") clock.measuring = true;
-    else if (command === "stop" || command === undefined) break;
+    if (command === "measure") {
+      clock.measuring = true;
+      if (values.profile !== undefined) await profiler.start();
+    } else if (command === "stop" || command === undefined) break;
   }
   clock.measuring = false;
+  if (values.profile !== undefined) await profiler.stop(values.profile);
   const result: WorkerResult = {
     latencies_ms: clock.latencies_ms,
     acks: clock.acks,
@@ -510,6 +551,65 @@ async function workerMain(args: string[]): Promise<void> {
   console.log(JSON.stringify(result));
   // The parent stops the cluster; leaving 5,000 processes one by one would only measure Finalize.
   Deno.exit(0);
+}
+
+// ---- profiling ----
+
+/** How long members get to write their profiles after the second SIGUSR2, in ms. */
+const PROFILE_WRITE_MS = 3_000;
+
+/** The V8 CPU profiler of this isolate, through `node:inspector`. */
+export class WindowProfiler {
+  readonly #session = new Session();
+  #running = false;
+
+  /** Starts sampling (once; a second call while running does nothing). */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    this.#session.connect();
+    await this.#post("Profiler.enable");
+    await this.#post("Profiler.start");
+  }
+
+  /** Stops sampling and writes the profile to `path` (Chrome DevTools' `.cpuprofile`). */
+  async stop(path: string): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    const { profile } = await this.#post("Profiler.stop") as { profile: unknown };
+    this.#session.disconnect();
+    await Deno.writeTextFile(path, JSON.stringify(profile));
+  }
+
+  #post(method: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#session.post(method, {}, (error, result) => error ? reject(error) : resolve(result));
+    });
+  }
+}
+
+/**
+ * Writes a module that runs the Draft CLI and profiles between two SIGUSR2 signals (the
+ * measured window), then answers its path for {@link LocalCluster}'s `blueprint_module`.
+ */
+async function writeProfilingWrapper(data_dir: string, profile_prefix: string): Promise<string> {
+  const path = join(data_dir, "profiled_member.ts");
+  const here = new URL(import.meta.url).href;
+  const entry = new URL("../../mod.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    path,
+    `import { WindowProfiler } from ${JSON.stringify(here)};
+import { main } from ${JSON.stringify(entry)};
+const profiler = new WindowProfiler();
+let signals = 0;
+Deno.addSignalListener("SIGUSR2", () => {
+  if (signals++ === 0) profiler.start();
+  else profiler.stop(${JSON.stringify(profile_prefix)} + "-" + Deno.pid + ".cpuprofile");
+});
+Deno.exit(await main(Deno.args));
+`,
+  );
+  return path;
 }
 
 if (import.meta.main && Deno.args.includes("--worker")) await workerMain(Deno.args);
