@@ -1,17 +1,19 @@
 /**
  * The Registry gRPC service of one Blueprint member. Records live in the replicated keyspace
  * under {@link PROCESS_PREFIX} and every change goes through the node's Raft write path, so
- * every member answers Query, Get and Watch from its own state. Liveness uses one KV lease per
- * process that no key is attached to: a beat that changes nothing only renews the lease on the
- * leader (no Raft write); when the leader revokes an expired lease, its housekeeping marks the
- * record lost, and removes it after the grace period.
+ * every member answers Query, Get and Watch from its own state (an in-memory
+ * {@link RegistryView} kept in step with the applied keyspace). Liveness uses one KV lease per
+ * process that no key is attached to: a beat that changes nothing is answered at once from the
+ * member's own view and only renews the lease (no Raft write) — on the leader directly, on a
+ * follower through a {@link LeaseRenewer} that tells the leader which leases were beaten once
+ * per {@link RENEW_INTERVAL_MS}. When the leader revokes an expired lease, its housekeeping
+ * marks the record lost, and removes it after the grace period.
  *
  * @module
  */
 import type { KeyValue, RequestBody } from "../kv/mod.ts";
 import {
   type ClusterDetails,
-  type CoreService,
   type FinalizeRequest,
   type GetRequest,
   HealthState,
@@ -39,6 +41,7 @@ import {
 import type { grpc } from "../../deps.ts";
 import {
   applyBeat,
+  type BeatUpdate,
   checkAddress,
   checkLabels,
   checkName,
@@ -55,7 +58,10 @@ import {
   type StoredProcess,
   toWire,
 } from "./process_record.ts";
-import { KeepAliveBatcher, MAX_BATCH_LEASES } from "./keep_alive_batcher.ts";
+import { KeepAliveBatcher } from "./keep_alive_batcher.ts";
+import { LeaseRenewer, MAX_BATCH_LEASES } from "./lease_renewer.ts";
+import { MAX_VIEW_RECORDS, RegistryView, type ViewEntry, type ViewEvent } from "./registry_view.ts";
+import { AckEncoder, type AckFields } from "./ack_encoder.ts";
 import { CLUSTER_SECRET_SIZE_BYTES, hmacKey, signToken, TokenError, verifyToken } from "./token.ts";
 
 /** What the registry needs of its Blueprint member (BlueprintNode satisfies it). */
@@ -79,6 +85,10 @@ export interface RegistryHost {
     };
     keepAliveLease(id: number, now_ms: number): number;
     leases(): { id: number; ttl_s: number }[];
+    addListener(listener: {
+      applied(revision: number, events: readonly ViewEvent[]): void;
+      restored(): void;
+    }): () => void;
   };
   /** The watch hub. */
   readonly hub: {
@@ -119,16 +129,16 @@ export interface RegistryOptions {
 
 /** Most records one Query returns. */
 export const MAX_QUERY_RESULTS = 10_000;
-/** Most records housekeeping scans per round. */
+/** Most records housekeeping looks at per round. */
 export const MAX_SCAN_RECORDS = 20_000;
+/** How often a follower tells the leader which process leases were beaten, in ms. */
+export const RENEW_INTERVAL_MS = 250;
 /** Most housekeeping writes per round. */
 export const MAX_WRITES_PER_ROUND = 256;
 /** Most unanswered messages one Synchronize stream may queue. */
 export const MAX_PENDING_SYNC_MESSAGES = 64;
 /** Tries of a compare-and-put on a record that others are changing too. */
 const MAX_CAS_ATTEMPTS = 5;
-/** How long the list of core services is reused, in ms (it needs a scan of every record). */
-const CORE_SERVICES_CACHE_MS = 1000;
 /** Housekeeping scans every record at least this often, in ms, even when nothing hints. */
 const FULL_SCAN_INTERVAL_MS = 2000;
 
@@ -166,8 +176,12 @@ export class RegistryService {
   readonly #in_flight = new Set<string>();
   #schema: ProtoSchema | undefined;
   readonly #batcher = new KeepAliveBatcher((ids) => this.#sendKeepAlives(ids));
+  readonly #renewer = new LeaseRenewer();
+  readonly #view = new RegistryView();
+  readonly #unsubscribe: () => void;
+  #acks: AckEncoder | undefined;
+  #renew_timer: ReturnType<typeof setInterval> | undefined;
   #scan_state = { lease_count: -1, lost: 0, at_ms: 0 };
-  #core: { at_ms: number; services: CoreService[] } | undefined;
 
   /**
    * Makes the service for `host`.
@@ -178,6 +192,22 @@ export class RegistryService {
   constructor(host: RegistryHost, options: RegistryOptions) {
     this.#host = host;
     this.#options = options;
+    // Subscribed before the scan: an apply that finishes later reaches the view as events.
+    this.#unsubscribe = host.machine.addListener({
+      applied: (_revision, events) => this.#view.apply(events),
+      restored: () => this.#loadView(),
+    });
+    this.#loadView();
+  }
+
+  #loadView(): void {
+    const { kvs, more } = this.#host.machine.range(
+      encoder.encode(PROCESS_PREFIX),
+      prefixEnd(PROCESS_PREFIX),
+      { limit: MAX_VIEW_RECORDS },
+    );
+    if (more) throw new RangeError(`more than ${MAX_VIEW_RECORDS} registry records`);
+    this.#view.load(kvs);
   }
 
   /** The cluster id as hex. */
@@ -194,6 +224,10 @@ export class RegistryService {
   /** Registers the handlers on `server` (before it listens). */
   addTo(server: RpcServer, schema: ProtoSchema): void {
     this.#schema = schema;
+    this.#acks = new AckEncoder(
+      methodOf(schema.service(REGISTRY_SERVICE), "Synchronize")
+        .response_codec as unknown as ConstructorParameters<typeof AckEncoder>[0],
+    );
     server.addService(schema, REGISTRY_PEER_SERVICE, {
       KeepAliveBatch: (request: { lease_ids?: bigint[] }) => this.#keepAliveBatch(request),
     });
@@ -223,12 +257,43 @@ export class RegistryService {
       if (!this.#stopped) this.#timer = setTimeout(round, interval);
     };
     this.#timer = setTimeout(round, interval);
+    this.#renew_timer = setInterval(() => {
+      this.renewBeatenLeases().catch(() => {
+        // The leases wait for the next interval (no leader, leader change, shutdown).
+      });
+    }, RENEW_INTERVAL_MS);
   }
 
-  /** Stops the housekeeping loop. */
+  /** Stops the housekeeping and renewal loops. */
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#renew_timer);
+    this.#unsubscribe();
+  }
+
+  /**
+   * Renews the leases beaten on this member since the last call: with the leader in batches
+   * from a follower, directly on the leader (leases beaten while this member followed).
+   * Resolves with how many were renewed.
+   */
+  renewBeatenLeases(): Promise<number> {
+    if (this.#host.is_leader) {
+      return this.#renewer.flush((ids) => Promise.resolve(this.#renewLocally(ids)));
+    }
+    return this.#renewer.flush((ids) => this.#sendKeepAlives(ids));
+  }
+
+  /** Restarts the TTL of each lease on this (leading) member: its TTL, or 0 when gone. */
+  #renewLocally(lease_ids: readonly (number | bigint)[]): number[] {
+    const now_ms = Date.now();
+    return lease_ids.map((id) => {
+      try {
+        return this.#host.machine.keepAliveLease(Number(id), now_ms);
+      } catch {
+        return 0;
+      }
+    });
   }
 
   // ---- Initialize / Finalize ------------------------------------------------------------
@@ -239,6 +304,11 @@ export class RegistryService {
     const metadata = checkLabels(request.metadata);
     const advertise_address = checkAddress(request.advertise_address);
     const ttl_ms = checkTtl(request.ttl_ms);
+    if (this.#view.size >= MAX_VIEW_RECORDS) {
+      throw resourceExhausted(
+        `the registry holds ${MAX_VIEW_RECORDS} processes, its limit; finalize some first`,
+      );
+    }
     if (this.joinToken() === "") await this.bootstrap();
     const join_token = this.joinToken();
     if (join_token === "") throw unavailable("the registry is still bootstrapping; retry shortly");
@@ -286,7 +356,7 @@ export class RegistryService {
   /** Removes the process (its token is revoked with it). */
   async finalize(request: FinalizeRequest) {
     const { process_id } = await this.#authenticate(request.token);
-    const stored = this.#read(process_id);
+    const stored = this.#view.get(process_id);
     if (!stored) {
       throw unauthenticated(
         `the token of ${process_id} was revoked (finalized, or removed after it was lost); initialize again`,
@@ -333,8 +403,8 @@ export class RegistryService {
           bound = (await this.#authenticate(token)).process_id;
           bound_token = token;
         }
-        const ack = await this.beat(bound, message);
-        if (!ended) call.write(ack);
+        const fields = await this.#beat(bound, message);
+        if (!ended) call.write(this.#encodeAck(fields));
       }).catch((error) => end(error instanceof RpcError ? error : toRpc(error)))
         .finally(() => pending--);
     });
@@ -343,30 +413,77 @@ export class RegistryService {
     call.on("cancelled", () => end());
   }
 
-  /** Applies one beat of process `process_id` and answers its ack. */
+  /**
+   * Applies one beat of process `process_id` and answers its ack. A beat that changes nothing
+   * is answered from this member's view at once; only a change (or a lease found gone) waits
+   * for Raft.
+   */
   async beat(process_id: string, message: SyncMessage) {
+    return { ...await this.#beat(process_id, message), cluster: this.clusterDetails() };
+  }
+
+  /** {@link RegistryService.beat} without the cluster details (the stream encodes them once). */
+  async #beat(process_id: string, message: SyncMessage): Promise<AckFields> {
     checkStates(message.running_state, message.health_state);
     const advertise_address = checkAddress(message.advertise_address);
     const metadata = message.replace_metadata ? checkLabels(message.metadata) : undefined;
-    const beat = {
+    const beat: BeatUpdate = {
       running_state: message.running_state!,
       health_state: message.health_state!,
       advertise_address,
       metadata,
     };
-    let changed = false;
+    const entry = this.#entry(process_id);
+    const quick = applyBeat(entry.record, beat, Date.now()) === null &&
+      this.#renewQuickly(entry.record.lease_id);
+    const { record, written } = quick
+      ? { record: entry.record, written: false }
+      : await this.#applySlowly(process_id, beat);
+    return {
+      sequence: message.sequence ?? 0n,
+      process_id,
+      changed: written,
+      ttl_ms: record.ttl_ms,
+    };
+  }
+
+  /** The view's entry of `process_id`; UNAUTHENTICATED (revoked) when there is none. */
+  #entry(process_id: string): ViewEntry {
+    const entry = this.#view.get(process_id);
+    if (!entry) {
+      throw unauthenticated(
+        `the token of ${process_id} was revoked (finalized, or removed after it was lost); initialize again`,
+      );
+    }
+    return entry;
+  }
+
+  /**
+   * Renews a lease without waiting: on the leader directly; on a follower by noting the beat
+   * for the next batch, unless the leader already reported the lease gone. False when the
+   * beat needs the slow path.
+   */
+  #renewQuickly(lease_id: number): boolean {
+    if (this.#host.is_leader) return this.#renewLocally([lease_id])[0] > 0;
+    if (this.#renewer.isGone(lease_id)) return false;
+    this.#renewer.touch(lease_id);
+    return true;
+  }
+
+  /** Writes the beat's change (or a new lease) through Raft; answers the record as it is now. */
+  async #applySlowly(
+    process_id: string,
+    beat: BeatUpdate,
+  ): Promise<{ record: StoredProcess; written: boolean }> {
     for (let attempt = 0;; attempt++) {
-      const stored = this.#read(process_id);
-      if (!stored) {
-        throw unauthenticated(
-          `the token of ${process_id} was revoked (finalized, or removed after it was lost); initialize again`,
-        );
-      }
-      let next = applyBeat(stored.record, beat, Date.now());
+      const entry = this.#entry(process_id);
+      let next = applyBeat(entry.record, beat, Date.now());
       if (next === null) {
-        if (await this.#keepAlive(stored.record.lease_id) > 0) break;
+        if (await this.#keepAlive(entry.record.lease_id) > 0) {
+          return { record: entry.record, written: false };
+        }
         // The lease expired: a new one, and the record says alive again.
-        next = { ...stored.record, lost_at_ms: 0, updated_at_ms: Date.now() };
+        next = { ...entry.record, lost_at_ms: 0, updated_at_ms: Date.now() };
       }
       if (!(await this.#leaseAlive(next.lease_id))) {
         const lease = await this.#host.write({
@@ -374,23 +491,27 @@ export class RegistryService {
           id: 0,
           ttl_s: ttlSeconds(next.ttl_ms),
         });
+        this.#renewer.forget(next.lease_id);
         next = { ...next, lease_id: (lease.body as { id?: number }).id ?? 0 };
       }
-      if (await this.#compareAndPut(next, stored.mod_revision)) {
-        changed = true;
-        break;
+      const revision = await this.#compareAndPut(next, entry.mod_revision);
+      if (revision > 0) {
+        // A follower applies the write a moment after the leader answered: the next beat
+        // must see it, or it would write again from the old record.
+        if ((this.#view.get(process_id)?.mod_revision ?? 0) < revision) {
+          await this.#host.linearize();
+        }
+        return { record: next, written: true };
       }
       if (attempt + 1 >= MAX_CAS_ATTEMPTS) {
         throw unavailable(`record ${process_id} kept changing; retry the message`);
       }
     }
-    return {
-      sequence: message.sequence ?? 0n,
-      process_id,
-      changed,
-      cluster: this.clusterDetails(),
-      ttl_ms: this.#read(process_id)?.record.ttl_ms ?? 0,
-    };
+  }
+
+  /** The ack's bytes: its own fields, then the cluster details encoded once per change. */
+  #encodeAck(fields: AckFields): Uint8Array {
+    return this.#acks!.encode(fields, this.#detailsKey(), () => this.clusterDetails());
   }
 
   async #leaseAlive(lease_id: number): Promise<boolean> {
@@ -428,18 +549,12 @@ export class RegistryService {
     if (!this.#host.is_leader) {
       throw unavailable(`${this.#host.id} is not the leader; renew leases with the leader`);
     }
-    const now_ms = Date.now();
-    const ttl_s = ids.map((id) => {
-      try {
-        return BigInt(this.#host.machine.keepAliveLease(Number(id), now_ms));
-      } catch {
-        return 0n;
-      }
-    });
+    const ttl_s = this.#renewLocally(ids).map(BigInt);
     return { ttl_s };
   }
 
-  async #compareAndPut(next: StoredProcess, mod_revision: number): Promise<boolean> {
+  /** Puts `next` if its key is still at `mod_revision`; answers the write's revision, else 0. */
+  async #compareAndPut(next: StoredProcess, mod_revision: number): Promise<number> {
     const key = encoder.encode(processKey(next.process_id));
     const response = await this.#host.write({
       type: "txn",
@@ -447,7 +562,7 @@ export class RegistryService {
       success: [{ type: "put", key, value: encodeStored(next) }],
       failure: [],
     });
-    return (response.body as { succeeded?: boolean }).succeeded === true;
+    return (response.body as { succeeded?: boolean }).succeeded === true ? response.revision : 0;
   }
 
   // ---- Query / Get / Watch ----------------------------------------------------------------
@@ -462,13 +577,14 @@ export class RegistryService {
     const revision = this.#host.machine.revision;
     const processes = [];
     let more = false;
-    for (const { record, kv } of this.#scan(MAX_SCAN_RECORDS)) {
+    for (const process_id of this.#view.sortedIds()) {
+      const { record, create_revision, mod_revision } = this.#view.get(process_id)!;
       if (!matchesQuery(record, { ...request, labels })) continue;
       if (processes.length >= cap) {
         more = true;
         break;
       }
-      processes.push(toWire(record, kv.create_revision, kv.mod_revision));
+      processes.push(toWire(record, create_revision, mod_revision));
     }
     return { processes, revision: BigInt(revision), more };
   }
@@ -480,7 +596,7 @@ export class RegistryService {
       throw invalidArgument(`process_id is ${JSON.stringify(process_id)}; expected hex`);
     }
     await this.#host.linearize();
-    const stored = this.#read(process_id);
+    const stored = this.#view.get(process_id);
     if (!stored) throw notFound(`no process ${process_id} in the registry`);
     return {
       process: toWire(stored.record, stored.create_revision, stored.mod_revision),
@@ -536,12 +652,8 @@ export class RegistryService {
 
   // ---- cluster details ----------------------------------------------------------------------
 
-  /** The members, leader and core services (these cached for a second). */
+  /** The members, leader and core services, as of this member's applied state. */
   clusterDetails(): ClusterDetails {
-    const now_ms = Date.now();
-    if (!this.#core || now_ms - this.#core.at_ms >= CORE_SERVICES_CACHE_MS) {
-      this.#core = { at_ms: now_ms, services: this.#coreServices() };
-    }
     const host = this.#host;
     const leader = host.leader;
     const members = host.currentMembers().map(({ record, is_learner }) => ({
@@ -556,26 +668,21 @@ export class RegistryService {
       members,
       leader_id: leader === null ? "" : this.#options.member_id_of(leader).toString(16),
       leader_address: host.leader_client_address ? `http://${host.leader_client_address}` : "",
-      core_services: this.#core.services,
+      core_services: [...this.#view.core_services],
       revision: BigInt(host.machine.revision),
     };
     return details;
   }
 
-  #coreServices(): CoreService[] {
-    const out: CoreService[] = [];
-    for (const { record } of this.#scan(MAX_SCAN_RECORDS)) {
-      const kind = record.metadata.find((label) => label.key === "draft.core")?.value;
-      if (!kind) continue;
-      out.push({
-        kind,
-        process_id: record.process_id,
-        address: record.advertise_address,
-        running_state: record.running_state,
-        health_state: record.health_state,
-      });
+  /** Changes whenever {@link RegistryService.clusterDetails} would answer something else. */
+  #detailsKey(): string {
+    const host = this.#host;
+    let key = `${host.leader}|${host.leader_client_address}|${this.#view.core_version}|` +
+      `${host.machine.revision}`;
+    for (const { record, is_learner } of host.currentMembers()) {
+      key += `|${record.id}=${record.client_address}${is_learner ? "~" : ""}`;
     }
-    return out;
+    return key;
   }
 
   // ---- housekeeping ---------------------------------------------------------------------
@@ -595,8 +702,9 @@ export class RegistryService {
     this.#scan_state = { lease_count: leases.length, lost: 0, at_ms: now_ms };
     const live = new Set(leases.map((lease) => lease.id));
     const writes: Promise<unknown>[] = [];
-    for (const { record, kv } of this.#scan(MAX_SCAN_RECORDS)) {
-      if (writes.length >= MAX_WRITES_PER_ROUND) break;
+    let looked_at = 0;
+    for (const { record, mod_revision } of this.#view.entries()) {
+      if (writes.length >= MAX_WRITES_PER_ROUND || ++looked_at > MAX_SCAN_RECORDS) break;
       if (record.lost_at_ms > 0) this.#scan_state.lost++;
       if (this.#in_flight.has(record.process_id)) continue;
       let write: Promise<unknown> | undefined;
@@ -607,19 +715,15 @@ export class RegistryService {
           lost_at_ms: now_ms,
           updated_at_ms: now_ms,
         };
-        write = this.#compareAndPut(lost, kv.mod_revision);
+        write = this.#compareAndPut(lost, mod_revision);
       } else if (
         record.lost_at_ms > 0 && now_ms - record.lost_at_ms >= this.#options.lost_grace_ms
       ) {
+        const key = encoder.encode(processKey(record.process_id));
         write = this.#host.write({
           type: "txn",
-          compare: [{
-            key: kv.key,
-            target: "mod_revision",
-            operator: "=",
-            operand: kv.mod_revision,
-          }],
-          success: [{ type: "delete_range", key: kv.key }],
+          compare: [{ key, target: "mod_revision", operator: "=", operand: mod_revision }],
+          success: [{ type: "delete_range", key }],
           failure: [],
         });
       }
@@ -672,25 +776,6 @@ export class RegistryService {
       if (error instanceof TokenError) throw unauthenticated(error.message);
       throw error;
     }
-  }
-
-  #read(process_id: string) {
-    const kv = this.#host.machine.range(encoder.encode(processKey(process_id))).kvs[0];
-    if (!kv) return undefined;
-    return {
-      record: decodeStored(kv.value),
-      create_revision: kv.create_revision,
-      mod_revision: kv.mod_revision,
-    };
-  }
-
-  *#scan(limit: number): Generator<{ record: StoredProcess; kv: KeyValue }> {
-    const { kvs } = this.#host.machine.range(
-      encoder.encode(PROCESS_PREFIX),
-      prefixEnd(PROCESS_PREFIX),
-      { limit },
-    );
-    for (const kv of kvs) yield { record: decodeStored(kv.value), kv };
   }
 }
 
