@@ -242,8 +242,36 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 
-/** A 64-bit value as the `{low, high}` pair protobufjs's writer takes. */
+const TWO_POW_32 = 0x1_0000_0000;
+/** Pairs of the large 64-bit values seen (member and cluster IDs repeat in every header). */
+const large_bits = new Map<bigint, Readonly<{ low: number; high: number }>>();
+const MAX_CACHED_LARGE_BITS = 256;
+
+/** A 64-bit value as the `{low, high}` pair protobufjs's writer takes (it only reads it). */
 function longBits(value: unknown, unsigned: boolean, path: string): unknown {
+  // Fast path, no bigint arithmetic: revisions, terms, counts and leases are small.
+  const small = typeof value === "bigint" && value >= 0n && value <= 0x1f_ffff_ffff_ffffn;
+  if (small || (typeof value === "number" && Number.isSafeInteger(value) && value >= 0)) {
+    const number = Number(value);
+    return { low: number % TWO_POW_32 | 0, high: Math.floor(number / TWO_POW_32) | 0 };
+  }
+  if (typeof value === "bigint" && unsigned) {
+    const cached = large_bits.get(value);
+    if (cached !== undefined) return cached;
+  }
+  const bits = longBitsSlow(value, unsigned, path);
+  if (typeof value === "bigint" && unsigned) {
+    if (large_bits.size >= MAX_CACHED_LARGE_BITS) large_bits.clear();
+    large_bits.set(value, Object.freeze(bits));
+  }
+  return bits;
+}
+
+function longBitsSlow(
+  value: unknown,
+  unsigned: boolean,
+  path: string,
+): { low: number; high: number } {
   let big: bigint;
   if (typeof value === "bigint") {
     big = value;
@@ -336,8 +364,10 @@ function fromWireValue(field: FieldPlan, value: unknown, depth: number): unknown
       // protobufjs yields views into the received buffer (Node Buffers; a plain array for an
       // absent field). A copy as a plain Uint8Array lets a store keep a key without pinning
       // the whole network chunk, and compares equal to TextEncoder output.
+      // Copied through a plain view: copying from the Buffer subclass directly is several
+      // times slower on Deno (measured 3.2 against 1.2 µs for 264 bytes).
       return value instanceof Uint8Array && value.byteLength > 0
-        ? new Uint8Array(value)
+        ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength).slice()
         : EMPTY_BYTES;
     default:
       return value;

@@ -286,3 +286,23 @@ Deno.test("etcd shapes: every field of the TypeScript shapes exists in the .prot
     deepStrictEqual(codec.decode(codec.encode(value)), value, type_name);
   }
 });
+
+Deno.test("codec: 64-bit values round-trip at every boundary of the fast paths", () => {
+  const unsigned = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n];
+  for (const value of [...unsigned, 0xcbf29ce484222325n, 0xcbf29ce484222325n]) {
+    const encoded = codecs.ResponseHeader.encode({ cluster_id: value });
+    strictEqual(codecs.ResponseHeader.decode(encoded).cluster_id, value, `uint64 ${value}`);
+  }
+  const signed = [-1n, -(2n ** 63n), 2n ** 63n - 1n, -(2n ** 53n), 2n ** 53n + 1n, 7n];
+  for (const value of signed) {
+    const encoded = codecs.ResponseHeader.encode({ revision: value });
+    strictEqual(codecs.ResponseHeader.decode(encoded).revision, value, `int64 ${value}`);
+  }
+  for (const number of [0, 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -5]) {
+    const encoded = codecs.ResponseHeader.encode({ revision: number });
+    strictEqual(codecs.ResponseHeader.decode(encoded).revision, BigInt(number), `${number}`);
+  }
+  throws(() => codecs.ResponseHeader.encode({ cluster_id: 2n ** 64n }), /outside uint64/);
+  throws(() => codecs.ResponseHeader.encode({ cluster_id: -1n }), /outside uint64/);
+  throws(() => codecs.ResponseHeader.encode({ revision: 2n ** 63n }), /outside int64/);
+});
