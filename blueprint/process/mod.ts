@@ -51,6 +51,11 @@ export {
   type RegistryWatch,
   WatchCompactedError,
 } from "./registry_client.ts";
-export { RegistryTransport, UNARY_DEADLINE_MS } from "./registry_transport.ts";
+export {
+  KEEPALIVE_TIMEOUT_MS,
+  MAX_INITIALIZE_IN_FLIGHT,
+  RegistryTransport,
+  UNARY_DEADLINE_MS,
+} from "./registry_transport.ts";
 export { addressOfUrl, type ProcessRecord } from "./wire_mapping.ts";
 export * from "./types.ts";

@@ -25,10 +25,28 @@ import type {
   SyncStream,
   SyncStreamHandlers,
 } from "./types.ts";
+import { ConcurrencyLimit } from "./concurrency_limit.ts";
 import { clusterFromWire, healthToWire, labelsToWire, runningStateToWire } from "./wire_mapping.ts";
 
 /** The deadline of Initialize and Finalize, in ms. */
 export const UNARY_DEADLINE_MS = 5_000;
+/** How often an idle connection to a member is pinged, in ms. */
+export const KEEPALIVE_TIME_MS = 30_000;
+/**
+ * How long a ping may go unanswered before the connection is dropped, in ms. Long on purpose:
+ * a dropped connection ends every stream on it at once (all the processes sharing this
+ * transport), so a member that is only slow, answering pings late under load, must not be
+ * taken for dead; that storm of reconnects and re-joins is what made joins fail with "Session
+ * closed" at 5,000 processes. A dead member is still noticed per stream, by its ack timeout.
+ */
+export const KEEPALIVE_TIMEOUT_MS = 20_000;
+/**
+ * Initialize calls one transport has in flight at once. Each is two Raft writes on the
+ * members; a fleet sharing one transport that joins at once queues here instead.
+ */
+export const MAX_INITIALIZE_IN_FLIGHT = 16;
+/** Initialize calls that may wait for a slot; more are refused at once. */
+export const MAX_INITIALIZE_WAITING = 100_000;
 
 /**
  * Channels to registry members, reused per endpoint (at most {@link MAX_ENDPOINTS}).
@@ -77,8 +95,8 @@ export class RegistryChannels {
         );
       }
       channel = new RpcChannel(endpoint, {
-        keepalive_time_ms: 10_000,
-        keepalive_timeout_ms: 5_000,
+        keepalive_time_ms: KEEPALIVE_TIME_MS,
+        keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
       });
       this.#channels.set(endpoint, channel);
     }
@@ -103,6 +121,7 @@ export class RegistryChannels {
  */
 export class RegistryTransport implements ProcessTransport {
   readonly #channels: RegistryChannels;
+  readonly #joins = new ConcurrencyLimit(MAX_INITIALIZE_IN_FLIGHT, MAX_INITIALIZE_WAITING);
 
   private constructor(channels: RegistryChannels) {
     this.#channels = channels;
@@ -114,22 +133,27 @@ export class RegistryTransport implements ProcessTransport {
   }
 
   /**
-   * Initialize at `endpoint`.
+   * Initialize at `endpoint`, at most {@link MAX_INITIALIZE_IN_FLIGHT} at once per transport
+   * (the deadline starts when the call is sent, not while it waits for a slot).
    *
    * @param endpoint a member's `host:port`
    * @param request who joins, with what secret
    */
   async initialize(endpoint: string, request: InitializeRequest): Promise<InitializeResult> {
-    const response = await this.#channels.channel(endpoint).unary<
-      WireInitializeRequest,
-      InitializeResponse
-    >(this.#channels.method("Initialize"), {
-      name: request.name,
-      nonce: request.nonce,
-      metadata: labelsToWire(request.metadata),
-      advertise_address: request.advertise_address,
-      ttl_ms: request.ttl_ms,
-    }, { deadline_ms: UNARY_DEADLINE_MS });
+    const channel = this.#channels.channel(endpoint);
+    const response = await this.#joins.run(() =>
+      channel.unary<WireInitializeRequest, InitializeResponse>(
+        this.#channels.method("Initialize"),
+        {
+          name: request.name,
+          nonce: request.nonce,
+          metadata: labelsToWire(request.metadata),
+          advertise_address: request.advertise_address,
+          ttl_ms: request.ttl_ms,
+        },
+        { deadline_ms: UNARY_DEADLINE_MS },
+      )
+    );
     if (!response.process_id || !response.token) {
       throw new Error(`${endpoint} answered Initialize without a process id or token`);
     }
