@@ -94,7 +94,8 @@ export class EndpointList {
    * @param leader_address the leader's client address, `host:port`, or empty
    */
   noteLeader(leader_address: string): void {
-    if (leader_address === "") return;
+    // Every response names the leader: the common case, already there, costs one compare.
+    if (leader_address === "" || leader_address === this.current) return;
     let endpoint: string;
     try {
       endpoint = normalizeEndpoint(leader_address);

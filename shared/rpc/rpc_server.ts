@@ -351,10 +351,26 @@ function wrapHandler(method: MethodSchema, handler: ((...args: any[]) => unknown
       callback: grpc.sendUnaryData<unknown>,
     ) => {
       if (call.request instanceof RejectedRequest) return callback(call.request.error);
-      Promise.resolve()
-        .then(() => handler(call.request, callContext(method, call)))
-        .then((response) => callback(null, encodeResponse(method, response)))
-        .catch((error) => callback(toRpcError(error)));
+      // No promise hops of its own: a synchronous handler answers in the same turn, an async
+      // one with a single `then` (this runs once per unary call).
+      const answer = (response: unknown) => {
+        let encoded: Uint8Array;
+        try {
+          encoded = encodeResponse(method, response);
+        } catch (error) {
+          return callback(toRpcError(error));
+        }
+        callback(null, encoded);
+      };
+      const fail = (error: unknown) => callback(toRpcError(error));
+      let result: unknown;
+      try {
+        result = handler(call.request, callContext(method, call));
+      } catch (error) {
+        return fail(error);
+      }
+      if (result instanceof Promise) result.then(answer, fail);
+      else answer(result);
     };
   }
   if (!method.request_stream) {
@@ -427,11 +443,16 @@ function callContext(
   method: MethodSchema,
   call: grpc.ServerUnaryCall<unknown, unknown>,
 ): CallContext {
+  // Peer and deadline are worked out only when a handler asks (few do).
   return {
     method_path: method.path,
     metadata: call.metadata,
-    peer: call.getPeer(),
-    deadline: call.getDeadline(),
+    get peer() {
+      return call.getPeer();
+    },
+    get deadline() {
+      return call.getDeadline();
+    },
     get cancelled() {
       return call.cancelled;
     },
