@@ -146,6 +146,10 @@ export class RaftNode {
   #lead_transferee: NodeId | null = null;
   #pending_conf_index = 0;
   #conf_applied_index = 0;
+  /** No votes and no campaigns until caught up with a leader (see RaftConfig.vote_hold). */
+  #vote_hold = false;
+  /** The leader's commit index at the first append while holding the vote (0: none yet). */
+  #catch_up_target = 0;
   #pending_bcast = false;
   #prev_hard_state: HardState;
   #prev_soft_state: SoftState;
@@ -176,6 +180,7 @@ export class RaftNode {
       this.#log.appliedTo(Math.min(config.applied, this.#log.committed));
     }
     this.#replayCommittedConfChanges();
+    this.#vote_hold = config.vote_hold === true;
     this.#becomeFollower(this.#term, null);
     this.#prev_hard_state = this.#hardState();
     this.#prev_soft_state = this.#softState();
@@ -399,7 +404,26 @@ export class RaftNode {
   }
 
   #promotable(): boolean {
-    return this.#voters.has(this.id);
+    return this.#voters.has(this.id) && !this.#vote_hold;
+  }
+
+  /** Whether the vote is held (see {@link RaftConfig.vote_hold}). */
+  get vote_held(): boolean {
+    return this.#vote_hold;
+  }
+
+  /**
+   * Ends the vote hold: the driver learned that the cluster is new (a quorum of members has
+   * no Raft state either), so there is no earlier vote to contradict.
+   */
+  releaseVoteHold(): void {
+    this.#vote_hold = false;
+  }
+
+  /** Ends the vote hold once the log has caught up with the leader's commit index. */
+  #checkCaughtUp(): void {
+    if (!this.#vote_hold || this.#catch_up_target === 0) return;
+    if (this.#log.committed >= this.#catch_up_target) this.#vote_hold = false;
   }
 
   #local(type: MessageType, entries: Entry[]): Message {
@@ -695,10 +719,13 @@ export class RaftNode {
     const resp_type = is_pre ? MessageType.PreVoteResp : MessageType.VoteResp;
     const vote_twice = this.#cfg.testing_faults?.vote_twice === true;
     // §5.2: at most one vote per term, first come first served (a repeat is idempotent).
-    const can_vote = this.#vote === m.from ||
+    // A held vote grants nothing: a vote from before a lost state may exist for this term.
+    const can_vote = !this.#vote_hold && (
+      this.#vote === m.from ||
       (this.#vote === null && this.#lead === null) ||
       (is_pre && m.term > this.#term) ||
-      (vote_twice && !is_pre);
+      (vote_twice && !is_pre)
+    );
     const resp = emptyMessage(resp_type, m.from);
     // §5.4.1: only for a candidate whose log is at least as up to date as ours.
     if (can_vote && this.#log.isUpToDate(m.index, m.log_term)) {
@@ -1080,6 +1107,17 @@ export class RaftNode {
   }
 
   #handleAppend(m: Message): void {
+    if (this.#vote_hold && this.#catch_up_target === 0 && m.commit > 0) {
+      this.#catch_up_target = m.commit;
+    }
+    try {
+      this.#appendFromLeader(m);
+    } finally {
+      this.#checkCaughtUp();
+    }
+  }
+
+  #appendFromLeader(m: Message): void {
     const resp = emptyMessage(MessageType.AppResp, m.from);
     if (m.index < this.#log.committed) {
       resp.index = this.#log.committed;

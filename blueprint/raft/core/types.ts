@@ -255,6 +255,14 @@ export interface RaftConfig {
   read_only_lease_based?: boolean;
   /** Seeded randomness for election timeouts. */
   rng: Rng;
+  /**
+   * Start holding the vote: grant no vote and never campaign until this member has caught up
+   * with a leader (its commit index reached the leader's commit index of the first append it
+   * received) or {@link RaftNode.releaseVoteHold} is called. For a member whose Raft state
+   * is new in a cluster that may already exist: it may have voted in the current term before
+   * its state was lost, and voting again could elect two leaders in one term.
+   */
+  vote_hold?: boolean;
 }
 
 /** Replication state of a follower as the leader tracks it (as in etcd). */
