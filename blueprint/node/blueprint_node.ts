@@ -304,6 +304,8 @@ export class BlueprintNode {
       seed: this.#options.raft_seed,
       checkpoints_dir: join(this.config.data_dir, CHECKPOINTS_DIR),
       received_dir: join(this.config.data_dir, RECEIVED_DIR),
+      // Lost its Raft state (wiped) or brand new: no vote until it knows which (see SNAPSHOT.md).
+      hold_vote_when_fresh: true,
     });
     this.#last_snapshot_index = this.machine.appliedIndex;
     this.#needs_own_checkpoint = await this.#raftSnapshotIsForeign(this.#raft);

@@ -33,6 +33,16 @@ import {
   EventTag,
 } from "./driver_protocol.ts";
 import { SnapshotReceiver } from "./snapshot_receiver.ts";
+import {
+  decideVoteHold,
+  decodeProbeResponse,
+  encodeProbeRequest,
+  encodeProbeResponse,
+  isProbeRequest,
+  type PeerState,
+  PROBE_INTERVAL_MS,
+  PROBE_TIMEOUT_MS,
+} from "./vote_hold.ts";
 import type { ResolvedRaftNodeConfig } from "./worker_config.ts";
 import { WorkerLoop } from "./worker_loop.ts";
 
@@ -90,6 +100,7 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
   });
   const transfers = config.checkpoints_dir !== "";
   let loop: WorkerLoop | undefined;
+  let node: RaftNode | undefined;
   const server = transfers
     ? new CheckpointServer({
       fs,
@@ -111,7 +122,17 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
     max_frame_bytes: Math.max(16 * 1024 * 1024, 2 * config.max_size_per_msg_bytes),
     on_message: (_from, payload) => loop?.receiveMessage(payload),
     on_unreachable: (peer) => loop?.peerUnreachable(peer),
-    on_request: server ? (from, payload) => server.handle(from, payload) : undefined,
+    on_request: (from, payload) => {
+      if (isProbeRequest(payload)) {
+        const hard = node?.status().hard_state;
+        return encodeProbeResponse({
+          term: hard?.term ?? 0,
+          last_index: node?.logBounds().last ?? 0,
+        });
+      }
+      if (server) return server.handle(from, payload);
+      return Uint8Array.of(1); // an error response: this member serves no checkpoints
+    },
     log: (line) => console.warn(`${prefix} ${line}`),
   });
   const connect = async (peer: string): Promise<ChunkSource> =>
@@ -154,7 +175,11 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
   };
   try {
     register(log.snapshot().data);
-    const node = new RaftNode({
+    // An empty log (snapshot included) is "no state": a term alone may be all that a wiped
+    // member learned before it crashed again, and it must keep holding then too.
+    const fresh = log.lastIndex() === 0;
+    const vote_hold = config.hold_vote_when_fresh && fresh && config.initial_members.length > 1;
+    node = new RaftNode({
       id: config.id,
       storage: log,
       election_tick: config.election_tick,
@@ -166,6 +191,7 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
       max_uncommitted_entries: config.max_uncommitted_entries,
       applied: config.applied_index,
       rng: new SeededRng(config.seed),
+      vote_hold,
     });
     loop = new WorkerLoop(node, {
       save: (update) => log.save(update),
@@ -199,7 +225,56 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
     throw err;
   }
   const timer = setInterval(() => loop!.tick(), config.tick_ms);
+  if (loop.vote_held) {
+    probePeers(config, transport, loop).catch((err) =>
+      console.error(`${prefix} probing peers: ${describe(err)}`)
+    );
+  }
   return { loop, log, transport, timer, server };
+}
+
+/**
+ * While the vote is held, asks every voter for its Raft state until the cluster turns out
+ * new (release the hold) or existing (the core ends the hold once caught up).
+ */
+async function probePeers(
+  config: ResolvedRaftNodeConfig,
+  transport: TcpTransport,
+  loop: WorkerLoop,
+): Promise<void> {
+  const prefix = `raft node ${config.id}:`;
+  console.warn(`${prefix} started with no Raft state: holding the vote until the cluster is known`);
+  const answers = new Map<string, PeerState>();
+  const peers = config.initial_members.filter((id) => id !== config.id);
+  // Bounded by the hold: it ends by release, by catching up, or by stopping.
+  while (loop.vote_held && !loop.stop_requested && !loop.fatal) {
+    await Promise.all(peers.map(async (peer) => {
+      try {
+        const channel = await transport.openRequestChannel(peer);
+        try {
+          answers.set(
+            peer,
+            decodeProbeResponse(await channel.call(encodeProbeRequest(), PROBE_TIMEOUT_MS)),
+          );
+        } finally {
+          channel.close();
+        }
+      } catch {
+        // unreachable for now: asked again next round
+      }
+    }));
+    const decision = decideVoteHold(config.id, config.initial_members, answers);
+    if (decision === "release") {
+      console.warn(`${prefix} a quorum of the voters is new too: a new cluster, voting`);
+      loop.releaseVoteHold();
+      return;
+    }
+    if (decision === "hold_until_caught_up") {
+      console.warn(`${prefix} the cluster exists: no vote until caught up with its leader`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
+  }
 }
 
 /** Feeds commands to the loop until Stop, the end of the stream, or a fatal error. */

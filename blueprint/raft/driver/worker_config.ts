@@ -59,6 +59,12 @@ export interface RaftNodeConfig {
    * core (needed with `checkpoints_dir`).
    */
   received_dir?: string;
+  /**
+   * A member that starts with no Raft state holds its vote until a quorum of the voters is
+   * found to be new as well (a new cluster), or until it has caught up with a leader (it was
+   * wiped and may have voted before). Default false: vote at once.
+   */
+  hold_vote_when_fresh?: boolean;
 }
 
 /** {@link RaftNodeConfig} with every default filled in. */
@@ -81,6 +87,7 @@ export function resolveConfig(config: RaftNodeConfig): ResolvedRaftNodeConfig {
     seed: Math.floor(Math.random() * 2 ** 31),
     checkpoints_dir: "",
     received_dir: "",
+    hold_vote_when_fresh: false,
     ...stripUndefined(config),
   };
   if ((resolved.checkpoints_dir === "") !== (resolved.received_dir === "")) {

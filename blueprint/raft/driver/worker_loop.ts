@@ -308,6 +308,18 @@ export class WorkerLoop {
     this.#schedule();
   }
 
+  /** Ends the core's vote hold (the cluster turned out to be new). */
+  releaseVoteHold(): void {
+    if (this.#fatal) return;
+    this.#node.releaseVoteHold();
+    this.#schedule();
+  }
+
+  /** Whether the core holds its vote (see RaftConfig.vote_hold). */
+  get vote_held(): boolean {
+    return this.#node.vote_held;
+  }
+
   /** The core's commit index. */
   get committed_index(): number {
     return this.#node.logBounds().committed;
@@ -499,6 +511,7 @@ export class WorkerLoop {
       log: this.#node.logBounds(),
       progress: Object.fromEntries(status.progress),
       dropped_inbound_messages: this.dropped_messages,
+      vote_held: this.#node.vote_held,
       ...this.#io.extraStatus(),
     };
   }
