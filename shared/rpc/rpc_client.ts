@@ -78,6 +78,8 @@ export class RpcChannel {
       options.default_deadline_ms ?? DEFAULT_DEADLINE_MS,
     );
     this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+      // Channelz tracks every call (timestamps per message) for an admin API we do not use.
+      "grpc.enable_channelz": 0,
       "grpc.keepalive_time_ms": checkMs("keepalive_time_ms", options.keepalive_time_ms ?? 30_000),
       "grpc.keepalive_timeout_ms": checkMs(
         "keepalive_timeout_ms",

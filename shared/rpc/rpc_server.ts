@@ -173,6 +173,8 @@ export class RpcServer {
       MAX_SHUTDOWN_TIMEOUT_MS,
     );
     this.#server = new grpc.Server({
+      // Channelz tracks every call (timestamps per message) for an admin API we do not serve.
+      "grpc.enable_channelz": 0,
       "grpc.max_receive_message_length": max_receive,
       "grpc.max_send_message_length": max_send,
       "grpc.keepalive_time_ms": validateMs(
