@@ -8,6 +8,7 @@
  * DATA/checkpoints/<id>/          checkpoints this member made (served to peers)
  * DATA/received/<id>/             a checkpoint fetched from a peer ...
  * DATA/received/<id>.descriptor   ... and the marker that says it is complete and verified
+ *                                 (kept while that checkpoint is the store)
  * DATA/raft/                      the Raft log
  * ```
  *
@@ -134,9 +135,14 @@ export async function switchStore(
   await writeStorePointer(fs, data_dir, new_name);
   const storage = await options.open(join(data_dir, new_name));
   options.log?.(`store is now ${new_name} (index ${descriptor.applied_index})`);
-  if (old_name !== new_name) removeDirectory(fs, join(data_dir, old_name));
-  // The marker's job is done: the pointer now says which checkpoint is the store.
-  fs.remove(markerPath(received_dir, id));
+  // The new store keeps its marker: complete staged checkpoints are never deleted by a
+  // fetch, and the store is one. Other leftovers go at the next start.
+  if (old_name !== new_name) {
+    removeDirectory(fs, join(data_dir, old_name));
+    if (old_name.startsWith(`${RECEIVED_DIR}/`)) {
+      fs.remove(markerPath(received_dir, old_name.slice(RECEIVED_DIR.length + 1)));
+    }
+  }
   return storage;
 }
 

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { FaultyFileSystem, seededRng } from "../../shared/fs/mod.ts";
 import { appliedIndexOf, KvStateMachine } from "../kv/mod.ts";
-import { decodeDescriptor, encodeDescriptor, markerPath, newCheckpointId } from "../raft/mod.ts";
+import {
+  decodeDescriptor,
+  encodeDescriptor,
+  markerPath,
+  newCheckpointId,
+  removeIncomplete,
+} from "../raft/mod.ts";
 import { Storage, WriteBatch } from "../storage/mod.ts";
 import { encodeRequest } from "../kv/mod.ts";
 import {
@@ -36,16 +42,20 @@ async function fillStore(storage: Storage, label: string, index: number): Promis
   await storage.write(new WriteBatch().put(bytes("zz-label"), bytes(label)), { sync: true });
 }
 
-/** Stages checkpoint "new" (index 30) in the received directory as the Raft worker would. */
-async function stageNewState(fs: FaultyFileSystem): Promise<{ id: string; data: Uint8Array }> {
-  const source = await Storage.open("/leader/kv", { fs, background: "inline" });
-  await fillStore(source, "new", 30);
-  const id = newCheckpointId(30);
+/** Stages checkpoint `label` (index 30) in the received directory as the Raft worker would. */
+async function stageNewState(
+  fs: FaultyFileSystem,
+  label = "new",
+  index = 30,
+): Promise<{ id: string; data: Uint8Array }> {
+  const source = await Storage.open(`/leader/${label}`, { fs, background: "inline" });
+  await fillStore(source, label, index);
+  const id = newCheckpointId(index);
   const info = await source.checkpoint(`${DATA}/${RECEIVED_DIR}/${id}`);
   await source.close();
   const data = encodeDescriptor({
     checkpoint_id: id,
-    applied_index: 30,
+    applied_index: index,
     applied_term: 1,
     files: info.files,
     size_bytes: info.size_bytes,
@@ -153,5 +163,31 @@ Deno.test("store directory: without a complete staged checkpoint a crash keeps t
     false,
     "the partial fetch is cleared",
   );
+  await reopened.close();
+});
+
+Deno.test("store directory: a received store survives later fetches and goes at the next switch", async () => {
+  const fs = new FaultyFileSystem();
+  const options = storeOptions(fs);
+  const first = await stageNewState(fs, "first", 30);
+  const store = await switchStore(
+    options,
+    await openCurrentStore(options),
+    decodeDescriptor(first.data),
+  );
+  // A later fetch clears what is incomplete, never the open store.
+  fs.mkdir(`${DATA}/${RECEIVED_DIR}/${newCheckpointId(40)}`);
+  removeIncomplete(fs, `${DATA}/${RECEIVED_DIR}`);
+  assert.equal(fs.exists(`${DATA}/${RECEIVED_DIR}/${first.id}/MANIFEST`), true);
+  assert.equal(stateOf(store), "first");
+  const second = await stageNewState(fs, "second", 60);
+  const next = await switchStore(options, store, decodeDescriptor(second.data));
+  assert.equal(stateOf(next), "second");
+  assert.equal(fs.exists(`${DATA}/${RECEIVED_DIR}/${first.id}/MANIFEST`), false, "old store gone");
+  assert.equal(fs.exists(markerPath(`${DATA}/${RECEIVED_DIR}`, first.id)), false);
+  await next.close();
+  const reopened = await openCurrentStore(options);
+  assert.equal(stateOf(reopened), "second");
+  assert.equal(appliedIndexOf(reopened), 60);
   await reopened.close();
 });

@@ -195,6 +195,27 @@ Deno.test({
             async () => (await localCount(reader, "leased/")) === 0n,
           );
         });
+
+        await mustStep(t, "a second catch-up replaces the received store", async () => {
+          const member = cluster.member(victim);
+          const first_store = await storeOf(member.data_dir);
+          await cluster.kill(victim, "SIGKILL");
+          await putSmall(client, "again", SMALL_KEYS);
+          await cluster.restart(victim);
+          const reader = await localReader(connect, member.client_address);
+          await eventually(
+            `${victim} holds the keys written while it was down again`,
+            async () => (await localCount(reader, "again/")) === BigInt(SMALL_KEYS),
+            60_000,
+          );
+          const second_store = await storeOf(member.data_dir);
+          assert.notEqual(second_store, first_store, "a second checkpoint became the store");
+          await Deno.stat(`${member.data_dir}/${first_store}`).then(
+            () => assert.fail(`the old store ${first_store} is still there`),
+            () => {},
+          );
+          assert.equal(await localCount(reader, "big/"), BigInt(BIG_KEYS));
+        });
       });
       passed = true;
     } finally {

@@ -114,7 +114,8 @@ export function completeCheckpoints(fs: FileSystem, received_dir: string): Snaps
 
 /**
  * Removes staged checkpoints that are incomplete or not in `keep`, and markers whose
- * directory is gone. Call only while no fetch runs.
+ * directory is gone. Call only while no fetch runs and no store is open in `received_dir`
+ * other than those in `keep` (the member's start).
  */
 export function removeStaged(fs: FileSystem, received_dir: string, keep: readonly string[]): void {
   if (!fs.exists(received_dir)) return;
@@ -123,6 +124,20 @@ export function removeStaged(fs: FileSystem, received_dir: string, keep: readonl
     if (checkpointIndexOf(id) === undefined || keep.includes(id)) continue;
     if (name === id) removeDirectory(fs, join(received_dir, name));
     else fs.remove(join(received_dir, name));
+  }
+}
+
+/**
+ * Removes staged checkpoints without a marker (fetches cut short) and temporary markers.
+ * Complete ones stay: one of them may be the member's open store.
+ */
+export function removeIncomplete(fs: FileSystem, received_dir: string): void {
+  if (!fs.exists(received_dir)) return;
+  for (const name of fs.list(received_dir)) {
+    if (name.endsWith(".descriptor.tmp")) fs.remove(join(received_dir, name));
+    else if (checkpointIndexOf(name) !== undefined && !fs.exists(markerPath(received_dir, name))) {
+      removeDirectory(fs, join(received_dir, name));
+    }
   }
 }
 
@@ -145,9 +160,9 @@ export async function fetchCheckpoint(options: FetchOptions): Promise<FetchResul
     throw new RangeError(`chunk_bytes must be an integer from 1 to ${MAX_CHUNK_BYTES}`);
   }
   const state = new TransferState(options, chunk_bytes);
-  // One transfer at a time: whatever else is staged here is a leftover.
+  // One transfer at a time: an incomplete staged checkpoint is a leftover.
   fs.mkdir(received_dir);
-  removeStaged(fs, received_dir, []);
+  removeIncomplete(fs, received_dir);
   fs.mkdir(dir);
   try {
     for (const file of descriptor.files) await state.fetchFile(join(dir, file.name), file);

@@ -49,6 +49,7 @@ export {
   type FetchOptions,
   type FetchResult,
   markerPath,
+  removeIncomplete,
   removeStaged,
   stagedDir,
 } from "./checkpoint_fetcher.ts";
