@@ -1,6 +1,6 @@
 /**
  * `deno task bench blueprint [--quick] [--json] [--seconds S] [--clients 1,64,256]
- * [--workers W] [--only blueprint,etcd,echo] [--skip-reads] [--profile DIR]`: a 3-node
+ * [--workers W] [--only blueprint,etcd,echo] [--skip-reads] [--profile DIR] [--module PATH]`: a 3-node
  * Blueprint cluster on loopback (real processes, data on the real disk) driven through the
  * Blueprint client; where `etcd` is on the PATH (Debian package `etcd-server`), a 3-member
  * etcd cluster on loopback driven by the same client code and the same load in the same run,
@@ -23,6 +23,8 @@
  *
  * `--profile DIR` starts the Blueprint members with `--cpu-prof-dir=DIR`; each writes a V8
  * CPU profile (`.cpuprofile`, open it in Chrome DevTools) when the cluster stops.
+ * `--module PATH` runs the members from another checkout's `mod.ts` (to compare two builds
+ * of the server under the same load generator).
  *
  * Aims (issue 4): puts at 256 clients at least 2x etcd's with p99 no worse; gets at least
  * equal.
@@ -124,6 +126,7 @@ export async function run(args: string[]): Promise<void> {
       only: { type: "string" },
       "skip-reads": { type: "boolean", default: false },
       profile: { type: "string" },
+      module: { type: "string" },
     },
   });
   const seconds = values.seconds ? Number(values.seconds) : values.quick ? 2 : 5;
@@ -144,6 +147,7 @@ export async function run(args: string[]): Promise<void> {
     workers,
     reads: !values["skip-reads"],
     profile_dir: values.profile,
+    blueprint_module: values.module,
   };
   const suites = await chooseSuites(values.only);
   const report = new BenchReport(values.json);
@@ -176,6 +180,7 @@ interface Settings {
   readonly workers: number;
   readonly reads: boolean;
   readonly profile_dir: string | undefined;
+  readonly blueprint_module: string | undefined;
 }
 
 type Suite = ClusterFlavor | "echo";
@@ -211,6 +216,7 @@ async function runCluster(
     flavor,
     data_dir,
     runtime_args: profiling ? [`--cpu-prof-dir=${settings.profile_dir}`] : [],
+    blueprint_module: settings.blueprint_module,
   });
   let generator: LoadGenerator | undefined;
   try {
