@@ -142,13 +142,19 @@ async function startNode(config: ResolvedRaftNodeConfig, sender: RingSender): Pr
       committedIndex: () => loop?.committed_index ?? 0,
       isStaged: (id) => completeDescriptor(fs, config.received_dir, id) !== undefined,
       fetch: async (from, descriptor) => {
-        await fetchCheckpoint({
+        const started_ms = performance.now();
+        const result = await fetchCheckpoint({
           fs,
           received_dir: config.received_dir,
           descriptor,
           connect: () => connect(from),
           log: (line) => console.warn(`${prefix} ${line}`),
         });
+        const elapsed_ms = performance.now() - started_ms;
+        console.warn(
+          `${prefix} staged checkpoint ${descriptor.checkpoint_id}: ${result.received_bytes} bytes ` +
+            `in ${elapsed_ms.toFixed(0)} ms (${result.retries} retries)`,
+        );
       },
       redeliver: (payload) => loop?.receiveMessage(payload),
       report: (to, descriptor, ok, reason) => {

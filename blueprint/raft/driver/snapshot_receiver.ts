@@ -41,8 +41,9 @@ export interface SnapshotReceiverIo {
 export class SnapshotReceiver {
   readonly #io: SnapshotReceiverIo;
   #fetching: string | null = null;
-  /** Fetches finished (staged) and failed, for status. */
+  /** Fetches that staged their checkpoint (for status). */
   fetched = 0;
+  /** Fetches that failed and were reported (for status). */
   failed = 0;
 
   /** @param io see {@link SnapshotReceiverIo} */
