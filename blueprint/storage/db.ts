@@ -64,6 +64,7 @@ import {
   ScanIterator,
 } from "./db_iterator.ts";
 import { type TableHit, type Version, VersionSet } from "./version.ts";
+import { ValuePool } from "./value_pool.ts";
 
 /** Options of a write. */
 export interface WriteOptions {
@@ -284,6 +285,8 @@ export class Storage {
   #switching = false;
   /** Writers waiting in #make_room. */
   #queued_writers = 0;
+  /** Where `get` copies values from (one slab serves many reads). */
+  readonly #value_pool = new ValuePool();
   /** Checkpoints being written; close() waits for them. */
   readonly #checkpoints = new Set<Promise<unknown>>();
   #stats = { write_slowdowns: 0, write_stops: 0, write_stall_ms: 0, flushes: 0, compactions: 0 };
@@ -437,7 +440,8 @@ export class Storage {
 
   /**
    * The value of `key`, or undefined when absent (or deleted), as of `options.snapshot` or
-   * now.
+   * now. The bytes are the caller's own copy: a view that small values may share one
+   * underlying buffer with, so write only within the view.
    *
    * @throws CorruptionError naming the file when a table read fails its checksum.
    */
@@ -452,7 +456,7 @@ export class Storage {
         (meta, user_key, snapshot_sequence) => this.#reader(meta).get(user_key, snapshot_sequence),
       );
     if (hit === undefined || hit.type === ValueType.Deletion) return undefined;
-    return hit.value.slice();
+    return this.#value_pool.copy(hit.value);
   }
 
   /**
