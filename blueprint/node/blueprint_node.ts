@@ -94,6 +94,11 @@ const MAX_JOIN_ATTEMPTS = 120;
 const JOIN_RETRY_MS = 500;
 /** How often a joined learner asks to be promoted. */
 const PROMOTE_RETRY_MS = 1000;
+/**
+ * Entries between tries of a checkpoint Raft's snapshot needs (after installing a received
+ * snapshot, whose descriptor names the sender's checkpoint) when a try failed.
+ */
+const OWN_CHECKPOINT_RETRY_ENTRIES = 64;
 /** Most learners waiting to be promoted by the leader. */
 const MAX_AUTO_PROMOTE = 64;
 
@@ -309,6 +314,7 @@ export class BlueprintNode {
     });
     this.#last_snapshot_index = this.machine.appliedIndex;
     this.#needs_own_checkpoint = await this.#raftSnapshotIsForeign(this.#raft);
+    if (this.#needs_own_checkpoint) this.#last_snapshot_index = -Infinity;
     this.#raft.onLeaderChange((leader, term) => {
       this.#options.log?.(`blueprint ${this.id}: leader ${leader ?? "(none)"} in term ${term}`);
       if (this.#raft?.is_leader) this.machine.refreshLeases(Date.now());
@@ -719,16 +725,17 @@ export class BlueprintNode {
         await this.applier.apply(item);
         if (item.kind === "snapshot") {
           // Raft holds the leader's descriptor now; serving it needs a checkpoint of our own.
-          this.#last_snapshot_index = Math.max(this.#last_snapshot_index, item.snapshot.meta.index);
           this.#needs_own_checkpoint = true;
+          this.#last_snapshot_index = -Infinity;
         }
         const index = this.applier.appliedIndex;
-        if (
-          this.#needs_own_checkpoint ||
-          index - this.#last_snapshot_index >= this.config.snapshot_every_entries
-        ) {
+        const every = this.config.snapshot_every_entries;
+        const interval = this.#needs_own_checkpoint
+          ? Math.min(OWN_CHECKPOINT_RETRY_ENTRIES, every)
+          : every;
+        if (!this.#stopping && index - this.#last_snapshot_index >= interval) {
           this.#last_snapshot_index = index;
-          // A refused snapshot only delays log compaction: the next round tries again.
+          // A refused snapshot only delays log compaction: a later round tries again.
           if (await this.#snapshotTo(raft)) this.#needs_own_checkpoint = false;
         }
       }
@@ -752,7 +759,15 @@ export class BlueprintNode {
     const dir = join(this.config.data_dir, CHECKPOINTS_DIR, newCheckpointId(index));
     try {
       await Deno.mkdir(join(this.config.data_dir, CHECKPOINTS_DIR), { recursive: true });
+      const started_ms = performance.now();
       const checkpoint = await this.machine.checkpoint(dir);
+      // Applies wait for the checkpoint (it flushes the memtable): worth seeing in the log.
+      this.#options.log?.(
+        `blueprint ${this.id}: checkpoint at ${index}: ${checkpoint.info.files.length} files, ` +
+          `${checkpoint.info.size_bytes} bytes in ${
+            (performance.now() - started_ms).toFixed(0)
+          } ms`,
+      );
       if (checkpoint.applied_index !== index) {
         throw new Error(`checkpoint holds index ${checkpoint.applied_index}, expected ${index}`);
       }
