@@ -47,6 +47,8 @@ interface Engine {
   scanAll(): Promise<number>;
   /** Positions at the first key >= `key`; true if there is one. */
   seek(key: Uint8Array): boolean | Promise<boolean>;
+  /** What the engine says about its own work so far (stalls, shape), for the note column. */
+  describe?(): string;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,12 @@ async function openDraft(dir: string): Promise<Engine> {
       const found = !it.next().done;
       it.return();
       return found;
+    },
+    describe() {
+      const stats = db.stats();
+      const files = stats.levels.map((level) => level.files).join("/");
+      const stall_ms = Math.round(stats.write_stall_ms);
+      return `since open: ${stats.write_stops} stops, ${stall_ms} ms stalled, files ${files}`;
     },
     close: () => db.close(),
   };
@@ -204,7 +212,7 @@ async function fill(
   }
   const elapsed_ms = performance.now() - start;
   rss.sample();
-  return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib };
+  return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib, note: engine.describe?.() };
 }
 
 function readRandom(engine: Engine, num: number, seed: number): Measured {
