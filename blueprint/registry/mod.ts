@@ -14,13 +14,16 @@
  * @module
  */
 export {
+  ADDRESSES_WAIT_MS,
   MAX_PENDING_SYNC_MESSAGES,
   MAX_QUERY_RESULTS,
   type RegistryHost,
   type RegistryOptions,
   RegistryService,
+  RENEW_INTERVAL_MS,
   unauthenticated,
 } from "./registry_service.ts";
+export { MAX_VIEW_RECORDS } from "./registry_view.ts";
 export {
   DEFAULT_TTL_MS,
   JOIN_TOKEN_KEY,

@@ -137,6 +137,14 @@ export const RENEW_INTERVAL_MS = 250;
 export const MAX_WRITES_PER_ROUND = 256;
 /** Most unanswered messages one Synchronize stream may queue. */
 export const MAX_PENDING_SYNC_MESSAGES = 64;
+/**
+ * How long Initialize waits, at most, for every member to have published its client address
+ * (members publish it through Raft just after the cluster forms), in ms. The first details a
+ * process gets then name every member it could fail over to; past the bound it goes on anyway.
+ */
+export const ADDRESSES_WAIT_MS = 3000;
+/** How often Initialize looks again for the missing addresses, in ms. */
+const ADDRESSES_POLL_MS = 50;
 /** Tries of a compare-and-put on a record that others are changing too. */
 const MAX_CAS_ATTEMPTS = 5;
 /** Housekeeping scans every record at least this often, in ms, even when nothing hints. */
@@ -316,6 +324,7 @@ export class RegistryService {
       throw unauthenticated("the nonce does not match this cluster's join token");
     }
     const key = await this.#signingKey();
+    await this.#waitForMemberAddresses(Date.now() + ADDRESSES_WAIT_MS);
     const process_id = newProcessId();
     const now_ms = Date.now();
     const lease = await this.#host.write({ type: "lease_grant", id: 0, ttl_s: ttlSeconds(ttl_ms) });
@@ -356,12 +365,7 @@ export class RegistryService {
   /** Removes the process (its token is revoked with it). */
   async finalize(request: FinalizeRequest) {
     const { process_id } = await this.#authenticate(request.token);
-    const stored = this.#view.get(process_id);
-    if (!stored) {
-      throw unauthenticated(
-        `the token of ${process_id} was revoked (finalized, or removed after it was lost); initialize again`,
-      );
-    }
+    const stored = await this.#entry(process_id);
     const response = await this.#host.write({
       type: "txn",
       compare: [],
@@ -433,7 +437,7 @@ export class RegistryService {
       advertise_address,
       metadata,
     };
-    const entry = this.#entry(process_id);
+    const entry = this.#view.get(process_id) ?? await this.#entry(process_id);
     const quick = applyBeat(entry.record, beat, Date.now()) === null &&
       this.#renewQuickly(entry.record.lease_id);
     const { record, written } = quick
@@ -447,9 +451,17 @@ export class RegistryService {
     };
   }
 
-  /** The view's entry of `process_id`; UNAUTHENTICATED (revoked) when there is none. */
-  #entry(process_id: string): ViewEntry {
-    const entry = this.#view.get(process_id);
+  /**
+   * The view's entry of `process_id`. When the view has none, this member may only be behind
+   * (the process initialized through another member a moment ago): it catches up with the
+   * leader's commit index first, and only then answers UNAUTHENTICATED (revoked).
+   */
+  async #entry(process_id: string): Promise<ViewEntry> {
+    let entry = this.#view.get(process_id);
+    if (!entry) {
+      await this.#host.linearize();
+      entry = this.#view.get(process_id);
+    }
     if (!entry) {
       throw unauthenticated(
         `the token of ${process_id} was revoked (finalized, or removed after it was lost); initialize again`,
@@ -476,7 +488,7 @@ export class RegistryService {
     beat: BeatUpdate,
   ): Promise<{ record: StoredProcess; written: boolean }> {
     for (let attempt = 0;; attempt++) {
-      const entry = this.#entry(process_id);
+      const entry = await this.#entry(process_id);
       let next = applyBeat(entry.record, beat, Date.now());
       if (next === null) {
         if (await this.#keepAlive(entry.record.lease_id) > 0) {
@@ -652,6 +664,15 @@ export class RegistryService {
 
   // ---- cluster details ----------------------------------------------------------------------
 
+  /** Waits until every current member has a client address, or until `deadline_ms`. */
+  async #waitForMemberAddresses(deadline_ms: number): Promise<void> {
+    // Bounded by the deadline: one look per poll interval.
+    while (membersWithoutAddress(this.#host.currentMembers()).length > 0) {
+      if (Date.now() >= deadline_ms || this.#stopped) return;
+      await new Promise((resolve) => setTimeout(resolve, ADDRESSES_POLL_MS));
+    }
+  }
+
   /** The members, leader and core services, as of this member's applied state. */
   clusterDetails(): ClusterDetails {
     const host = this.#host;
@@ -777,6 +798,15 @@ export class RegistryService {
       throw error;
     }
   }
+}
+
+/** The names of the members whose client address is not known yet. */
+export function membersWithoutAddress(
+  members: readonly { record: { id: string; client_address: string } }[],
+): string[] {
+  return members.filter(({ record }) => record.client_address === "").map(({ record }) =>
+    record.id
+  );
 }
 
 /** A KV event under the process prefix as a registry event. */

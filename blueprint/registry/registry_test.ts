@@ -17,7 +17,8 @@ import { methodOf, type ProtoSchema } from "../../shared/proto/mod.ts";
 import { RpcChannel, RpcError, Status } from "../../shared/rpc/mod.ts";
 import type { BlueprintNode } from "../node/mod.ts";
 import { eventually, freePorts, startMember, testConfig } from "../node/node_test_support.ts";
-import { hmacKey, signToken } from "./mod.ts";
+import { hmacKey, PROCESS_PREFIX, signToken } from "./mod.ts";
+import { membersWithoutAddress } from "./registry_service.ts";
 
 const IDS = ["r1", "r2", "r3"];
 const JOIN_TOKEN = "join-secret-1";
@@ -279,6 +280,39 @@ Deno.test({
         ]);
       });
 
+      await t.step(
+        "a lease revoked under a follower's stream is replaced by a later beat; same identity",
+        async () => {
+          const phoenix = await a.call("Initialize", { name: "phoenix", nonce: JOIN_TOKEN });
+          const stream = a.sync();
+          await stream.send({ token: phoenix.token, ...healthy_running, sequence: 1n });
+          const key = new TextEncoder().encode(PROCESS_PREFIX + phoenix.process_id);
+          const stored = () =>
+            JSON.parse(new TextDecoder().decode(leader.machine.range(key).kvs[0].value)) as {
+              lease_id: number;
+              lost_at_ms: number;
+            };
+          const old_lease = stored().lease_id;
+          const created = leader.machine.range(key).kvs[0].create_revision;
+          await leader.write({ type: "lease_revoke", id: old_lease });
+          // The follower answers from its view until it learns the lease is gone (from the
+          // leader's renewal answer, or the record marked lost): then a beat writes.
+          let sequence = 100n;
+          await eventually("a beat that replaced the lease", async () => {
+            const ack = await stream.send({ ...healthy_running, sequence: ++sequence });
+            return ack.changed === true;
+          });
+          const now = stored();
+          assert.notEqual(now.lease_id, old_lease);
+          assert.equal(now.lost_at_ms, 0);
+          assert.ok(leader.machine.leases().some((lease) => lease.id === now.lease_id));
+          assert.equal(leader.machine.range(key).kvs[0].create_revision, created);
+          const quiet = await stream.send({ ...healthy_running, sequence: ++sequence });
+          assert.equal(quiet.changed, false, "the new lease is renewed without writes");
+          stream.close();
+        },
+      );
+
       await t.step("a silent process is marked lost, then removed", async () => {
         const silent = await b.call("Initialize", {
           name: "mute",
@@ -376,4 +410,13 @@ Deno.test({
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
+});
+
+Deno.test("members without a client address are named (Initialize waits for them, bounded)", () => {
+  const member = (id: string, client_address: string) => ({ record: { id, client_address } });
+  assert.deepEqual(
+    membersWithoutAddress([member("n1", "127.0.0.1:1"), member("n2", ""), member("n3", "")]),
+    ["n2", "n3"],
+  );
+  assert.deepEqual(membersWithoutAddress([member("n1", "127.0.0.1:1")]), []);
 });
