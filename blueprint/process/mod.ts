@@ -52,6 +52,7 @@ export {
   WatchCompactedError,
 } from "./registry_client.ts";
 export {
+  INITIALIZE_DEADLINE_MS,
   KEEPALIVE_TIMEOUT_MS,
   MAX_INITIALIZE_IN_FLIGHT,
   RegistryTransport,

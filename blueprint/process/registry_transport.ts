@@ -28,18 +28,26 @@ import type {
 import { ConcurrencyLimit } from "./concurrency_limit.ts";
 import { clusterFromWire, healthToWire, labelsToWire, runningStateToWire } from "./wire_mapping.ts";
 
-/** The deadline of Initialize and Finalize, in ms. */
+/** The deadline of Finalize, in ms. */
 export const UNARY_DEADLINE_MS = 5_000;
+/**
+ * The deadline of Initialize, in ms: two Raft writes that queue behind a join storm. A retry
+ * after a deadline may register the process twice (the first record is then lost after its
+ * TTL), and adds the work it gives up on to the members' queue, so this is generous.
+ */
+export const INITIALIZE_DEADLINE_MS = 15_000;
 /** How often an idle connection to a member is pinged, in ms. */
 export const KEEPALIVE_TIME_MS = 30_000;
 /**
  * How long a ping may go unanswered before the connection is dropped, in ms. Long on purpose:
  * a dropped connection ends every stream on it at once (all the processes sharing this
- * transport), so a member that is only slow, answering pings late under load, must not be
- * taken for dead; that storm of reconnects and re-joins is what made joins fail with "Session
- * closed" at 5,000 processes. A dead member is still noticed per stream, by its ack timeout.
+ * transport), so a member that is only slow must not be taken for dead. With 5,000 processes
+ * on 2 busy cores, pings went unanswered for 5 s and even 20 s (the ack waits behind a backlog
+ * of frames, or behind the client's own busy event loop), and each drop made hundreds of
+ * processes reconnect and re-join together ("Session closed"). A dead member is still noticed
+ * per stream, by its ack timeout (half the TTL), and a call to it by its deadline.
  */
-export const KEEPALIVE_TIMEOUT_MS = 20_000;
+export const KEEPALIVE_TIMEOUT_MS = 60_000;
 /**
  * Initialize calls one transport has in flight at once. Each is two Raft writes on the
  * members; a fleet sharing one transport that joins at once queues here instead.
@@ -151,7 +159,7 @@ export class RegistryTransport implements ProcessTransport {
           advertise_address: request.advertise_address,
           ttl_ms: request.ttl_ms,
         },
-        { deadline_ms: UNARY_DEADLINE_MS },
+        { deadline_ms: INITIALIZE_DEADLINE_MS },
       )
     );
     if (!response.process_id || !response.token) {
