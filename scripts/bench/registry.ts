@@ -13,7 +13,8 @@
  * leader's cores, the largest RSS, and ack latency p50/p99: from each report handed to the
  * Synchronize stream to its ack, measured by wrapping the transport (acks come in order, one
  * per report, so a FIFO of send times per stream pairs them). The load processes run on the
- * same 2 cores as the members, so their CPU is reported too (`load_cores`). Member rows also
+ * same 2 cores as the members, so their CPU is reported too (`load_cores`, and the busiest
+ * one's `load_max_worker_cores`: near 1.0 its event loop, not the cluster, sets the latency). Member rows also
  * give the ack latency of the streams that member serves (a follower renews leases through the
  * leader, so its acks can wait for that round trip). `acks_per_s` above `expected_per_s` means
  * the cluster was draining a backlog; `not_synced` counts processes without a live stream at
@@ -226,6 +227,10 @@ async function runSize(
       join_s: round(join_s),
       load_workers: workers,
       load_cores: round(ticksToSeconds(load_ticks) / window_s),
+      // One load process near 1.0 means its event loop, not the cluster, sets the latency.
+      load_max_worker_cores: round(
+        Math.max(...load_after.map((t, i) => ticksToSeconds(t - load_before[i]))) / window_s,
+      ),
       leader_changed: leader_after === undefined || leader_after.name !== leader.name ? 1 : 0,
       loadavg: load_average,
     });
