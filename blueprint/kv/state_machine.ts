@@ -550,20 +550,23 @@ export class KvStateMachine {
   }
 
   /**
-   * Writes a checkpoint of the store into the new directory `dir`, serialized with applies:
-   * it holds exactly the state at {@link MachineCheckpoint.applied_index}, whose term and
-   * revision it reports.
+   * Writes a checkpoint of the store into a new directory, serialized with applies: it holds
+   * exactly the state at {@link MachineCheckpoint.applied_index}, whose term and revision it
+   * reports. `dir` may depend on that index (it is known only once earlier applies are done).
+   * Applies wait while the memtable is written out: flush the store first to keep that short.
    *
    * @example
    * ```ts
-   * const { info, applied_index } = await machine.checkpoint("/data/checkpoints/c42");
+   * await storage.flush(); // concurrent with applies
+   * const { info, applied_index } = await machine.checkpoint((index) => `/data/c${index}`);
    * ```
    */
-  checkpoint(dir: string): Promise<MachineCheckpoint> {
+  checkpoint(dir: string | ((applied_index: number) => string)): Promise<MachineCheckpoint> {
     const run = this.#tail.then(async () => {
       this.#checkUsable("checkpoint");
       const { applied_index, applied_term, revision } = this.#meta;
-      const info = await this.#storage.checkpoint(dir);
+      const path = typeof dir === "string" ? dir : dir(applied_index);
+      const info = await this.#storage.checkpoint(path);
       return { info, applied_index, applied_term, revision };
     });
     this.#tail = run.catch(() => {});

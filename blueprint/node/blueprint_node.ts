@@ -183,6 +183,8 @@ export class BlueprintNode {
   #last_snapshot_index = 0;
   /** Set when Raft's snapshot does not name a checkpoint of this member (after an install). */
   #needs_own_checkpoint = false;
+  /** The snapshot being taken beside the apply loop, if any. */
+  #snapshotting: Promise<void> | null = null;
   readonly #store_options: StoreDirectoryOptions;
   #last_promote_ms = 0;
   #last_housekeeping_error = "";
@@ -733,10 +735,16 @@ export class BlueprintNode {
         const interval = this.#needs_own_checkpoint
           ? Math.min(OWN_CHECKPOINT_RETRY_ENTRIES, every)
           : every;
-        if (!this.#stopping && index - this.#last_snapshot_index >= interval) {
+        if (
+          !this.#stopping && this.#snapshotting === null &&
+          index - this.#last_snapshot_index >= interval
+        ) {
           this.#last_snapshot_index = index;
-          // A refused snapshot only delays log compaction: a later round tries again.
-          if (await this.#snapshotTo(raft)) this.#needs_own_checkpoint = false;
+          // Beside the loop, one at a time. A refused snapshot only delays log compaction: a
+          // later round tries again.
+          this.#snapshotting = this.#snapshotTo(raft).then((taken) => {
+            if (taken) this.#needs_own_checkpoint = false;
+          }).finally(() => (this.#snapshotting = null));
         }
       }
     } catch (error) {
@@ -751,26 +759,25 @@ export class BlueprintNode {
 
   /**
    * Checkpoints the store at the applied index and hands Raft its descriptor as the
-   * snapshot (Raft then compacts its log and prunes older checkpoints). Returns whether Raft
-   * took it.
+   * snapshot (Raft then compacts its log and prunes older checkpoints). Runs beside the apply
+   * loop: the memtable is flushed first, concurrently with applies, so applies wait only for
+   * the little written since. Returns whether Raft took it.
    */
   async #snapshotTo(raft: RaftNodeHandle): Promise<boolean> {
-    const index = this.machine.appliedIndex;
-    const dir = join(this.config.data_dir, CHECKPOINTS_DIR, newCheckpointId(index));
+    const parent = join(this.config.data_dir, CHECKPOINTS_DIR);
+    let dir = "";
     try {
-      await Deno.mkdir(join(this.config.data_dir, CHECKPOINTS_DIR), { recursive: true });
+      await Deno.mkdir(parent, { recursive: true });
       const started_ms = performance.now();
-      const checkpoint = await this.machine.checkpoint(dir);
-      // Applies wait for the checkpoint (it flushes the memtable): worth seeing in the log.
-      this.#options.log?.(
-        `blueprint ${this.id}: checkpoint at ${index}: ${checkpoint.info.files.length} files, ` +
-          `${checkpoint.info.size_bytes} bytes in ${
-            (performance.now() - started_ms).toFixed(0)
-          } ms`,
+      await this.storage.flush();
+      const checkpoint = await this.machine.checkpoint((index) =>
+        dir = join(parent, newCheckpointId(index))
       );
-      if (checkpoint.applied_index !== index) {
-        throw new Error(`checkpoint holds index ${checkpoint.applied_index}, expected ${index}`);
-      }
+      this.#options.log?.(
+        `blueprint ${this.id}: checkpoint at ${checkpoint.applied_index}: ` +
+          `${checkpoint.info.files.length} files, ${checkpoint.info.size_bytes} bytes in ` +
+          `${(performance.now() - started_ms).toFixed(0)} ms`,
+      );
       const descriptor = encodeDescriptor({
         checkpoint_id: basename(dir),
         applied_index: checkpoint.applied_index,
@@ -778,14 +785,12 @@ export class BlueprintNode {
         files: checkpoint.info.files,
         size_bytes: checkpoint.info.size_bytes,
       });
-      await raft.snapshot(index, descriptor);
+      await raft.snapshot(checkpoint.applied_index, descriptor);
       return true;
     } catch (error) {
-      this.#options.log?.(
-        `blueprint ${this.id}: snapshot at ${index}: ${(error as Error).message}`,
-      );
+      this.#options.log?.(`blueprint ${this.id}: snapshot: ${(error as Error).message}`);
       // Not registered with Raft: nobody will fetch it.
-      removeDirectory(this.#store_options.fs, dir);
+      if (dir) removeDirectory(this.#store_options.fs, dir);
       return false;
     }
   }
@@ -939,6 +944,7 @@ export class BlueprintNode {
     this.#channels.clear();
     await this.#raft?.stop();
     await this.#apply_loop;
+    await this.#snapshotting;
     await this.#housekeeping;
     this.applier.close(etcdError("Stopped"));
     this.machine.close();
