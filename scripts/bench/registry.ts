@@ -14,11 +14,12 @@
  * Synchronize stream to its ack, measured by wrapping the transport (acks come in order, one
  * per report, so a FIFO of send times per stream pairs them). The load processes run on the
  * same 2 cores as the members, so their CPU is reported too (`load_cores`, and the busiest
- * one's `load_max_worker_cores`: near 1.0 its event loop, not the cluster, sets the latency). Member rows also
- * give the ack latency of the streams that member serves (a follower renews leases through the
- * leader, so its acks can wait for that round trip). `acks_per_s` above `expected_per_s` means
- * the cluster was draining a backlog; `not_synced` counts processes without a live stream at
- * the end of the window.
+ * one's `load_max_worker_cores`: near 1.0 its event loop, not the cluster, sets the latency).
+ * Member rows also give the ack latency of the streams that member serves (a follower answers
+ * unchanged beats itself and renews their leases with the leader in batches, so leader and
+ * follower streams should look alike). `acks_per_s` above `expected_per_s` means the cluster
+ * was draining a backlog; `not_synced` counts processes without a live stream at the end of
+ * the window. The other jobs on the machine set the latency too: `loadavg` says how busy it was.
  *
  * `--profile DIR` writes V8 CPU profiles of the measured window (`.cpuprofile`, open them in
  * Chrome DevTools): each member runs through a small wrapper module that profiles between two
