@@ -45,7 +45,7 @@ export interface BackgroundExecutor {
   flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta>;
   /**
    * Writes a memtable that takes no more writes as level-0 table `file_number` in `dir`
-   * (a worker reads its shared arenas in place: the flush starts at once, with no packing).
+   * (a worker gets the arenas in one copy into shared memory: no packing entry by entry).
    */
   flushMemtable(dir: string, file_number: number, memtable: Memtable): Promise<TableFileMeta>;
   /** Runs a compaction; the outputs are new tables of `job.plan.output_level`, in key order. */

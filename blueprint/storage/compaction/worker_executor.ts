@@ -54,6 +54,30 @@ interface PendingJob {
 }
 
 const MAX_JOB_ID = 0xffffffff;
+/** Shared arenas kept for reuse per lane (one per memtable that may wait for its flush). */
+const MAX_POOLED_ARENAS = 4;
+
+/** Two SharedArrayBuffers a memtable's arenas are copied into (replaced by larger ones as needed). */
+class SharedArena {
+  #nodes = new Int32Array(new SharedArrayBuffer(0));
+  #bytes = new Uint8Array(new SharedArrayBuffer(0));
+
+  /** Copies `nodes` and `bytes` in (growing the buffers if needed); returns views of the copies. */
+  fill(nodes: Int32Array, bytes: Uint8Array): { nodes: Int32Array; bytes: Uint8Array } {
+    if (this.#nodes.length < nodes.length) {
+      this.#nodes = new Int32Array(new SharedArrayBuffer(nodes.length * 4));
+    }
+    if (this.#bytes.length < bytes.length) {
+      this.#bytes = new Uint8Array(new SharedArrayBuffer(bytes.length));
+    }
+    this.#nodes.set(nodes);
+    this.#bytes.set(bytes);
+    return {
+      nodes: this.#nodes.subarray(0, nodes.length),
+      bytes: this.#bytes.subarray(0, bytes.length),
+    };
+  }
+}
 
 /**
  * One worker and its channel: runs the jobs it is given one at a time, in order, with at
@@ -61,6 +85,8 @@ const MAX_JOB_ID = 0xffffffff;
  */
 class WorkerLane implements BackgroundExecutor {
   readonly #pending = new Map<number, PendingJob>();
+  /** Shared buffers for flushMemtable, reused: a SharedArrayBuffer is freed only lazily. */
+  readonly #shared_arenas: SharedArena[] = [];
   #next_job_id = 1;
   #send_queue: Promise<void> = Promise.resolve();
   #failure: StorageError | null = null;
@@ -137,9 +163,10 @@ class WorkerLane implements BackgroundExecutor {
   }
 
   /**
-   * Shares the memtable's arenas with the worker (postMessage of SharedArrayBuffers: no
-   * copy), then asks it to flush them. The postMessage goes first, so the arena is on its
-   * way when the request arrives; the worker waits for it.
+   * Copies the memtable's arenas into pooled shared memory (one memcpy each), shares that
+   * with the worker by postMessage, then asks it to flush them. The postMessage goes first,
+   * so the arena is on its way when the request arrives; the worker waits for it. The shared
+   * buffers return to the pool when the job settles: the worker has stopped reading them.
    */
   async flushMemtable(
     dir: string,
@@ -147,20 +174,27 @@ class WorkerLane implements BackgroundExecutor {
     memtable: Memtable,
   ): Promise<TableFileMeta> {
     const arena = memtable.arena();
-    const [meta] = await this.#submit(async (job_id) => {
-      const message: ArenaMessage = {
-        kind: ARENA_MESSAGE_KIND,
-        job_id,
-        nodes: arena.nodes,
-        bytes: arena.bytes,
-        entry_count: arena.entry_count,
-      };
-      this.channel.worker.postMessage(message);
-      await this.channel.sender.send(
-        encodeMessage(RequestKind.FlushArena, job_id, encodeJson({ dir, file_number })),
-      );
-    });
-    return meta;
+    const shared = this.#shared_arenas.pop() ?? new SharedArena();
+    const copy = shared.fill(arena.nodes, arena.bytes);
+    try {
+      const [meta] = await this.#submit(async (job_id) => {
+        const message: ArenaMessage = {
+          kind: ARENA_MESSAGE_KIND,
+          job_id,
+          nodes: copy.nodes,
+          bytes: copy.bytes,
+          entry_count: arena.entry_count,
+        };
+        this.channel.worker.postMessage(message);
+        await this.channel.sender.send(
+          encodeMessage(RequestKind.FlushArena, job_id, encodeJson({ dir, file_number })),
+        );
+      });
+      return meta;
+    } finally {
+      // A failed lane may leave the worker reading; it is being stopped, so reuse is moot.
+      if (this.#shared_arenas.length < MAX_POOLED_ARENAS) this.#shared_arenas.push(shared);
+    }
   }
 
   /** Sends the compaction to the worker. */

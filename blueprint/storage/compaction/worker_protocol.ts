@@ -45,9 +45,9 @@ export interface ArenaMessage {
   kind: typeof ARENA_MESSAGE_KIND;
   /** The job the arena belongs to. */
   job_id: number;
-  /** Node records (over a SharedArrayBuffer). */
+  /** Node records (a view of a SharedArrayBuffer). */
   nodes: Int32Array;
-  /** Key and value bytes (over a SharedArrayBuffer). */
+  /** Key and value bytes (a view of a SharedArrayBuffer). */
   bytes: Uint8Array;
   /** Number of entries. */
   entry_count: number;
