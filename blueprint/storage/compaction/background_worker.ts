@@ -43,8 +43,13 @@ const arena_waiters = new Map<number, (arena: MemtableArena) => void>();
 /** More arenas than this in flight means a protocol bug (the executor bounds pending jobs). */
 const MAX_ARENAS_IN_FLIGHT = 1024;
 
-self.addEventListener("message", (event: Event) => {
-  const data = (event as MessageEvent).data as ArenaMessage | null;
+/** The worker's global scope, typed narrowly: the repository is type-checked with the window lib. */
+const worker_scope = globalThis as unknown as {
+  addEventListener(type: "message", listener: (event: MessageEvent) => void): void;
+};
+
+worker_scope.addEventListener("message", (event: MessageEvent) => {
+  const data = event.data as ArenaMessage | null;
   if (data?.kind !== ARENA_MESSAGE_KIND) return;
   const arena = { nodes: data.nodes, bytes: data.bytes, entry_count: data.entry_count };
   const waiter = arena_waiters.get(data.job_id);
