@@ -173,8 +173,9 @@ export class RpcServer {
       MAX_SHUTDOWN_TIMEOUT_MS,
     );
     this.#server = new grpc.Server({
-      // Channelz tracks every call (timestamps per message) for an admin API we do not serve.
-      "grpc.enable_channelz": 0,
+      // Channelz stays on here although no admin API reads it: grpc-js 1.14 force-closes on
+      // shutdown only the HTTP/2 sessions it tracks for channelz, so without it a forced shutdown
+      // leaves open streams (a process's Synchronize) running against a stopped server.
       "grpc.max_receive_message_length": max_receive,
       "grpc.max_send_message_length": max_send,
       "grpc.keepalive_time_ms": validateMs(

@@ -405,6 +405,28 @@ Deno.test("rpc server: shutdown waits for calls, then cuts them at its bound", a
     release_hang.forEach((release) => release());
     channel.close();
   }
+  // An open bidirectional stream the handler never ends is cut at the bound, and its client
+  // hears an error rather than waiting on a server that has stopped.
+  const streaming = startKvServer().server;
+  const { address: streaming_address } = await streaming.listen("127.0.0.1:0");
+  const streamer = new RpcChannel(streaming_address);
+  try {
+    const call = streamer.bidiStream(methodOf(watch, "Watch"));
+    const created = new Promise((resolve) => call.once("data", resolve));
+    const failed = new Promise<RpcError>((resolve) => call.on("error", resolve));
+    call.write({ create_request: { key: encoder.encode("k"), watch_id: 1n } });
+    await created;
+    deepStrictEqual(await streaming.shutdown(200), { forced: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const error = await Promise.race([
+      failed,
+      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 5_000)),
+    ]);
+    clearTimeout(timer);
+    strictEqual(error !== undefined && error.code !== Status.OK, true, "the cut stream errs");
+  } finally {
+    streamer.close();
+  }
   // A server with an open health Watch stream still shuts down without cutting anything:
   // the watcher hears NOT_SERVING and its stream ends.
   const idle = startKvServer().server;
