@@ -56,6 +56,11 @@ export interface StoreView {
   leases: ReadonlyMap<number, number>;
   /** Raft index of the entry being applied (seeds lease ids chosen here). */
   index: number;
+  /**
+   * An empty batch to collect the changes in (default: a new one). The state machine lends
+   * its reused batch, so that an apply allocates no buffer growing to the entry's size.
+   */
+  batch?: WriteBatch;
 }
 
 /** Identity of a key inside the overlay map. */
@@ -76,7 +81,7 @@ export interface LeaseChanges {
 /** Collects the changes of one request. */
 export class ApplyContext {
   /** Storage writes of the request. */
-  readonly batch = new WriteBatch();
+  readonly batch: WriteBatch;
   /** Events of the request, in sub-revision order. */
   readonly events: KvEvent[] = [];
   /** Lease changes of the request. */
@@ -89,6 +94,10 @@ export class ApplyContext {
 
   /** A context over `view`; changes get revision `view.revision + 1`. */
   constructor(view: StoreView) {
+    if (view.batch !== undefined && view.batch.count !== 0) {
+      throw new Error("invariant: an apply context starts with an empty batch");
+    }
+    this.batch = view.batch ?? new WriteBatch();
     this.#view = view;
     this.#main = view.revision + 1;
   }

@@ -114,6 +114,8 @@ export interface LeaseInfo {
 
 /** Bounds one call to expiredLeases. */
 const MAX_EXPIRED_PER_CALL = 1000;
+/** Largest batch buffer kept for the next apply (a bigger one is dropped after its write). */
+const MAX_REUSED_BATCH_BYTES = 256 * 1024;
 
 /**
  * The replicated KV state machine over one {@link Storage}.
@@ -136,6 +138,8 @@ export class KvStateMachine {
   /** Leader-side expiry deadlines (not replicated), set lazily at the first check. */
   #lease_deadlines_ms = new Map<number, number>();
   #listeners = new Set<AppliedListener>();
+  /** The batch applies collect their writes in (see #emptyBatch). */
+  #batch = new WriteBatch();
   /** Serializes applies and restores: each sees the previous one's writes. */
   #tail: Promise<unknown> = Promise.resolve();
   #broken: string | undefined;
@@ -262,14 +266,14 @@ export class KvStateMachine {
     const decoded = this.#decode(request);
     const batch_meta: Meta = { ...this.#meta, applied_index: index, applied_term: term };
     if (!("origin" in decoded)) {
-      return await this.#commit(new WriteBatch(), batch_meta, {
+      return await this.#commit(this.#emptyBatch(), batch_meta, {
         revision: this.#meta.revision,
         body: decoded,
       });
     }
     const verdict = this.#dedup.check(this.#storage, decoded.origin);
     if (verdict.kind === "duplicate") {
-      return await this.#commit(new WriteBatch(), batch_meta, verdict.response);
+      return await this.#commit(this.#emptyBatch(), batch_meta, verdict.response);
     }
     if (verdict.kind === "refused") {
       const body: ResponseBody = {
@@ -277,7 +281,7 @@ export class KvStateMachine {
         code: "too_old_to_deduplicate",
         message: verdict.message,
       };
-      return await this.#commit(new WriteBatch(), batch_meta, {
+      return await this.#commit(this.#emptyBatch(), batch_meta, {
         revision: this.#meta.revision,
         body,
       });
@@ -303,16 +307,17 @@ export class KvStateMachine {
       compact_revision: this.#meta.compact_revision,
       leases: this.#leases,
       index,
+      batch: this.#emptyBatch(),
     });
     let body: ResponseBody;
     try {
       body = context.execute(request.body);
     } catch (err) {
       if (!(err instanceof KvError)) throw err;
-      // Refused: none of the request's changes are written.
+      // Refused: none of the request's changes are written, only its de-dup record.
       body = { type: "error", code: err.code, message: err.message };
       const response = { revision: this.#meta.revision, body };
-      const batch = new WriteBatch();
+      const batch = this.#emptyBatch();
       this.#dedup.record(batch, request.origin, index, response);
       return await this.#commit(batch, batch_meta, response);
     }
@@ -341,9 +346,27 @@ export class KvStateMachine {
     }
     batch.put(META_KEY, encodeMeta(meta));
     await this.#storage.write(batch);
+    this.#releaseBatch(batch);
     this.#meta = meta;
     this.#moveReadPoint();
     return response;
+  }
+
+  /**
+   * The state machine's reused batch, emptied. Applies are serialized and the storage engine
+   * copies a batch's bytes before its write resolves, so one batch serves every apply: an
+   * apply then allocates no buffer that doubles up to the entry's size.
+   */
+  #emptyBatch(): WriteBatch {
+    this.#batch.clear();
+    return this.#batch;
+  }
+
+  /** Drops the reused batch's buffer after a large entry, so that it does not stay pinned. */
+  #releaseBatch(batch: WriteBatch): void {
+    if (batch === this.#batch && batch.sizeBytes > MAX_REUSED_BATCH_BYTES) {
+      this.#batch = new WriteBatch();
+    }
   }
 
   #moveReadPoint(): void {
