@@ -208,8 +208,11 @@ export class WorkerLoop {
     try {
       for (let round = 0; round < MAX_READIES_PER_CYCLE; round++) {
         this.#absorbInputs();
-        await this.#flushOutbox();
-        if (!this.#node.hasReady()) return false;
+        if (!this.#node.hasReady()) {
+          await this.#flushOutbox();
+          return false;
+        }
+        // Flushes the outbox itself, once the Ready's appends and write are under way.
         await this.#handleReady(this.#node.ready());
       }
       this.#rerun = true;
@@ -246,12 +249,14 @@ export class WorkerLoop {
       : Promise.resolve();
     this.#saving = true;
     try {
-      if (hand_out_early) {
-        // If the hand-out fails the worker is dying anyway; never leave the save unobserved.
-        await Promise.all([this.#handOut(rd), saving]);
-      } else {
-        await saving;
-      }
+      // The main side hears of accepted proposals only now: telling it first would hold the
+      // appends and the write behind a wake-up of the main isolate. The outbox still goes
+      // out before any hand-out, so an entry's acceptance always precedes its commit.
+      const outputs = hand_out_early
+        ? this.#flushOutbox().then(() => this.#handOut(rd))
+        : this.#flushOutbox();
+      // If an output fails the worker is dying anyway; never leave the save unobserved.
+      await Promise.all([outputs, saving]);
     } finally {
       this.#saving = false;
     }

@@ -148,6 +148,44 @@ Deno.test("WorkerLoop", async (t) => {
     assert.equal(h.sent[0].reject, false);
   });
 
+  await t.step(
+    "a leader sends its appends and starts its write before announcing acceptance",
+    async () => {
+      const h = await harness(["a", "b", "c"]);
+      await tickUntil(h, () => h.node.status().soft_state.role === Role.Candidate);
+      const term = h.node.status().hard_state.term;
+      const reply = (type: MessageType, index: number): Message => ({
+        type,
+        from: "b",
+        to: "a",
+        term,
+        log_term: 0,
+        index,
+        entries: [],
+        commit: 0,
+        reject: false,
+        reject_hint: 0,
+      });
+      h.loop.receiveMessage(encodeMessage(reply(MessageType.VoteResp, 0)));
+      await h.loop.idle();
+      assert.equal(h.node.status().soft_state.role, Role.Leader);
+      // b acknowledges the leader's first entry, so its appends are no longer paused probes.
+      h.loop.receiveMessage(encodeMessage(reply(MessageType.AppResp, h.node.logBounds().last)));
+      await h.loop.idle();
+      h.trace.length = 0;
+      h.loop.receiveCommand({ tag: CommandTag.Propose, id: 1, data: text("x") });
+      await h.loop.idle();
+      const accepted_at = h.trace.indexOf("emit Accepted");
+      assert.ok(accepted_at > 0, `no acceptance announced: ${h.trace.join(", ")}`);
+      const before = h.trace.slice(0, accepted_at);
+      assert.ok(before.includes("send App"), `append sent after the announcement: ${h.trace}`);
+      assert.ok(
+        before.some((line) => line.startsWith("save-start")),
+        `write started after the announcement: ${h.trace}`,
+      );
+    },
+  );
+
   await t.step("a malformed peer message is logged and dropped", async () => {
     const h = await harness(["a"]);
     h.loop.receiveMessage(new Uint8Array([9, 9, 9]));
