@@ -57,14 +57,20 @@ export interface StoreView {
   /** Raft index of the entry being applied (seeds lease ids chosen here). */
   index: number;
   /**
-   * An empty batch to collect the changes in (default: a new one). The state machine lends
-   * its reused batch, so that an apply allocates no buffer growing to the entry's size.
+   * The batch the changes are added to (default: a new one). The state machine lends its
+   * reused batch, so that an apply allocates no buffer growing to the entry's size; it may
+   * already hold the writes of earlier entries applied in the same storage write.
    */
   batch?: WriteBatch;
+  /**
+   * Latest records written by earlier entries of the same storage write and not yet in
+   * storage (key identity -> record, null for deleted): reads of the latest state see them.
+   */
+  pending?: ReadonlyMap<string, KeyRecord | null>;
 }
 
 /** Identity of a key inside the overlay map. */
-function keyId(key: Uint8Array): string {
+export function keyId(key: Uint8Array): string {
   let id = "";
   for (let i = 0; i < key.length; i++) id += String.fromCharCode(key[i]);
   return id;
@@ -94,12 +100,14 @@ export class ApplyContext {
 
   /** A context over `view`; changes get revision `view.revision + 1`. */
   constructor(view: StoreView) {
-    if (view.batch !== undefined && view.batch.count !== 0) {
-      throw new Error("invariant: an apply context starts with an empty batch");
-    }
     this.batch = view.batch ?? new WriteBatch();
     this.#view = view;
     this.#main = view.revision + 1;
+  }
+
+  /** Latest records this request wrote (key identity -> record, null for deleted). */
+  get changes(): ReadonlyMap<string, KeyRecord | null> {
+    return this.#overlay;
   }
 
   /** Whether the request changed any key (and so takes a new revision). */
@@ -139,7 +147,10 @@ export class ApplyContext {
 
   /** The latest record of `key` including this request's changes. */
   latest(key: Uint8Array): VersionRecord | undefined {
-    const pending = this.#overlay.get(keyId(key));
+    const id = keyId(key);
+    const own = this.#overlay.get(id);
+    if (own !== undefined) return own?.record;
+    const pending = this.#view.pending?.get(id);
     if (pending !== undefined) return pending?.record;
     return readLatest(this.#view.storage, key);
   }
@@ -151,10 +162,15 @@ export class ApplyContext {
       found.set(keyId(k), { key: k, record });
       return true;
     });
-    if (this.#overlay.size === 0) return [...found.values()];
-    for (const [id, pending] of this.#overlay) {
-      if (pending === null) found.delete(id);
-      else if (inKeyRange(pending.key, key, range_end)) found.set(id, pending);
+    const earlier = this.#view.pending;
+    if (this.#overlay.size === 0 && (earlier === undefined || earlier.size === 0)) {
+      return [...found.values()];
+    }
+    for (const overlay of [earlier ?? new Map<string, KeyRecord | null>(), this.#overlay]) {
+      for (const [id, pending] of overlay) {
+        if (pending === null) found.delete(id);
+        else if (inKeyRange(pending.key, key, range_end)) found.set(id, pending);
+      }
     }
     return [...found.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
   }
@@ -173,6 +189,10 @@ export class ApplyContext {
       return collector.response();
     }
     checkReadRevision(revision, this.#view.revision, this.#view.compact_revision);
+    if ((this.#view.pending?.size ?? 0) > 0) {
+      // History of entries not yet in storage is not in the overlay: never read around it.
+      throw new Error("invariant: a read at a past revision while earlier writes are pending");
+    }
     scanAtRevision(
       this.#view.storage,
       op.key,

@@ -39,11 +39,13 @@ export { type DedupOptions, DEFAULT_DEDUP_OPTIONS } from "./dedup_window.ts";
 export {
   appliedIndexOf,
   type AppliedListener,
+  type CommittedRequest,
   type EventPosition,
   KvStateMachine,
   type KvStateMachineOptions,
   type LeaseInfo,
   type MachineCheckpoint,
+  MAX_ENTRIES_PER_WRITE,
   type RangeOptions,
   type RangeResult,
 } from "./state_machine.ts";

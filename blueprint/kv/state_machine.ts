@@ -25,7 +25,7 @@ import {
   readU64,
   type VersionRecord,
 } from "./keyspace.ts";
-import { RangeCollector, scanAtRevision, scanLatest } from "./mvcc_reader.ts";
+import { type KeyRecord, RangeCollector, scanAtRevision, scanLatest } from "./mvcc_reader.ts";
 import {
   decodeRequest,
   DEFAULT_LIMITS,
@@ -114,6 +114,8 @@ export interface LeaseInfo {
 
 /** Bounds one call to expiredLeases. */
 const MAX_EXPIRED_PER_CALL = 1000;
+/** Most entries whose puts share one storage write in {@link KvStateMachine.applyEntries}. */
+export const MAX_ENTRIES_PER_WRITE = 1024;
 /** Largest batch buffer kept for the next apply (a bigger one is dropped after its write). */
 const MAX_REUSED_BATCH_BYTES = 256 * 1024;
 
@@ -241,7 +243,23 @@ export class KvStateMachine {
     term: number,
     request: KvRequest | Uint8Array,
   ): Promise<KvResponse | undefined> {
-    const run = this.#tail.then(() => this.#apply(index, term, request)).catch((err) => {
+    return this.#serialized(() => this.#apply(index, term, request));
+  }
+
+  /**
+   * Applies consecutive committed entries in order, with the same outcome as calling
+   * {@link apply} for each (the responses in entry order, undefined for a skipped entry):
+   * one storage write carries a run of plain puts (at most {@link MAX_ENTRIES_PER_WRITE}),
+   * the applied index moving to the run's end with it, so a crash keeps all of the run or
+   * none, and watchers hear of the run once it is written. Other requests are applied one
+   * by one between runs.
+   */
+  applyEntries(entries: readonly CommittedRequest[]): Promise<(KvResponse | undefined)[]> {
+    return this.#serialized(() => this.#applyEntries(entries));
+  }
+
+  #serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(work).catch((err) => {
       // A storage failure may leave memory ahead of disk: refuse further use until reopened.
       if (!(err instanceof KvError)) this.#broken ??= `an apply failed (${err}): reopen`;
       throw err;
@@ -250,20 +268,128 @@ export class KvStateMachine {
     return run;
   }
 
+  async #applyEntries(entries: readonly CommittedRequest[]): Promise<(KvResponse | undefined)[]> {
+    const responses: (KvResponse | undefined)[] = [];
+    let run: PutRun | undefined;
+    for (const { index, term, request } of entries) {
+      this.#checkUsable("apply");
+      checkPosition(index, term);
+      if (index <= (run?.meta.applied_index ?? this.#meta.applied_index)) {
+        responses.push(undefined);
+        continue;
+      }
+      const decoded = this.#decode(request);
+      if (this.#joinsRun(decoded, run)) {
+        run ??= this.#startRun();
+        responses.push(this.#putInRun(run, index, term, decoded as KvRequest));
+        if (run.published.length >= MAX_ENTRIES_PER_WRITE) {
+          await this.#commitRun(run);
+          run = undefined;
+        }
+        continue;
+      }
+      if (run !== undefined) await this.#commitRun(run);
+      run = undefined;
+      responses.push(await this.#applyDecoded(index, term, decoded));
+    }
+    if (run !== undefined) await this.#commitRun(run);
+    return responses;
+  }
+
+  /**
+   * Whether `decoded` may join a run of puts: a new request (not one the de-dup windows
+   * answer, nor one already in the run: its record is not in storage yet) whose body is a
+   * plain put, which reads only the latest record of its own key.
+   */
+  #joinsRun(decoded: KvRequest | ResponseBody, run: PutRun | undefined): boolean {
+    if (!("origin" in decoded) || decoded.body.type !== "put") return false;
+    if (run?.origins.has(originId(decoded))) return false;
+    return this.#dedup.check(this.#storage, decoded.origin).kind === "new";
+  }
+
+  #startRun(): PutRun {
+    return {
+      meta: { ...this.#meta },
+      batch: this.#emptyBatch(),
+      pending: new Map(),
+      origins: new Set(),
+      published: [],
+    };
+  }
+
+  /** Executes one put of a run into the run's batch; answers its response. */
+  #putInRun(run: PutRun, index: number, term: number, request: KvRequest): KvResponse {
+    const context = new ApplyContext({
+      storage: this.#storage,
+      revision: run.meta.revision,
+      compact_revision: run.meta.compact_revision,
+      leases: this.#leases,
+      index,
+      batch: run.batch,
+      pending: run.pending,
+    });
+    const written_before = run.batch.count;
+    let response: KvResponse;
+    try {
+      const body = context.execute(request.body);
+      if (context.changed) run.meta.revision += 1;
+      response = { revision: run.meta.revision, body };
+      for (const [id, record] of context.changes) run.pending.set(id, record);
+      if (context.changed) {
+        run.published.push({ revision: run.meta.revision, events: context.events });
+      }
+    } catch (err) {
+      if (!(err instanceof KvError)) throw err;
+      // A put is refused before it writes anything: the run's earlier writes stay intact.
+      if (run.batch.count !== written_before) {
+        throw new Error("invariant: a refused put wrote into the batch of its run");
+      }
+      response = {
+        revision: run.meta.revision,
+        body: { type: "error", code: err.code, message: err.message },
+      };
+    }
+    run.meta.applied_index = index;
+    run.meta.applied_term = term;
+    run.origins.add(originId(request));
+    this.#dedup.record(run.batch, request.origin, index, response);
+    return response;
+  }
+
+  async #commitRun(run: PutRun): Promise<void> {
+    const before = this.#meta;
+    if (run.meta.applied_index <= before.applied_index || run.meta.revision < before.revision) {
+      throw new Error(
+        `invariant: applied index and revision only grow (${run.meta.applied_index})`,
+      );
+    }
+    if (run.meta.revision - before.revision > run.meta.applied_index - before.applied_index) {
+      throw new Error(`invariant: one entry takes at most one revision (${run.meta.revision})`);
+    }
+    run.batch.put(META_KEY, encodeMeta(run.meta));
+    await this.#storage.write(run.batch);
+    this.#releaseBatch(run.batch);
+    this.#meta = run.meta;
+    this.#moveReadPoint();
+    for (const { revision, events } of run.published) this.#publish(revision, events);
+  }
+
   async #apply(
     index: number,
     term: number,
     request: KvRequest | Uint8Array,
   ): Promise<KvResponse | undefined> {
     this.#checkUsable("apply");
-    if (!Number.isSafeInteger(index) || index < 1 || !Number.isSafeInteger(term) || term < 0) {
-      throw new KvError(
-        "invalid_argument",
-        `apply: index must be >= 1 and term >= 0, got ${index}, ${term}`,
-      );
-    }
+    checkPosition(index, term);
     if (index <= this.#meta.applied_index) return undefined;
-    const decoded = this.#decode(request);
+    return await this.#applyDecoded(index, term, this.#decode(request));
+  }
+
+  async #applyDecoded(
+    index: number,
+    term: number,
+    decoded: KvRequest | ResponseBody,
+  ): Promise<KvResponse> {
     const batch_meta: Meta = { ...this.#meta, applied_index: index, applied_term: term };
     if (!("origin" in decoded)) {
       return await this.#commit(this.#emptyBatch(), batch_meta, {
@@ -670,4 +796,40 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** One committed entry for {@link KvStateMachine.applyEntries}. */
+export interface CommittedRequest {
+  /** Raft index. */
+  readonly index: number;
+  /** Raft term. */
+  readonly term: number;
+  /** The request, encoded or not. */
+  readonly request: KvRequest | Uint8Array;
+}
+
+/** Puts applied into one batch, not yet written. */
+interface PutRun {
+  /** The state after the run's last entry. */
+  meta: Meta;
+  readonly batch: WriteBatch;
+  /** Latest records the run wrote, for the later entries' reads. */
+  readonly pending: Map<string, KeyRecord | null>;
+  /** Origins of the run's entries (a repeat must see the first one's record stored). */
+  readonly origins: Set<string>;
+  /** Events to publish once written, per revision in order. */
+  readonly published: { revision: number; events: readonly KvEvent[] }[];
+}
+
+function checkPosition(index: number, term: number): void {
+  if (!Number.isSafeInteger(index) || index < 1 || !Number.isSafeInteger(term) || term < 0) {
+    throw new KvError(
+      "invalid_argument",
+      `apply: index must be >= 1 and term >= 0, got ${index}, ${term}`,
+    );
+  }
+}
+
+function originId(request: KvRequest): string {
+  return `${request.origin.member_id}#${request.origin.sequence}`;
 }

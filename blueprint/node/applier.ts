@@ -57,7 +57,7 @@ export interface ApplierHooks {
  * ```ts
  * const applier = new Applier(machine, { installSnapshot: (s) => node.install(s) });
  * const waiting = applier.waitFor({ member_id: "n1/ab", sequence: 1 });
- * for await (const item of raft.committed()) await applier.apply(item);
+ * for await (const items of raft.committedBatches()) await applier.applyAll(items);
  * ```
  */
 export class Applier {
@@ -127,6 +127,38 @@ export class Applier {
       return Promise.reject(new RangeError(`too many reads waiting (limit ${MAX_WAITING_READS})`));
     }
     return new Promise((resolve, reject) => this.#index_waiters.push({ index, resolve, reject }));
+  }
+
+  /**
+   * Applies committed items in order, as {@link apply} would one by one, letting the state
+   * machine write a run of consecutive KV entries together (see
+   * `KvStateMachine.applyEntries`); settles the waiters they concern.
+   */
+  async applyAll(items: readonly CommittedItem[]): Promise<void> {
+    let run: { index: number; term: number; request: Uint8Array }[] = [];
+    for (const item of items) {
+      if (item.kind === "entry" && item.entry.type !== EntryType.ConfChange) {
+        const decoded = decodeEntryData(item.entry.data);
+        if (decoded.kind === "kv") {
+          run.push({ index: item.entry.index, term: item.entry.term, request: decoded.data });
+          continue;
+        }
+      }
+      await this.#applyRun(run);
+      run = [];
+      await this.apply(item);
+    }
+    await this.#applyRun(run);
+  }
+
+  async #applyRun(run: { index: number; term: number; request: Uint8Array }[]): Promise<void> {
+    if (run.length === 0) return;
+    const responses = await this.#machine.applyEntries(run);
+    for (let i = 0; i < run.length; i++) {
+      const response = responses[i];
+      if (response) this.#settle(run[i].request, response);
+    }
+    this.#releaseReads();
   }
 
   /** Applies one committed item; settles the waiters it concerns. */

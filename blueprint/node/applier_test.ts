@@ -62,6 +62,51 @@ Deno.test("applier: applies entries in order and settles waiters by origin", asy
   }
 });
 
+Deno.test("applier: applyAll applies mixed items in order and settles every waiter", async () => {
+  let member_changes = 0;
+  let conf_changes = 0;
+  const hooks = { membersChanged: () => member_changes++, confChanged: () => conf_changes++ };
+  const { storage, machine, applier } = await openApplier(new FaultyFileSystem(), hooks);
+  try {
+    const first = applier.waitFor({ member_id: "n1/a", sequence: 1 });
+    const second = applier.waitFor({ member_id: "n1/a", sequence: 2 });
+    const third = applier.waitFor({ member_id: "n2/b", sequence: 1 });
+    const read = applier.waitApplied(6);
+    const record = { id: "n2", raft_address: "127.0.0.1:2", client_address: "127.0.0.1:3" };
+    await applier.applyAll([
+      entry(1, new Uint8Array(0)), // the leader's no-op
+      entry(2, put("n1/a", 1, "k", "v1")),
+      entry(3, put("n1/a", 2, "k", "v2")),
+      entry(4, encodeNodeCommand({ type: "member_upsert", member: record })),
+      entry(5, new Uint8Array([1, 2]), EntryType.ConfChange),
+      entry(6, put("n2/b", 1, "k", "v3")),
+      entry(7, put("n1/a", 1, "k", "retried")), // a retry: de-duplicated
+    ]);
+    await read;
+    assert.deepEqual(
+      [
+        (await first.promise).revision,
+        (await second.promise).revision,
+        (await third.promise).revision,
+      ],
+      [1, 2, 3],
+    );
+    assert.equal(applier.waitingRequests, 0);
+    assert.equal(applier.appliedIndex, 7);
+    assert.deepEqual(applier.members.get("n2"), record);
+    assert.equal(member_changes, 1);
+    assert.equal(conf_changes, 1);
+    const [kv] = machine.range(bytes("k")).kvs;
+    assert.equal(kv.version, 3, "the retry was not applied twice");
+    assert.equal(new TextDecoder().decode(kv.value), "v3");
+    // Replayed entries (at or below the applied index) change nothing.
+    await applier.applyAll([entry(6, put("n9/z", 1, "k", "replayed"))]);
+    assert.equal(machine.revision, 3);
+  } finally {
+    await storage.close();
+  }
+});
+
 Deno.test("applier: node commands keep the member table, conf changes advance the index", async () => {
   let member_changes = 0;
   let conf_changes = 0;

@@ -74,6 +74,8 @@ import {
  * for a follower's forwarded writes to arrive out of order by a few hundred.
  */
 export const DEDUP_WINDOW_SIZE = 4096;
+/** Most committed items the apply loop takes (and applies together) at once. */
+const MAX_ITEMS_PER_APPLY = 1024;
 
 /** Limits the state machine applies with: the ceilings, so that members never disagree. */
 const MACHINE_LIMITS: KvLimits = {
@@ -723,9 +725,11 @@ export class BlueprintNode {
 
   async #runApplyLoop(raft: RaftNodeHandle): Promise<void> {
     try {
-      for await (const item of raft.committed()) {
-        await this.applier.apply(item);
-        if (item.kind === "snapshot") {
+      // Whatever committed while the last items were applied is applied together: a run of
+      // KV entries then shares one storage write.
+      for await (const items of raft.committedBatches(MAX_ITEMS_PER_APPLY)) {
+        await this.applier.applyAll(items);
+        if (items.some((item) => item.kind === "snapshot")) {
           // Raft holds the leader's descriptor now; serving it needs a checkpoint of our own.
           this.#needs_own_checkpoint = true;
           this.#last_snapshot_index = -Infinity;

@@ -259,30 +259,65 @@ export class RaftNodeHandle {
    * buffer), never the heap.
    */
   committed(): AsyncIterableIterator<CommittedItem> {
-    if (this.#buffer !== null) throw new Error("committed() may be called only once");
-    this.#buffer = [];
+    this.#startConsuming("committed()");
     const next = async (): Promise<IteratorResult<CommittedItem>> => {
-      // Bounded: each wait ends with a new entry or the end of the stream.
-      for (;;) {
-        const buffer = this.#buffer!;
-        if (this.#buffer_head < buffer.length) {
-          const item = buffer[this.#buffer_head++];
-          if (this.#buffer_head > 4096 && this.#buffer_head * 2 > buffer.length) {
-            this.#buffer = buffer.slice(this.#buffer_head);
-            this.#buffer_head = 0;
-          }
-          this.#wakeProducer();
-          return { value: item, done: false };
-        }
-        if (this.#closed) return { value: undefined, done: true };
-        await new Promise<void>((resolve) => (this.#consumer_waiting = resolve));
-      }
+      const items = await this.#take(1);
+      return items === null ? { value: undefined, done: true } : { value: items[0], done: false };
     };
     const iterator: AsyncIterableIterator<CommittedItem> = {
       next,
       [Symbol.asyncIterator]: () => iterator,
     };
     return iterator;
+  }
+
+  /**
+   * Like {@link committed}, but each step yields every item buffered at that moment (at
+   * least one, at most `max_items`), so that a consumer can apply them together. Only one of
+   * `committed` and `committedBatches` may be called, once.
+   */
+  committedBatches(max_items = 1024): AsyncIterableIterator<CommittedItem[]> {
+    if (!Number.isInteger(max_items) || max_items < 1) {
+      throw new RangeError(`max_items must be a positive integer, got ${max_items}`);
+    }
+    this.#startConsuming("committedBatches()");
+    const next = async (): Promise<IteratorResult<CommittedItem[]>> => {
+      const items = await this.#take(max_items);
+      return items === null ? { value: undefined, done: true } : { value: items, done: false };
+    };
+    const iterator: AsyncIterableIterator<CommittedItem[]> = {
+      next,
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  #startConsuming(what: string): void {
+    if (this.#buffer !== null) {
+      throw new Error(`${what}: committed items may be consumed only once`);
+    }
+    this.#buffer = [];
+  }
+
+  /** Up to `max_items` buffered items (waiting for one), or null at the end of the stream. */
+  async #take(max_items: number): Promise<CommittedItem[] | null> {
+    // Bounded: each wait ends with a new entry or the end of the stream.
+    for (;;) {
+      const buffer = this.#buffer!;
+      if (this.#buffer_head < buffer.length) {
+        const end = Math.min(buffer.length, this.#buffer_head + max_items);
+        const items = buffer.slice(this.#buffer_head, end);
+        this.#buffer_head = end;
+        if (this.#buffer_head > 4096 && this.#buffer_head * 2 > buffer.length) {
+          this.#buffer = buffer.slice(this.#buffer_head);
+          this.#buffer_head = 0;
+        }
+        this.#wakeProducer();
+        return items;
+      }
+      if (this.#closed) return null;
+      await new Promise<void>((resolve) => (this.#consumer_waiting = resolve));
+    }
   }
 
   /** Stops the worker cleanly (closing its log and sockets), terminating it after a timeout. */
