@@ -10,6 +10,7 @@ import {
   type ClusterDetails,
   HEALTH_STATES,
   type HealthState,
+  type PollScheduler,
   type ProcessIdentity,
   type ProcessReport,
   type ProcessTransport,
@@ -66,6 +67,11 @@ export interface DraftProcessOptions {
   readonly transport?: ProcessTransport;
   /** A number in [0, 1) for jitter; `Math.random` unless a test seeds it. */
   readonly random?: () => number;
+  /**
+   * Runs the polls: one `setInterval` per process by default. A host running many processes
+   * in one isolate may share one timer among them (see {@link PollScheduler}).
+   */
+  readonly poll_scheduler?: PollScheduler;
 }
 
 /** The connection state of a {@link DraftProcess}, for its change events. */
@@ -123,7 +129,8 @@ export class DraftProcess {
   #stream: SyncStream | undefined;
   #unacked_since_ms: number | undefined;
   #wake_loop: (() => void) | undefined;
-  #poll_timer: ReturnType<typeof setInterval> | undefined;
+  readonly #poll_scheduler: PollScheduler;
+  #stop_polling: () => void = () => {};
   #health_check_running = false;
   #leaving: Promise<void> | undefined;
   #resolve_closed!: () => void;
@@ -143,6 +150,7 @@ export class DraftProcess {
     this.#settings = fitToTtl(settings, joined.ttl_ms, options);
     this.ttl_ms = joined.ttl_ms;
     this.#health_check = options.health_check;
+    this.#poll_scheduler = options.poll_scheduler ?? everyInterval;
     this.identity = joined.identity;
     this.#cluster = joined.cluster;
     this.#endpoint = joined.endpoint;
@@ -255,14 +263,14 @@ export class DraftProcess {
 
   #start(handle_signals: boolean): void {
     if (handle_signals) this.#remove_signal_handlers = addSignalHandlers(() => this.leave());
-    this.#poll_timer = setInterval(() => this.#poll(), this.#settings.poll_interval_ms);
+    this.#stop_polling = this.#poll_scheduler(this.#settings.poll_interval_ms, () => this.#poll());
     this.#runStreams().catch((error) => {
       console.error(`draft process ${this.identity.process_id}: stream loop failed: ${error}`);
     });
   }
 
   async #leave(): Promise<void> {
-    clearInterval(this.#poll_timer);
+    this.#stop_polling();
     this.#remove_signal_handlers();
     const candidates = failoverCandidates(this.#cluster, this.#entrypoints, "");
     if (this.#endpoint !== "") candidates.unshift(this.#endpoint);
@@ -355,7 +363,7 @@ export class DraftProcess {
   #revoke(error: Error): void {
     this.revoked_reason = error.message;
     this.#leaving = Promise.resolve();
-    clearInterval(this.#poll_timer);
+    this.#stop_polling();
     this.#remove_signal_handlers();
     this.#connection = "revoked";
     if (this.#owns_transport) this.#transport.close();
@@ -575,6 +583,12 @@ function addSignalHandlers(leave: () => Promise<void>): () => void {
   return () => {
     for (const signal of signals) Deno.removeSignalListener(signal, handler);
   };
+}
+
+/** The default {@link PollScheduler}: a timer of the process's own. */
+function everyInterval(interval_ms: number, poll: () => void): () => void {
+  const timer = setInterval(poll, interval_ms);
+  return () => clearInterval(timer);
 }
 
 async function defaultTransport(): Promise<ProcessTransport> {

@@ -271,3 +271,29 @@ Deno.test("process client: an identity the registry refuses ends the client", as
     await second.server.shutdown();
   }
 });
+
+Deno.test("process client: a given poll scheduler runs the polls, and stops on leave", async () => {
+  const member = await fakeMember();
+  const polls = new Set<() => void>();
+  const intervals: number[] = [];
+  const me = await DraftProcess.join(joinOptions([member.address], {
+    poll_scheduler: (interval_ms, poll) => {
+      intervals.push(interval_ms);
+      polls.add(poll);
+      return () => polls.delete(poll);
+    },
+  }));
+  try {
+    await eventually("the first report", () => member.messages.length === 1);
+    assert.deepEqual(intervals, [50]);
+    for (const poll of polls) poll();
+    for (const poll of polls) poll();
+    await eventually("a report per poll", () => member.messages.length === 3);
+    assert.deepEqual(member.messages.map((m) => m.sequence), [1n, 2n, 3n]);
+    await me.leave();
+    assert.equal(polls.size, 0, "leaving stops the polls");
+  } finally {
+    await me.leave().catch(() => {});
+    await member.server.shutdown();
+  }
+});

@@ -123,6 +123,13 @@ export interface SyncStream {
   close(): void;
 }
 
+/**
+ * Calls `poll` every `interval_ms` until the returned function is called (after which it
+ * calls it no more). A process's report, health check and silent-stream check run at each
+ * call.
+ */
+export type PollScheduler = (interval_ms: number, poll: () => void) => () => void;
+
 /** What a Synchronize stream tells its owner. */
 export interface SyncStreamHandlers {
   /** An ack arrived with the cluster details. */
