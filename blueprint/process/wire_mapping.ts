@@ -171,6 +171,86 @@ export function recordFromWire(wire: WireRecord): ProcessRecord {
   };
 }
 
+/**
+ * The bytes of a message's length-delimited field `field_number` (an embedded message, a
+ * string), found by walking the message's top-level fields without decoding them; undefined
+ * when the field is absent, appears more than once (the decoder would merge the parts), or the
+ * bytes are not a well-formed message.
+ *
+ * @param message one encoded message
+ * @param field_number the field to find
+ */
+export function lengthDelimitedField(
+  message: Uint8Array,
+  field_number: number,
+): Uint8Array | undefined {
+  let found: Uint8Array | undefined;
+  let at = 0;
+  // Bounded: every turn moves `at` forward by at least one byte.
+  while (at < message.length) {
+    const tag = readVarint(message, at);
+    if (tag === undefined) return undefined;
+    at = tag.next;
+    const wire_type = tag.value % 8;
+    const number = Math.floor(tag.value / 8);
+    let end: number;
+    if (wire_type === 0) {
+      const value = readVarint(message, at);
+      if (value === undefined) return undefined;
+      end = value.next;
+    } else if (wire_type === 1) end = at + 8;
+    else if (wire_type === 5) end = at + 4;
+    else if (wire_type === 2) {
+      const length = readVarint(message, at);
+      if (length === undefined) return undefined;
+      at = length.next;
+      end = at + length.value;
+      if (number === field_number) {
+        if (found !== undefined || end > message.length) return undefined;
+        found = message.subarray(at, end);
+      }
+    } else return undefined;
+    if (end > message.length) return undefined;
+    at = end;
+  }
+  return found;
+}
+
+/** At most 10 bytes make a varint (64 bits). */
+const MAX_VARINT_BYTES = 10;
+
+/** A varint at `at` (exact up to 2^53), and where the next field starts; undefined if cut. */
+function readVarint(bytes: Uint8Array, at: number): { value: number; next: number } | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < MAX_VARINT_BYTES && at + i < bytes.length; i++) {
+    const byte = bytes[at + i];
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+    if (byte < 0x80) return { value, next: at + i + 1 };
+  }
+  return undefined;
+}
+
+/**
+ * The encoding of a uint64 field: its tag (wire type 0), then the value as a varint.
+ *
+ * @param field_number the field
+ * @param value the value, 0 to 2^64 - 1
+ */
+export function uint64Field(field_number: number, value: bigint): Uint8Array {
+  if (value < 0n || value >= 1n << 64n) throw new RangeError(`${value} is not a uint64`);
+  const bytes = [field_number * 8];
+  let rest = value;
+  // Bounded: at most 10 turns for a 64-bit value.
+  while (rest >= 0x80n) {
+    bytes.push(Number(rest & 0x7fn) | 0x80);
+    rest >>= 7n;
+  }
+  bytes.push(Number(rest));
+  return Uint8Array.from(bytes);
+}
+
 function invert<K extends string>(map: Record<K, number>): Record<number, K> {
   const inverted: Record<number, K> = {};
   for (const [key, value] of Object.entries(map) as [K, number][]) inverted[value] = key;
