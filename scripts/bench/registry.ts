@@ -1,12 +1,17 @@
 /**
  * `deno task bench registry [--quick] [--json] [--sizes 500,2000,5000] [--seconds S]
- * [--workers K]`: Blueprint's service registry under N simulated Draft processes.
+ * [--workers K] [--per-process-timers] [--profile DIR] [--logs DIR]`: Blueprint's service
+ * registry under N simulated Draft processes.
  *
  * For each N a fresh 3-member cluster starts on loopback (real `blueprint` processes, data on
  * the real disk, `--join-token`). K load processes (Deno subprocesses of this file, 2 for
  * N <= 500, else 4) each host N/K {@link DraftProcess} instances sharing one
  * {@link RegistryTransport} (one connection per member), joined through the three members in
- * turn and reporting every 1 s. Once all have joined, a settle pause, then a measured window.
+ * turn and reporting every 1 s, each on its own Synchronize stream. A load process runs its
+ * processes' polls from one timer, each process at a phase of its own: dealt round-robin to
+ * 10 ms slots of the second, so the beats spread evenly across it as those of independently
+ * started processes would (`--per-process-timers`: a `setInterval` per process instead, its
+ * phase set by when it joined). Once all have joined, a settle pause, then a measured window.
  *
  * Figures per member: CPU as cores used (utime+stime from /proc/PID/stat over the window,
  * divided by the window) and RSS at the end of the window (VmRSS), leader marked. Per N: the
@@ -20,6 +25,14 @@
  * follower streams should look alike). `acks_per_s` above `expected_per_s` means the cluster
  * was draining a backlog; `not_synced` counts processes without a live stream at the end of
  * the window. The other jobs on the machine set the latency too: `loadavg` says how busy it was.
+ *
+ * Where the time goes: `loop_lag_*` per member is how late a 10 ms timer fired on its main
+ * event loop in the window (p99, worst, and the lateness summed per second): a stall delays
+ * every ack behind it, whether the loop was busy or waiting for a core. The summary splits CPU
+ * per ack into the three members together (`members_cpu_us_per_ack`) and the load processes
+ * (`load_cpu_us_per_ack`, the simulated clients' cost), with the load processes' own loop lag;
+ * `beat_burst_ratio` is the busiest 50 ms of the second's share of the beats sent over an even
+ * share (1 = spread evenly). `--logs DIR` keeps the members' logs.
  *
  * `--profile DIR` writes V8 CPU profiles of the measured window (`.cpuprofile`, open them in
  * Chrome DevTools): each member runs through a small wrapper module that profiles between two
@@ -38,6 +51,7 @@ import {
   DraftProcess,
   type InitializeRequest,
   type InitializeResult,
+  type PollScheduler,
   type ProcessIdentity,
   type ProcessReport,
   type ProcessTransport,
@@ -75,6 +89,8 @@ export async function run(args: string[]): Promise<void> {
       seconds: { type: "string" },
       workers: { type: "string" },
       profile: { type: "string" },
+      logs: { type: "string" },
+      "per-process-timers": { type: "boolean", default: false },
     },
   });
   const sizes = values.sizes
@@ -102,10 +118,18 @@ export async function run(args: string[]): Promise<void> {
   }
   const profile_dir = values.profile === undefined ? undefined : resolve(values.profile);
   if (profile_dir !== undefined) await Deno.mkdir(profile_dir, { recursive: true });
+  const logs_dir = values.logs === undefined ? undefined : resolve(values.logs);
+  if (logs_dir !== undefined) await Deno.mkdir(logs_dir, { recursive: true });
   const report = new BenchReport(values.json);
   for (const processes of sizes) {
     const workers = Math.min(processes, fixed_workers ?? (processes <= 500 ? 2 : 4));
-    for (const row of await runSize(processes, workers, window_s * 1000, profile_dir)) {
+    for (
+      const row of await runSize(processes, workers, window_s * 1000, {
+        profile_dir,
+        logs_dir,
+        per_process_timers: values["per-process-timers"],
+      })
+    ) {
       report.add(row);
     }
   }
@@ -122,7 +146,14 @@ interface WorkerResult {
   readonly stream_ends: number;
   /** Processes not synchronized at the end of the window. */
   readonly not_synchronized: number;
+  /** The load process's own event-loop lag in the window. */
+  readonly loop_lag: LoopLag;
+  /** Reports sent in the window by their slot of the wall-clock second ({@link PHASE_SLOTS}). */
+  readonly phase_counts: number[];
 }
+
+/** Slots of the second in which the beats' send times are counted. */
+const PHASE_SLOTS = 20;
 
 interface MemberSample {
   readonly name: string;
@@ -130,19 +161,30 @@ interface MemberSample {
   readonly cpu_ticks: number;
 }
 
+/** How {@link runSize} measures, besides the figures. */
+interface SizeOptions {
+  /** Where to write CPU profiles of the window, if anywhere. */
+  readonly profile_dir: string | undefined;
+  /** Where to copy the members' logs, if anywhere. */
+  readonly logs_dir: string | undefined;
+  /** Give each simulated process a timer of its own (as before) instead of shared slots. */
+  readonly per_process_timers: boolean;
+}
+
 async function runSize(
   processes: number,
   workers: number,
   window_ms: number,
-  profile_dir: string | undefined,
+  { profile_dir, logs_dir, per_process_timers }: SizeOptions,
 ): Promise<BenchRow[]> {
   const data_dir = await Deno.makeTempDir({ prefix: "bench-registry-" });
   const load: LoadProcess[] = [];
   let cluster: LocalCluster | undefined;
   try {
-    const blueprint_module = profile_dir === undefined
-      ? undefined
-      : await writeProfilingWrapper(data_dir, join(profile_dir, `member-n${processes}`));
+    const blueprint_module = await writeMemberWrapper(
+      data_dir,
+      profile_dir === undefined ? undefined : join(profile_dir, `member-n${processes}`),
+    );
     cluster = await LocalCluster.start({
       data_dir,
       extra_args: ["--join-token", NONCE],
@@ -156,7 +198,7 @@ async function runSize(
       const profile = profile_dir === undefined
         ? undefined
         : join(profile_dir, `load-n${processes}-w${w}.cpuprofile`);
-      load.push(LoadProcess.spawn(endpoints, share, w, profile));
+      load.push(LoadProcess.spawn(endpoints, share, w, profile, per_process_timers));
     }
     const joined = await Promise.all(load.map((l) => l.waitJoined()));
     const join_s = (performance.now() - join_started) / 1000;
@@ -170,16 +212,17 @@ async function runSize(
       " ",
     );
     const window_start = performance.now();
-    if (profile_dir !== undefined) { for (const { pid } of pids) Deno.kill(pid, "SIGUSR2"); }
+    for (const { pid } of pids) Deno.kill(pid, "SIGUSR2");
     for (const l of load) l.send("measure");
     await delay(window_ms);
     for (const l of load) l.send("stop");
-    if (profile_dir !== undefined) { for (const { pid } of pids) Deno.kill(pid, "SIGUSR2"); }
+    for (const { pid } of pids) Deno.kill(pid, "SIGUSR2");
     const after = pids.map(sampleMember);
     const window_s = (performance.now() - window_start) / 1000;
     const load_after = load.map((l) => cpuTicks(l.pid));
     const results = await Promise.all(load.map((l) => l.waitResult()));
-    // The members write their profiles after the second signal; give them a moment.
+    // The members write their lag (and profiles) after the second signal.
+    const member_lag = await Promise.all(pids.map(({ pid }) => readMemberLag(data_dir, pid)));
     if (profile_dir !== undefined) await delay(PROFILE_WRITE_MS);
     const leader_after = await cluster.waitForLeader(10_000).catch(() => undefined);
 
@@ -208,11 +251,19 @@ async function runSize(
         member_acks_per_s: Math.round(on_member.length / window_s),
         member_ack_p50_ms: round(percentile(on_member, 50)),
         member_ack_p99_ms: round(percentile(on_member, 99)),
+        // How late a 10 ms timer fired on the member: its event loop's stalls.
+        loop_lag_p99_ms: member_lag[i]?.p99_ms ?? NaN,
+        loop_lag_max_ms: member_lag[i]?.max_ms ?? NaN,
+        loop_stalled_ms_per_s: member_lag[i]?.stalled_ms_per_s ?? NaN,
       });
     }
     const latencies_ms = [...by_endpoint.values()].flat().sort((a, b) => a - b);
     const acks = results.reduce((sum, r) => sum + r.acks, 0);
     const load_ticks = load_after.reduce((sum, t, i) => sum + t - load_before[i], 0);
+    const member_ticks = after.reduce((sum, m, i) => sum + m.cpu_ticks - before[i].cpu_ticks, 0);
+    const phase_counts = new Array<number>(PHASE_SLOTS).fill(0);
+    for (const result of results) result.phase_counts.forEach((n, i) => phase_counts[i] += n);
+    const beats = phase_counts.reduce((sum, n) => sum + n, 0);
     rows.push({
       bench: `registry n=${processes}`,
       impl: "summary",
@@ -232,6 +283,13 @@ async function runSize(
       load_max_worker_cores: round(
         Math.max(...load_after.map((t, i) => ticksToSeconds(t - load_before[i]))) / window_s,
       ),
+      // CPU per ack: the three members together, and the load processes (the client side).
+      members_cpu_us_per_ack: Math.round(ticksToSeconds(member_ticks) * 1e6 / Math.max(1, acks)),
+      load_cpu_us_per_ack: Math.round(ticksToSeconds(load_ticks) * 1e6 / Math.max(1, acks)),
+      load_loop_lag_p99_ms: Math.max(...results.map((r) => r.loop_lag.p99_ms)),
+      load_loop_lag_max_ms: Math.max(...results.map((r) => r.loop_lag.max_ms)),
+      // Beats in the busiest 1/PHASE_SLOTS of the second over an even share: 1 = spread evenly.
+      beat_burst_ratio: round(Math.max(...phase_counts) * PHASE_SLOTS / Math.max(1, beats)),
       leader_changed: leader_after === undefined || leader_after.name !== leader.name ? 1 : 0,
       loadavg: load_average,
     });
@@ -239,6 +297,15 @@ async function runSize(
   } finally {
     await Promise.all(load.map((l) => l.kill()));
     await cluster?.stop().catch(() => {});
+    if (logs_dir !== undefined && cluster !== undefined) {
+      for (const { name } of cluster.members) {
+        await Deno.copyFile(
+          join(data_dir, `${name}.log`),
+          join(logs_dir, `n${processes}-${name}.log`),
+        )
+          .catch(() => {});
+      }
+    }
     await Deno.remove(data_dir, { recursive: true }).catch(() => {});
   }
 }
@@ -262,6 +329,7 @@ class LoadProcess {
     count: number,
     index: number,
     profile: string | undefined,
+    per_process_timers: boolean,
   ): LoadProcess {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -276,6 +344,7 @@ class LoadProcess {
         "--index",
         String(index),
         ...(profile === undefined ? [] : ["--profile", profile]),
+        ...(per_process_timers ? ["--per-process-timers"] : []),
       ],
       stdin: "piped",
       stdout: "piped",
@@ -428,6 +497,12 @@ class AckClock {
   samples = 0;
   acks = 0;
   stream_ends = 0;
+  readonly phase_counts = new Array<number>(PHASE_SLOTS).fill(0);
+
+  sent(): void {
+    if (!this.measuring) return;
+    this.phase_counts[Math.floor((Date.now() % 1000) * PHASE_SLOTS / 1000)]++;
+  }
 
   record(endpoint: string, latency_ms: number): void {
     if (!this.measuring) return;
@@ -470,6 +545,7 @@ class TimedTransport implements ProcessTransport {
     return {
       send(report: ProcessReport) {
         stream.send(report);
+        clock.sent();
         // Bounded by the process's own ack timeout; this cap only guards a stuck stream.
         if (sent_at.length < 64) sent_at.push(performance.now());
       },
@@ -488,6 +564,78 @@ class TimedTransport implements ProcessTransport {
   }
 }
 
+/** The width of one beat slot, in ms: a load process's poll timer fires once per slot. */
+const BEAT_SLOT_MS = 10;
+
+/**
+ * One poll timer for all the simulated processes of a load process, instead of a timer each.
+ * Each process still has its own stream and its own poll every interval, but at a phase of
+ * its own: processes are dealt round-robin to the interval's {@link BEAT_SLOT_MS} slots, so
+ * the beats spread evenly across the second as those of processes started at unrelated times
+ * would. The timer fires once per slot and polls that slot's processes (their writes then
+ * share the connection's socket writes). Slots follow the wall clock, so the load processes'
+ * slots line up; each deals from its own first slot.
+ */
+class BeatSlots {
+  readonly #interval_ms: number;
+  readonly #slots: Set<() => void>[];
+  #next_deal: number;
+  #next_due_ms = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(interval_ms: number, first_slot: number) {
+    if (!(interval_ms >= BEAT_SLOT_MS && interval_ms % BEAT_SLOT_MS === 0)) {
+      throw new RangeError(`interval ${interval_ms} ms is not a multiple of ${BEAT_SLOT_MS} ms`);
+    }
+    this.#interval_ms = interval_ms;
+    this.#slots = Array.from({ length: interval_ms / BEAT_SLOT_MS }, () => new Set());
+    this.#next_deal = first_slot % this.#slots.length;
+  }
+
+  /** The {@link PollScheduler} to give each process. */
+  readonly schedule: PollScheduler = (interval_ms, poll) => {
+    if (interval_ms !== this.#interval_ms) {
+      throw new RangeError(
+        `poll interval ${interval_ms} ms; these slots are for ${this.#interval_ms}`,
+      );
+    }
+    const slot = this.#slots[this.#next_deal];
+    this.#next_deal = (this.#next_deal + 1) % this.#slots.length;
+    const entry = () => poll();
+    slot.add(entry);
+    if (this.#timer === undefined) {
+      this.#next_due_ms = (Math.floor(Date.now() / BEAT_SLOT_MS) + 1) * BEAT_SLOT_MS;
+      this.#arm();
+    }
+    return () => slot.delete(entry);
+  };
+
+  /** Stops the timer (the processes poll no more). */
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+
+  #arm(): void {
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, this.#next_due_ms - Date.now()));
+  }
+
+  /** Polls every slot whose time has come; a late timer catches up, at most one interval. */
+  #fire(): void {
+    const now_ms = Date.now();
+    let fired = 0;
+    while (this.#next_due_ms <= now_ms && fired < this.#slots.length) {
+      const slot = this.#slots[Math.floor(this.#next_due_ms / BEAT_SLOT_MS) % this.#slots.length];
+      for (const poll of [...slot]) poll();
+      this.#next_due_ms += BEAT_SLOT_MS;
+      fired++;
+    }
+    if (this.#next_due_ms <= now_ms) {
+      this.#next_due_ms = (Math.floor(now_ms / BEAT_SLOT_MS) + 1) * BEAT_SLOT_MS;
+    }
+    this.#arm();
+  }
+}
+
 async function workerMain(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -497,6 +645,7 @@ async function workerMain(args: string[]): Promise<void> {
       count: { type: "string" },
       index: { type: "string" },
       profile: { type: "string" },
+      "per-process-timers": { type: "boolean", default: false },
     },
   });
   const endpoints = (values.endpoints ?? "").split(",").filter((e) => e !== "");
@@ -509,7 +658,10 @@ async function workerMain(args: string[]): Promise<void> {
   }
   const clock = new AckClock();
   const profiler = new WindowProfiler();
+  const lag = new LoopLagMonitor();
   const transport = new TimedTransport(await RegistryTransport.create(), clock);
+  const worker_index = Number(values.index ?? 0);
+  const slots = new BeatSlots(POLL_INTERVAL_MS, worker_index * 7);
   const processes: DraftProcess[] = [];
   let failed = 0;
   let next = 0;
@@ -527,6 +679,7 @@ async function workerMain(args: string[]): Promise<void> {
           ttl_ms: TTL_MS,
           poll_interval_ms: POLL_INTERVAL_MS,
           transport,
+          poll_scheduler: values["per-process-timers"] ? undefined : slots.schedule,
         });
         me.setRunningState("running");
         processes.push(me);
@@ -543,20 +696,84 @@ async function workerMain(args: string[]): Promise<void> {
     const command = await commands.next();
     if (command === "measure") {
       clock.measuring = true;
+      lag.start();
       if (values.profile !== undefined) await profiler.start();
     } else if (command === "stop" || command === undefined) break;
   }
   clock.measuring = false;
+  const loop_lag = lag.stop();
   if (values.profile !== undefined) await profiler.stop(values.profile);
   const result: WorkerResult = {
     latencies_ms: clock.latencies_ms,
     acks: clock.acks,
     stream_ends: clock.stream_ends,
     not_synchronized: processes.filter((p) => p.connection !== "synchronized").length,
+    loop_lag,
+    phase_counts: clock.phase_counts,
   };
   console.log(JSON.stringify(result));
   // The parent stops the cluster; leaving 5,000 processes one by one would only measure Finalize.
   Deno.exit(0);
+}
+
+// ---- event-loop lag ----
+
+/** How often the lag monitor's timer is due, in ms. */
+const LAG_TICK_MS = 10;
+/** Bounds the lag samples one monitor keeps (60 s of 10 ms ticks). */
+const MAX_LAG_SAMPLES = 6_000;
+
+/** What a {@link LoopLagMonitor} saw: how late its timer fired, in ms. */
+export interface LoopLag {
+  /** Median lateness. */
+  readonly p50_ms: number;
+  /** 99th percentile lateness. */
+  readonly p99_ms: number;
+  /** Worst lateness: the longest stall of the event loop. */
+  readonly max_ms: number;
+  /** Sum of the lateness above one tick: time the loop was busy past a timer, per second. */
+  readonly stalled_ms_per_s: number;
+}
+
+/**
+ * Measures event-loop delay: a timer due every {@link LAG_TICK_MS} records how late it fires.
+ * (Deno's `monitorEventLoopDelay` from `node:perf_hooks` reports no stalls, so this times a
+ * timer itself.) A stall of the loop delays every ack that waits behind it.
+ */
+export class LoopLagMonitor {
+  #samples_ms: number[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #started_ms = 0;
+
+  /** Starts sampling (a second call restarts it). */
+  start(): void {
+    this.stop();
+    this.#samples_ms = [];
+    this.#started_ms = performance.now();
+    let due_ms = this.#started_ms + LAG_TICK_MS;
+    const tick = () => {
+      const now_ms = performance.now();
+      if (this.#samples_ms.length < MAX_LAG_SAMPLES) this.#samples_ms.push(now_ms - due_ms);
+      due_ms = now_ms + LAG_TICK_MS;
+      this.#timer = setTimeout(tick, LAG_TICK_MS);
+    };
+    this.#timer = setTimeout(tick, LAG_TICK_MS);
+  }
+
+  /** Stops sampling and summarizes what was seen. */
+  stop(): LoopLag {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const sorted = [...this.#samples_ms].sort((a, b) => a - b);
+    const window_s = Math.max(1e-3, (performance.now() - this.#started_ms) / 1000);
+    const stalled_ms = sorted.reduce((sum, lag) => sum + Math.max(0, lag - LAG_TICK_MS), 0);
+    return {
+      p50_ms: round(percentile(sorted, 50)),
+      p99_ms: round(percentile(sorted, 99)),
+      max_ms: round(sorted.at(-1) ?? NaN),
+      stalled_ms_per_s: round(stalled_ms / window_s),
+    };
+  }
 }
 
 // ---- profiling ----
@@ -594,23 +811,57 @@ export class WindowProfiler {
   }
 }
 
+/** Where a member's wrapper writes its event-loop lag of the window. */
+function memberLagPath(data_dir: string, pid: number): string {
+  return join(data_dir, `loop-lag-${pid}.json`);
+}
+
+/** The lag a member wrote after the window, or undefined when it wrote none in time. */
+async function readMemberLag(data_dir: string, pid: number): Promise<LoopLag | undefined> {
+  for (let attempt = 0; attempt < LAG_READ_ATTEMPTS; attempt++) {
+    try {
+      return JSON.parse(await Deno.readTextFile(memberLagPath(data_dir, pid)));
+    } catch {
+      await delay(LAG_READ_PAUSE_MS);
+    }
+  }
+  return undefined;
+}
+
+/** How often, and how long apart, the parent looks for a member's lag file. */
+const LAG_READ_ATTEMPTS = 50;
+const LAG_READ_PAUSE_MS = 100;
+
 /**
- * Writes a module that runs the Draft CLI and profiles between two SIGUSR2 signals (the
- * measured window), then answers its path for {@link LocalCluster}'s `blueprint_module`.
+ * Writes a module that runs the Draft CLI and measures its event-loop lag (and, given
+ * `profile_prefix`, its CPU profile) between two SIGUSR2 signals (the measured window), then
+ * answers its path for {@link LocalCluster}'s `blueprint_module`.
  */
-async function writeProfilingWrapper(data_dir: string, profile_prefix: string): Promise<string> {
-  const path = join(data_dir, "profiled_member.ts");
+async function writeMemberWrapper(
+  data_dir: string,
+  profile_prefix: string | undefined,
+): Promise<string> {
+  const path = join(data_dir, "measured_member.ts");
   const here = new URL(import.meta.url).href;
   const entry = new URL("../../mod.ts", import.meta.url).href;
   await Deno.writeTextFile(
     path,
-    `import { WindowProfiler } from ${JSON.stringify(here)};
+    `import { LoopLagMonitor, WindowProfiler } from ${JSON.stringify(here)};
 import { main } from ${JSON.stringify(entry)};
+const profile_prefix = ${JSON.stringify(profile_prefix ?? null)};
 const profiler = new WindowProfiler();
+const lag = new LoopLagMonitor();
 let signals = 0;
 Deno.addSignalListener("SIGUSR2", () => {
-  if (signals++ === 0) profiler.start();
-  else profiler.stop(${JSON.stringify(profile_prefix)} + "-" + Deno.pid + ".cpuprofile");
+  if (signals++ === 0) {
+    lag.start();
+    if (profile_prefix !== null) profiler.start();
+    return;
+  }
+  Deno.writeTextFileSync(${
+      JSON.stringify(data_dir)
+    } + "/loop-lag-" + Deno.pid + ".json", JSON.stringify(lag.stop()));
+  if (profile_prefix !== null) profiler.stop(profile_prefix + "-" + Deno.pid + ".cpuprofile");
 });
 Deno.exit(await main(Deno.args));
 `,
