@@ -23,7 +23,7 @@ import {
 import { type CheckpointInfo, checkpointManifestState, describeCheckpoint } from "./checkpoint.ts";
 import { CorruptionError, StorageError } from "./errors.ts";
 import {
-  compareBytes,
+  compareByteRanges,
   compareInternalKeys,
   MAX_SEQUENCE,
   TRAILER_SIZE_BYTES,
@@ -199,17 +199,56 @@ function parseFileName(name: string): { file_number: number; kind: "log" | "sst"
   return { file_number: Number(match[1]), kind: match[2] as "log" | "sst" };
 }
 
-function userKeyOfMeta(ikey: Uint8Array): Uint8Array {
-  return ikey.subarray(0, ikey.length - TRAILER_SIZE_BYTES);
+/** Compares the user-key part of the internal key `ikey` with the user key `user_key`. */
+function compareUserKeyOf(ikey: Uint8Array, user_key: Uint8Array): number {
+  return compareByteRanges(
+    ikey,
+    0,
+    ikey.length - TRAILER_SIZE_BYTES,
+    user_key,
+    0,
+    user_key.length,
+  );
 }
 
 /** Whether a table's user-key range meets [range.start, range.end). */
 function overlapsRange(meta: TableFileMeta, range: KeyRange): boolean {
-  if (range.end !== undefined && compareBytes(userKeyOfMeta(meta.smallest_key), range.end) >= 0) {
+  if (range.end !== undefined && compareUserKeyOf(meta.smallest_key, range.end) >= 0) {
     return false;
   }
-  return range.start === undefined ||
-    compareBytes(userKeyOfMeta(meta.largest_key), range.start) >= 0;
+  return range.start === undefined || compareUserKeyOf(meta.largest_key, range.start) >= 0;
+}
+
+/**
+ * The tables of a sorted, non-overlapping level that meet `range`, found by binary search:
+ * a seek opens one scan, and filtering every table of the level was a tenth of its cost.
+ * Returns `files` itself when all of them meet the range.
+ */
+function levelFilesInRange(
+  files: readonly TableFileMeta[],
+  range: KeyRange,
+): readonly TableFileMeta[] {
+  let first = 0;
+  if (range.start !== undefined) {
+    const start = range.start;
+    let high = files.length;
+    while (first < high) {
+      const mid = (first + high) >>> 1;
+      if (compareUserKeyOf(files[mid].largest_key, start) < 0) first = mid + 1;
+      else high = mid;
+    }
+  }
+  let limit = files.length;
+  if (range.end !== undefined) {
+    const end = range.end;
+    let low = first;
+    while (low < limit) {
+      const mid = (low + limit) >>> 1;
+      if (compareUserKeyOf(files[mid].smallest_key, end) < 0) low = mid + 1;
+      else limit = mid;
+    }
+  }
+  return first === 0 && limit === files.length ? files : files.slice(first, limit);
 }
 
 function sortedLevel(files: TableFileMeta[]): TableFileMeta[] {
@@ -1055,7 +1094,7 @@ export class Storage {
         if (overlapsRange(meta, range)) children.push(this.#reader(meta).iterator());
       }
       for (let level = 1; level < NUM_LEVELS; level++) {
-        const files = version.levels[level].filter((meta) => overlapsRange(meta, range));
+        const files = levelFilesInRange(version.levels[level], range);
         if (files.length === 0) continue;
         children.push(new LevelIterator(files, (meta) => this.#reader(meta).iterator()));
       }

@@ -1,5 +1,5 @@
 /**
- * `deno task bench storage [--quick] [--json] [--num N] [--only draft|leveldb]
+ * `deno task bench storage [--quick] [--json] [--num N] [--reads N] [--only draft|leveldb]
  * [--benchmarks fillseq,readrandom,...]`: the storage
  * engine beside LevelDB (classic-level) on the same work, in the style of LevelDB's db_bench.
  *
@@ -7,8 +7,8 @@
  * - fillseq: N keys in ascending order; fillrandom: N uniformly random keys (with repeats);
  *   overwrite: N more random keys on the fillrandom database. Writes in batches of 1,000,
  *   not synced (both sides).
- * - readrandom: N point reads of random keys (draft `get`, LevelDB `getSync`, both
- *   synchronous); readseq: one full scan; seekrandom: N seeks to a random key, reading the
+ * - readrandom: R point reads (R = --reads, default N, as db_bench's --reads) of random keys (draft `get`, LevelDB `getSync`, both
+ *   synchronous); readseq: one full scan; seekrandom: R seeks to a random key, reading the
  *   first entry at or after it (LevelDB only has an asynchronous iterator for this).
  * - fillsync: N/100 writes of one entry, each synced before the next starts; the disk's own
  *   rate of 4 KiB append + fdatasync is printed beside it as the ceiling.
@@ -215,17 +215,17 @@ async function fill(
   return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib, note: engine.describe?.() };
 }
 
-function readRandom(engine: Engine, num: number, seed: number): Measured {
+function readRandom(engine: Engine, num: number, reads: number, seed: number): Measured {
   const random = seededRandom(seed);
   const rss = new RssPeak();
   let found = 0;
   const start = performance.now();
-  for (let i = 0; i < num; i++) {
+  for (let i = 0; i < reads; i++) {
     if (engine.get(makeKey(Math.floor(random() * num))) !== undefined) found++;
     if (i % RSS_SAMPLE_EVERY_OPS === 0) rss.sample();
   }
   const elapsed_ms = performance.now() - start;
-  return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib, note: `${found} of ${num} found` };
+  return { ops: reads, elapsed_ms, peak_rss_mib: rss.peak_mib, note: `${found} of ${reads} found` };
 }
 
 async function readSeq(engine: Engine): Promise<Measured> {
@@ -237,18 +237,23 @@ async function readSeq(engine: Engine): Promise<Measured> {
   return { ops: count, elapsed_ms, peak_rss_mib: rss.peak_mib };
 }
 
-async function seekRandom(engine: Engine, num: number, seed: number): Promise<Measured> {
+async function seekRandom(
+  engine: Engine,
+  num: number,
+  reads: number,
+  seed: number,
+): Promise<Measured> {
   const random = seededRandom(seed);
   const rss = new RssPeak();
   let found = 0;
   const start = performance.now();
-  for (let i = 0; i < num; i++) {
+  for (let i = 0; i < reads; i++) {
     const hit = engine.seek(makeKey(Math.floor(random() * num)));
     if (typeof hit === "boolean" ? hit : await hit) found++;
     if (i % RSS_SAMPLE_EVERY_OPS === 0) rss.sample();
   }
   const elapsed_ms = performance.now() - start;
-  return { ops: num, elapsed_ms, peak_rss_mib: rss.peak_mib, note: `${found} of ${num} found` };
+  return { ops: reads, elapsed_ms, peak_rss_mib: rss.peak_mib, note: `${found} of ${reads} found` };
 }
 
 /** The disk's own durable-append rate: 4 KiB append + fdatasync, `count` times. */
@@ -290,6 +295,8 @@ async function withTempDir<T>(label: string, body: (dir: string) => Promise<T>):
 
 interface Settings {
   num: number;
+  /** Operations of readrandom and seekrandom (keys still drawn from all `num`). */
+  reads: number;
   seed: number;
   /** Benchmarks to report (db_bench's --benchmarks). */
   benchmarks: Set<string>;
@@ -300,7 +307,7 @@ async function runEngine(
   report: BenchReport,
   open: EngineFactory,
   impl: string,
-  { num, seed, benchmarks }: Settings,
+  { num, reads, seed, benchmarks }: Settings,
 ): Promise<void> {
   const entry_bytes = KEY_BYTES + VALUE_BYTES;
   const add = (bench: string, measured: Measured) => {
@@ -321,9 +328,11 @@ async function runEngine(
       if (benchmarks.has("overwrite")) {
         add("overwrite", await fill(engine, num, "random", false, BATCH_ENTRIES, seed + 1));
       }
-      if (benchmarks.has("readrandom")) add("readrandom", readRandom(engine, num, seed + 2));
+      if (benchmarks.has("readrandom")) add("readrandom", readRandom(engine, num, reads, seed + 2));
       if (benchmarks.has("readseq")) add("readseq", await readSeq(engine));
-      if (benchmarks.has("seekrandom")) add("seekrandom", await seekRandom(engine, num, seed + 3));
+      if (benchmarks.has("seekrandom")) {
+        add("seekrandom", await seekRandom(engine, num, reads, seed + 3));
+      }
       await engine.close();
     });
   }
@@ -371,6 +380,7 @@ function parseSettings(args: string[]): Settings & { json: boolean; only?: strin
       quick: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       num: { type: "string" },
+      reads: { type: "string" },
       seed: { type: "string", default: "301" },
       only: { type: "string" },
       benchmarks: { type: "string", default: BENCHES.join(",") },
@@ -382,6 +392,10 @@ function parseSettings(args: string[]): Settings & { json: boolean; only?: strin
     : Number(values.num);
   if (!Number.isInteger(num) || num < MIN_NUM || num > MAX_NUM) {
     throw new RangeError(`--num must be an integer in [${MIN_NUM}, ${MAX_NUM}], got ${values.num}`);
+  }
+  const reads = values.reads === undefined ? num : Number(values.reads);
+  if (!Number.isInteger(reads) || reads < 1 || reads > MAX_NUM) {
+    throw new RangeError(`--reads must be an integer in [1, ${MAX_NUM}], got ${values.reads}`);
   }
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) {
@@ -396,7 +410,7 @@ function parseSettings(args: string[]): Settings & { json: boolean; only?: strin
       throw new RangeError(`--benchmarks: unknown "${name}"; choose from ${BENCHES.join(",")}`);
     }
   }
-  return { num, seed, benchmarks, json: values.json, only: values.only };
+  return { num, reads, seed, benchmarks, json: values.json, only: values.only };
 }
 
 /** Runs the storage suite: draft, then LevelDB, then ratio rows and the disk's sync rate. */
