@@ -1,29 +1,53 @@
 /**
- * The block cache: a least-recently-used map from (file number, block offset) to a verified,
- * parsed block, bounded by the bytes the blocks hold.
+ * The block cache: a map from (file number, block offset) to a verified, parsed block whose
+ * bytes live in large slabs, evicted a whole slab at a time, oldest first.
  *
- * Entries are not reference-counted: an iterator that holds an evicted block keeps it alive
- * through the garbage collector, so eviction never invalidates a reader.
+ * Why slabs: a block read into its own `Uint8Array` is one ArrayBuffer, a native allocation
+ * that V8 zero-fills and tracks one by one; with random reads missing the cache most of the
+ * time, allocating and collecting them cost as much as the `pread` itself. Blocks are read
+ * straight into the newest slab instead ({@link BlockCache.reserve}, then
+ * {@link BlockCache.insert}), so one ArrayBuffer serves about sixty 4 KiB blocks.
+ *
+ * Why whole-slab eviction: a slab's memory returns only when none of its blocks is held, so
+ * evicting single blocks would let a few long-lived ones pin many slabs. The ring of slabs is
+ * first in, first out; a block found in the oldest quarter of a full ring is copied into the
+ * newest slab (a second chance), so blocks in use outlive the slab they were read into, as
+ * with least-recently-used eviction.
+ *
+ * Slabs are never reused: an iterator that holds an evicted block keeps its bytes (and slab)
+ * alive through the garbage collector, so eviction never invalidates a reader.
  *
  * @module
  */
 import { StorageError } from "../errors.ts";
-import type { Block } from "./block.ts";
+import { Block } from "./block.ts";
 
-/** Fixed bytes charged per entry on top of the block, for the node and map slots. */
-export const ENTRY_OVERHEAD_BYTES = 64;
+/** Bytes of one slab of the cache (a block larger than this gets a slab of its own). */
+export const DEFAULT_SLAB_BYTES = 256 << 10;
+/** Bytes of the slabs for blocks read without caching (compaction inputs, long scans). */
+const TRANSIENT_SLAB_BYTES = 256 << 10;
+/** Blocks larger than this, read without caching, get their own buffer. */
+const MAX_TRANSIENT_BLOCK_BYTES = TRANSIENT_SLAB_BYTES >> 2;
+
+interface Slab {
+  readonly bytes: Uint8Array;
+  /** Bytes handed out, from the start; 8-byte aligned. */
+  used_bytes: number;
+  /** Entries whose bytes live here (some may since have been replaced or dropped). */
+  readonly nodes: CacheNode[];
+  /** Increases by one per slab created: tells how old a slab is. */
+  readonly sequence: number;
+}
 
 interface CacheNode {
-  file_number: number;
-  offset: number;
-  block: Block;
-  charge_bytes: number;
-  newer: CacheNode | null;
-  older: CacheNode | null;
+  readonly file_number: number;
+  readonly offset: number;
+  readonly block: Block;
+  readonly slab: Slab;
 }
 
 /**
- * Bounded LRU of blocks shared by every table reader of a database.
+ * Bounded cache of blocks shared by every table reader of a database.
  *
  * @example
  * ```ts
@@ -33,27 +57,41 @@ interface CacheNode {
  */
 export class BlockCache {
   readonly #by_file = new Map<number, Map<number, CacheNode>>();
-  #newest: CacheNode | null = null;
-  #oldest: CacheNode | null = null;
-  #usage_bytes = 0;
+  /** Oldest first. */
+  #slabs: Slab[] = [];
+  #slab_sequence = 0;
+  #held_bytes = 0;
   #entry_count = 0;
+  /** Size of a regular slab: the configured one, or the whole capacity when smaller. */
+  readonly #slab_bytes: number;
+  #transient = new Uint8Array(TRANSIENT_SLAB_BYTES);
+  #transient_used_bytes = 0;
   /** Lookups that found their block. */
   hits = 0;
   /** Lookups that did not. */
   misses = 0;
+  /** Blocks copied into the newest slab to outlive the eviction of their own. */
+  promotions = 0;
 
-  /** @param capacity_bytes most bytes of blocks kept (0 keeps nothing) */
-  constructor(readonly capacity_bytes: number) {
+  /**
+   * @param capacity_bytes most bytes of slabs held (0 keeps nothing)
+   * @param slab_bytes size of one slab (smaller caches use one slab of their whole capacity)
+   */
+  constructor(readonly capacity_bytes: number, slab_bytes = DEFAULT_SLAB_BYTES) {
     if (!Number.isSafeInteger(capacity_bytes) || capacity_bytes < 0) {
       throw new StorageError(
         `block cache capacity must be a non-negative integer number of bytes, got ${capacity_bytes}`,
       );
     }
+    if (!Number.isSafeInteger(slab_bytes) || slab_bytes < 8) {
+      throw new StorageError(`block cache slab must be an integer of at least 8 bytes`);
+    }
+    this.#slab_bytes = Math.min(slab_bytes, capacity_bytes);
   }
 
-  /** Bytes currently charged (blocks plus per-entry overhead). */
+  /** Bytes of the slabs currently held (the cache's memory). */
   usageBytes(): number {
-    return this.#usage_bytes;
+    return this.#held_bytes;
   }
 
   /** Number of cached blocks. */
@@ -61,7 +99,10 @@ export class BlockCache {
     return this.#entry_count;
   }
 
-  /** The cached block at (file_number, offset), marked most recently used; or undefined. */
+  /**
+   * The cached block at (file_number, offset), or undefined. A block in the oldest quarter of
+   * a full ring is first copied into the newest slab, so that it survives the next eviction.
+   */
   get(file_number: number, offset: number): Block | undefined {
     const node = this.#by_file.get(file_number)?.get(offset);
     if (node === undefined) {
@@ -69,78 +110,135 @@ export class BlockCache {
       return undefined;
     }
     this.hits++;
-    if (node !== this.#newest) {
-      this.#unlink(node);
-      this.#linkNewest(node);
+    if (this.#near_eviction(node.slab)) {
+      this.promotions++;
+      return this.#place(file_number, offset, node.block);
     }
     return node.block;
   }
 
   /**
-   * Caches `block` as (file_number, offset), replacing any entry there, then evicts least
-   * recently used entries until usage fits the capacity (a block larger than the whole cache
-   * is evicted at once).
+   * Room for a block of `size_bytes` (trailer included) in the newest slab, to read it into
+   * before {@link BlockCache.insert}; a buffer of its own when the block cannot be cached.
+   * The room is only lent: the next `reserve` hands out the same bytes unless `insert` took
+   * them, so read, verify and insert before reserving again.
    */
-  insert(file_number: number, offset: number, block: Block): void {
-    const existing = this.#by_file.get(file_number)?.get(offset);
-    if (existing !== undefined) this.#remove(existing, this.#by_file.get(file_number)!);
-    let blocks = this.#by_file.get(file_number);
-    if (blocks === undefined) {
-      blocks = new Map();
-      this.#by_file.set(file_number, blocks);
+  reserve(size_bytes: number): Uint8Array {
+    if (!this.#cacheable(size_bytes)) return new Uint8Array(size_bytes);
+    const slab = this.#slab_with_room(size_bytes);
+    return slab.bytes.subarray(slab.used_bytes, slab.used_bytes + size_bytes);
+  }
+
+  /**
+   * A buffer for a block read without caching: carved from a shared slab that is dropped
+   * (never reused) when full, so most reads allocate no ArrayBuffer of their own.
+   */
+  transient(size_bytes: number): Uint8Array {
+    if (size_bytes > MAX_TRANSIENT_BLOCK_BYTES) return new Uint8Array(size_bytes);
+    if (this.#transient_used_bytes + size_bytes > TRANSIENT_SLAB_BYTES) {
+      this.#transient = new Uint8Array(TRANSIENT_SLAB_BYTES);
+      this.#transient_used_bytes = 0;
     }
-    const node: CacheNode = {
-      file_number,
-      offset,
-      block,
-      charge_bytes: block.size_bytes + ENTRY_OVERHEAD_BYTES,
-      newer: null,
-      older: null,
-    };
-    blocks.set(offset, node);
-    this.#linkNewest(node);
-    this.#usage_bytes += node.charge_bytes;
-    this.#entry_count++;
-    this.#evictToCapacity();
+    const start = this.#transient_used_bytes;
+    this.#transient_used_bytes = alignUp8(start + size_bytes);
+    return this.#transient.subarray(start, start + size_bytes);
+  }
+
+  /**
+   * Caches `block` as (file_number, offset), replacing any entry there, and returns the block
+   * as cached: `block` itself when its bytes were read into {@link BlockCache.reserve}'s
+   * room, else a block over a copy in the newest slab (or `block` uncached when it is larger
+   * than the whole cache). Evicts the oldest slabs as needed.
+   */
+  insert(file_number: number, offset: number, block: Block): Block {
+    if (!this.#cacheable(block.data.length)) return block;
+    return this.#place(file_number, offset, block);
   }
 
   /** Drops every block of `file_number` (call when its table file is deleted). */
   evictFile(file_number: number): void {
     const blocks = this.#by_file.get(file_number);
     if (blocks === undefined) return;
-    for (const node of [...blocks.values()]) this.#remove(node, blocks);
+    this.#entry_count -= blocks.size;
+    this.#by_file.delete(file_number);
   }
 
-  #evictToCapacity(): void {
-    // Bounded: each pass removes one entry.
-    while (this.#usage_bytes > this.capacity_bytes && this.#oldest !== null) {
-      const victim = this.#oldest;
-      this.#remove(victim, this.#by_file.get(victim.file_number)!);
+  #cacheable(size_bytes: number): boolean {
+    return size_bytes <= this.capacity_bytes && this.capacity_bytes > 0;
+  }
+
+  /** Whether `slab` is among the oldest quarter of a ring that must evict to grow. */
+  #near_eviction(slab: Slab): boolean {
+    const slabs = this.#slabs;
+    if (slabs.length < 2 || this.#held_bytes + this.#slab_bytes <= this.capacity_bytes) {
+      return false;
+    }
+    return slab.sequence < slabs[0].sequence + Math.max(1, slabs.length >> 2);
+  }
+
+  /** Puts `block` into the newest slab (copying unless it is already there) and maps it. */
+  #place(file_number: number, offset: number, block: Block): Block {
+    const length = block.data.length;
+    let slab = this.#slabs[this.#slabs.length - 1];
+    const in_place = slab !== undefined && block.data.buffer === slab.bytes.buffer &&
+      block.data.byteOffset === slab.bytes.byteOffset + slab.used_bytes;
+    let placed = block;
+    if (!in_place) {
+      slab = this.#slab_with_room(length);
+      const copy = slab.bytes.subarray(slab.used_bytes, slab.used_bytes + length);
+      copy.set(block.data);
+      placed = new Block(copy, block.path, block.file_offset);
+    }
+    slab.used_bytes = alignUp8(slab.used_bytes + length);
+    const node: CacheNode = { file_number, offset, block: placed, slab };
+    slab.nodes.push(node);
+    let blocks = this.#by_file.get(file_number);
+    if (blocks === undefined) {
+      blocks = new Map();
+      this.#by_file.set(file_number, blocks);
+    }
+    const size_before = blocks.size;
+    blocks.set(offset, node);
+    this.#entry_count += blocks.size - size_before;
+    return placed;
+  }
+
+  /** The newest slab when it has `size_bytes` free; else a new one, evicting old ones. */
+  #slab_with_room(size_bytes: number): Slab {
+    const newest = this.#slabs[this.#slabs.length - 1];
+    if (newest !== undefined && newest.used_bytes + size_bytes <= newest.bytes.length) {
+      return newest;
+    }
+    const slab_size = Math.max(this.#slab_bytes, size_bytes);
+    // Bounded: each pass drops one slab, and a cacheable block fits an empty cache.
+    while (this.#held_bytes + slab_size > this.capacity_bytes && this.#slabs.length > 0) {
+      this.#retire_oldest();
+    }
+    const slab: Slab = {
+      bytes: new Uint8Array(slab_size),
+      used_bytes: 0,
+      nodes: [],
+      sequence: this.#slab_sequence++,
+    };
+    this.#slabs.push(slab);
+    this.#held_bytes += slab_size;
+    return slab;
+  }
+
+  #retire_oldest(): void {
+    const slab = this.#slabs.shift()!;
+    this.#held_bytes -= slab.bytes.length;
+    for (const node of slab.nodes) {
+      const blocks = this.#by_file.get(node.file_number);
+      // Entries replaced, promoted or dropped since no longer point here.
+      if (blocks === undefined || blocks.get(node.offset) !== node) continue;
+      blocks.delete(node.offset);
+      this.#entry_count--;
+      if (blocks.size === 0) this.#by_file.delete(node.file_number);
     }
   }
+}
 
-  #remove(node: CacheNode, blocks: Map<number, CacheNode>): void {
-    this.#unlink(node);
-    blocks.delete(node.offset);
-    if (blocks.size === 0) this.#by_file.delete(node.file_number);
-    this.#usage_bytes -= node.charge_bytes;
-    this.#entry_count--;
-  }
-
-  #linkNewest(node: CacheNode): void {
-    node.older = this.#newest;
-    node.newer = null;
-    if (this.#newest !== null) this.#newest.newer = node;
-    this.#newest = node;
-    if (this.#oldest === null) this.#oldest = node;
-  }
-
-  #unlink(node: CacheNode): void {
-    if (node.newer !== null) node.newer.older = node.older;
-    else this.#newest = node.older;
-    if (node.older !== null) node.older.newer = node.newer;
-    else this.#oldest = node.newer;
-    node.newer = null;
-    node.older = null;
-  }
+function alignUp8(value: number): number {
+  return (value + 7) & ~7;
 }

@@ -6,7 +6,7 @@
  */
 import { crc32c, crc32cUpdate, maskCrc } from "../../../shared/checksum/crc32c.ts";
 import type { FileHandle } from "../../../shared/fs/mod.ts";
-import { CorruptionError } from "../errors.ts";
+import { CorruptionError, StorageError } from "../errors.ts";
 import {
   readUint32LE,
   readUint64LE,
@@ -154,8 +154,26 @@ export function decodeBlockHandle(
  * fresh buffer). Throws CorruptionError for a short read, unknown type or checksum mismatch.
  */
 export function readBlockContents(file: FileHandle, handle: BlockHandle): Uint8Array {
+  return readBlockContentsInto(
+    file,
+    handle,
+    new Uint8Array(handle.size_bytes + BLOCK_TRAILER_SIZE_BYTES),
+  );
+}
+
+/**
+ * {@link readBlockContents} into `buffer` of exactly the block's size plus trailer (a room
+ * lent by the block cache); returns the contents as a view of it.
+ */
+export function readBlockContentsInto(
+  file: FileHandle,
+  handle: BlockHandle,
+  buffer: Uint8Array,
+): Uint8Array {
   const total = handle.size_bytes + BLOCK_TRAILER_SIZE_BYTES;
-  const buffer = new Uint8Array(total);
+  if (buffer.length !== total) {
+    throw new StorageError(`block buffer of ${buffer.length} bytes for a ${total}-byte block`);
+  }
   const read = file.readAt(buffer, handle.offset);
   if (read !== total) {
     throw new CorruptionError(

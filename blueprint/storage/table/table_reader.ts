@@ -23,12 +23,14 @@ import type { BlockCache } from "./block_cache.ts";
 import { bloomMayContain } from "./bloom.ts";
 import { readUint32LE, VarintReader } from "./coding.ts";
 import {
+  BLOCK_TRAILER_SIZE_BYTES,
   type BlockHandle,
   checkHandle,
   decodeBlockHandle,
   decodeFooter,
   FOOTER_SIZE_BYTES,
   readBlockContents,
+  readBlockContentsInto,
 } from "./format.ts";
 import { GrowableBuffer } from "./growable_buffer.ts";
 
@@ -253,9 +255,12 @@ export class TableReader {
       this.#data_limit_offset,
       "data",
     );
-    const block = new Block(readBlockContents(this.#file, handle), this.path, handle.offset);
-    if (fill_cache) this.#cache.insert(this.file_number, handle.offset, block);
-    return block;
+    const total_bytes = handle.size_bytes + BLOCK_TRAILER_SIZE_BYTES;
+    const cache = this.#cache;
+    const buffer = fill_cache ? cache.reserve(total_bytes) : cache.transient(total_bytes);
+    const contents = readBlockContentsInto(this.#file, handle, buffer);
+    const block = new Block(contents, this.path, handle.offset);
+    return fill_cache ? cache.insert(this.file_number, handle.offset, block) : block;
   }
 
   #positionDataIterator(index: BlockIterator): BlockIterator {
