@@ -218,7 +218,8 @@ export async function runCompactionJob(
         cache,
       );
       readers.push(reader);
-      children.push(reader.iterator());
+      // Inputs are read once: caching their blocks would only evict blocks that reads need.
+      children.push(reader.iterator({ fill_cache: false }));
     }
     const merged = new MergingIterator(children);
     children.length = 0; // the merging iterator owns them now

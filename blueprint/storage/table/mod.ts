@@ -8,7 +8,7 @@
  *
  * - {@link TableBuilder} writes a table from sorted entries and syncs it.
  * - {@link TableReader} opens one, answers point lookups (bloom filter first) and iterates.
- * - {@link BlockCache} is the bounded LRU of data blocks shared by all readers.
+ * - {@link BlockCache} holds data blocks shared by all readers in slabs, evicted oldest first.
  *
  * @example
  * ```ts
