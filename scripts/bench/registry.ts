@@ -189,6 +189,9 @@ async function runSize(
       data_dir,
       extra_args: ["--join-token", NONCE],
       blueprint_module,
+      // The wrapper lives in the data directory: the members still take this repository's
+      // configuration (import map, node_modules), as `mod.ts` run directly would.
+      runtime_args: ["--config", new URL("../../deno.json", import.meta.url).pathname],
     });
     const leader = await cluster.waitForLeader(30_000);
     const endpoints = cluster.endpoints.join(",");
