@@ -2,9 +2,7 @@
  * Encodes Synchronize acks with the cluster details encoded once per change. Protocol
  * Buffers allow a message to be the concatenation of its fields' encodings, so an ack is
  * its few per-process fields (sequence, process id, changed, TTL) followed by the
- * `cluster` field's bytes, which every ack shares until the details change. The per-process
- * fields but the sequence stay the same from one ack of a stream to the next, so a stream keeps
- * them encoded too ({@link AckHeadCache}) and only the sequence is encoded per ack.
+ * `cluster` field's bytes, which every ack shares until the details change.
  *
  * @module
  */
@@ -26,20 +24,6 @@ export interface AckFields {
   readonly changed: boolean;
   /** The process's liveness TTL, in ms. */
   readonly ttl_ms: number;
-}
-
-/** The field number of `sequence` in SyncAck. */
-const SEQUENCE_FIELD = 1;
-
-/**
- * One stream's ack fields other than the sequence, as last encoded: a stream's acks reuse
- * the bytes while process id, `changed` and TTL stay the same.
- */
-export class AckHeadCache {
-  process_id = "";
-  changed = false;
-  ttl_ms = -1;
-  bytes: Uint8Array = new Uint8Array(0);
 }
 
 /**
@@ -79,53 +63,22 @@ export class AckEncoder {
    * @param fields the per-process fields
    * @param details_key identifies the current cluster details
    * @param details builds the current cluster details
-   * @param head the stream's cache of its other fields (none: encoded for this ack alone)
    */
-  encode(
-    fields: AckFields,
-    details_key: string,
-    details: () => ClusterDetails,
-    head: AckHeadCache = new AckHeadCache(),
-  ): Uint8Array {
+  encode(fields: AckFields, details_key: string, details: () => ClusterDetails): Uint8Array {
     if (details_key !== this.#key) {
       this.#cluster_field = this.#codec.encode({ cluster: details() });
       this.#key = details_key;
       this.#encodings++;
     }
-    if (
-      head.process_id !== fields.process_id || head.changed !== fields.changed ||
-      head.ttl_ms !== fields.ttl_ms
-    ) {
-      head.bytes = this.#codec.encode({
-        process_id: fields.process_id,
-        changed: fields.changed,
-        ttl_ms: fields.ttl_ms,
-      });
-      head.process_id = fields.process_id;
-      head.changed = fields.changed;
-      head.ttl_ms = fields.ttl_ms;
-    }
-    const sequence = uint64Field(SEQUENCE_FIELD, fields.sequence);
-    const bytes = new Uint8Array(
-      sequence.length + head.bytes.length + this.#cluster_field.length,
-    );
-    bytes.set(sequence, 0);
-    bytes.set(head.bytes, sequence.length);
-    bytes.set(this.#cluster_field, sequence.length + head.bytes.length);
+    const head = this.#codec.encode({
+      sequence: fields.sequence,
+      process_id: fields.process_id,
+      changed: fields.changed,
+      ttl_ms: fields.ttl_ms,
+    });
+    const bytes = new Uint8Array(head.length + this.#cluster_field.length);
+    bytes.set(head, 0);
+    bytes.set(this.#cluster_field, head.length);
     return bytes;
   }
-}
-
-/** The encoding of a uint64 field: its tag (wire type 0), then the value as a varint. */
-function uint64Field(field_number: number, value: bigint): Uint8Array {
-  if (value < 0n || value >= 1n << 64n) throw new RangeError(`${value} is not a uint64`);
-  const bytes = [field_number * 8];
-  let rest = value;
-  // Bounded: at most 10 turns for a 64-bit value.
-  while (rest >= 0x80n) {
-    bytes.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  bytes.push(Number(rest));
-  return Uint8Array.from(bytes);
 }

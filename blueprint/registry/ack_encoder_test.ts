@@ -6,7 +6,7 @@ import {
   type SyncAck,
 } from "../../shared/proto/draft/mod.ts";
 import { methodOf } from "../../shared/proto/mod.ts";
-import { AckEncoder, AckHeadCache } from "./ack_encoder.ts";
+import { AckEncoder } from "./ack_encoder.ts";
 
 const details = (leader_id: string): ClusterDetails => ({
   cluster_id: "c1",
@@ -46,32 +46,4 @@ Deno.test("ack encoder: the bytes decode as the whole ack; details are encoded o
   assert.equal(built, 2);
   assert.equal(acks.cluster_encodings, 2);
   assert.equal((codec.decode(third) as SyncAck).cluster?.leader_id, "b2");
-});
-
-Deno.test("ack encoder: a stream's cached fields follow their changes; the sequence is per ack", async () => {
-  const codec = methodOf((await loadRegistrySchema()).service(REGISTRY_SERVICE), "Synchronize")
-    .response_codec;
-  const acks = new AckEncoder(codec as unknown as ConstructorParameters<typeof AckEncoder>[0]);
-  const head = new AckHeadCache();
-  const build = () => details("a1");
-  const sequence_of = (bytes: Uint8Array) => (codec.decode(bytes) as SyncAck).sequence;
-  const fields = { sequence: 1n, process_id: "p1", changed: false, ttl_ms: 5000 };
-  for (const sequence of [1n, 2n, 127n, 128n, 300n, (1n << 64n) - 1n]) {
-    const bytes = acks.encode({ ...fields, sequence }, "k", build, head);
-    assert.equal(sequence_of(bytes), sequence);
-    assert.deepEqual(
-      codec.decode(bytes),
-      codec.decode(codec.encode({ ...fields, sequence, cluster: build() } as never)),
-    );
-  }
-  const changed = codec.decode(
-    acks.encode({ ...fields, changed: true, ttl_ms: 7000 }, "k", build, head),
-  ) as SyncAck;
-  assert.equal(changed.changed, true);
-  assert.equal(changed.ttl_ms, 7000);
-  const other = codec.decode(
-    acks.encode({ ...fields, process_id: "p2" }, "k", build, head),
-  ) as SyncAck;
-  assert.equal(other.process_id, "p2");
-  assert.equal(other.changed, false);
 });

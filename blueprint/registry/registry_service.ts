@@ -61,7 +61,7 @@ import {
 import { KeepAliveBatcher } from "./keep_alive_batcher.ts";
 import { LeaseRenewer, MAX_BATCH_LEASES } from "./lease_renewer.ts";
 import { MAX_VIEW_RECORDS, RegistryView, type ViewEntry, type ViewEvent } from "./registry_view.ts";
-import { AckEncoder, type AckFields, AckHeadCache } from "./ack_encoder.ts";
+import { AckEncoder, type AckFields } from "./ack_encoder.ts";
 import { CLUSTER_SECRET_SIZE_BYTES, hmacKey, signToken, TokenError, verifyToken } from "./token.ts";
 
 /** What the registry needs of its Blueprint member (BlueprintNode satisfies it). */
@@ -386,7 +386,6 @@ export class RegistryService {
     let pending = 0;
     let bound: string | undefined;
     let bound_token = "";
-    const ack_head = new AckHeadCache();
     const end = (error?: RpcError) => {
       if (ended) return;
       ended = true;
@@ -401,24 +400,6 @@ export class RegistryService {
         end(resourceExhausted(`more than ${MAX_PENDING_SYNC_MESSAGES} unanswered messages`));
         return;
       }
-      // The common beat (bound stream, nothing queued before it, nothing changed) is answered
-      // at once, without a promise chain per message; any other waits its turn in the chain.
-      const token = message.token ?? "";
-      if (pending === 1 && bound !== undefined && (token === "" || token === bound_token)) {
-        let fields: AckFields | undefined;
-        try {
-          fields = this.#answerAtOnce(bound, message);
-        } catch (error) {
-          pending--;
-          end(error instanceof RpcError ? error : toRpc(error));
-          return;
-        }
-        if (fields !== undefined) {
-          pending--;
-          if (!ended) call.write(this.#encodeAck(fields, ack_head));
-          return;
-        }
-      }
       tail = tail.then(async () => {
         if (ended) return;
         const token = message.token ?? "";
@@ -427,7 +408,7 @@ export class RegistryService {
           bound_token = token;
         }
         const fields = await this.#beat(bound, message);
-        if (!ended) call.write(this.#encodeAck(fields, ack_head));
+        if (!ended) call.write(this.#encodeAck(fields));
       }).catch((error) => end(error instanceof RpcError ? error : toRpc(error)))
         .finally(() => pending--);
     });
@@ -445,27 +426,17 @@ export class RegistryService {
     return { ...await this.#beat(process_id, message), cluster: this.clusterDetails() };
   }
 
-  /**
-   * The ack of a beat that changes nothing and whose lease this member can renew without
-   * waiting, from this member's view; undefined when the beat needs {@link #beat}. Throws
-   * INVALID_ARGUMENT as {@link #beat} does.
-   */
-  #answerAtOnce(process_id: string, message: SyncMessage): AckFields | undefined {
-    const beat = beatUpdate(message);
-    const entry = this.#view.get(process_id);
-    if (entry === undefined || applyBeat(entry.record, beat, Date.now()) !== null) return undefined;
-    if (!this.#renewQuickly(entry.record.lease_id)) return undefined;
-    return {
-      sequence: message.sequence ?? 0n,
-      process_id,
-      changed: false,
-      ttl_ms: entry.record.ttl_ms,
-    };
-  }
-
   /** {@link RegistryService.beat} without the cluster details (the stream encodes them once). */
   async #beat(process_id: string, message: SyncMessage): Promise<AckFields> {
-    const beat = beatUpdate(message);
+    checkStates(message.running_state, message.health_state);
+    const advertise_address = checkAddress(message.advertise_address);
+    const metadata = message.replace_metadata ? checkLabels(message.metadata) : undefined;
+    const beat: BeatUpdate = {
+      running_state: message.running_state!,
+      health_state: message.health_state!,
+      advertise_address,
+      metadata,
+    };
     const entry = this.#view.get(process_id) ?? await this.#entry(process_id);
     const quick = applyBeat(entry.record, beat, Date.now()) === null &&
       this.#renewQuickly(entry.record.lease_id);
@@ -551,8 +522,8 @@ export class RegistryService {
   }
 
   /** The ack's bytes: its own fields, then the cluster details encoded once per change. */
-  #encodeAck(fields: AckFields, head: AckHeadCache): Uint8Array {
-    return this.#acks!.encode(fields, this.#detailsKey(), () => this.clusterDetails(), head);
+  #encodeAck(fields: AckFields): Uint8Array {
+    return this.#acks!.encode(fields, this.#detailsKey(), () => this.clusterDetails());
   }
 
   async #leaseAlive(lease_id: number): Promise<boolean> {
@@ -827,19 +798,6 @@ export class RegistryService {
       throw error;
     }
   }
-}
-
-/** A beat's wanted state, validated; throws INVALID_ARGUMENT naming the wrong field. */
-function beatUpdate(message: SyncMessage): BeatUpdate {
-  checkStates(message.running_state, message.health_state);
-  const advertise_address = checkAddress(message.advertise_address);
-  const metadata = message.replace_metadata ? checkLabels(message.metadata) : undefined;
-  return {
-    running_state: message.running_state!,
-    health_state: message.health_state!,
-    advertise_address,
-    metadata,
-  };
 }
 
 /** The names of the members whose client address is not known yet. */
