@@ -4,8 +4,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { grpc } from "../../deps.ts";
 import { MAX_ENDPOINTS } from "../client/mod.ts";
 import {
   type FinalizeRequest,
@@ -16,17 +14,9 @@ import {
   type SyncAck,
   type SyncMessage,
 } from "../../shared/proto/draft/mod.ts";
-import {
-  type Encodable,
-  type MessageCodec,
-  methodOf,
-  type MethodSchema,
-  type ProtoMessage,
-  type ServiceSchema,
-} from "../../shared/proto/mod.ts";
+import { methodOf, type MethodSchema, type ServiceSchema } from "../../shared/proto/mod.ts";
 import { fromServiceError, RpcChannel } from "../../shared/rpc/mod.ts";
 import type {
-  ClusterDetails,
   InitializeRequest,
   InitializeResult,
   ProcessIdentity,
@@ -36,14 +26,7 @@ import type {
   SyncStreamHandlers,
 } from "./types.ts";
 import { ConcurrencyLimit } from "./concurrency_limit.ts";
-import {
-  clusterFromWire,
-  healthToWire,
-  labelsToWire,
-  lengthDelimitedField,
-  runningStateToWire,
-  uint64Field,
-} from "./wire_mapping.ts";
+import { clusterFromWire, healthToWire, labelsToWire, runningStateToWire } from "./wire_mapping.ts";
 
 /** The deadline of Finalize, in ms. */
 export const UNARY_DEADLINE_MS = 5_000;
@@ -147,13 +130,9 @@ export class RegistryChannels {
 export class RegistryTransport implements ProcessTransport {
   readonly #channels: RegistryChannels;
   readonly #joins = new ConcurrencyLimit(MAX_INITIALIZE_IN_FLIGHT, MAX_INITIALIZE_WAITING);
-  readonly #synchronize: MethodSchema;
-  readonly #acks: AckDecoder;
 
   private constructor(channels: RegistryChannels) {
     this.#channels = channels;
-    this.#synchronize = channels.method("Synchronize");
-    this.#acks = new AckDecoder(this.#synchronize.response_codec);
   }
 
   /** Loads the registry protocol. */
@@ -205,32 +184,18 @@ export class RegistryTransport implements ProcessTransport {
     identity: ProcessIdentity,
     handlers: SyncStreamHandlers,
   ): SyncStream {
-    // Messages go out as bytes (the report's fields encoded once per report) and acks come in
-    // as cluster details (decoded once per change, shared by every stream of this transport):
-    // a host of many processes pays little per beat.
-    const method = this.#synchronize;
-    const acks = this.#acks;
-    const call = this.#channels.channel(endpoint).client.makeBidiStreamRequest<
-      Uint8Array,
-      ClusterDetails
-    >(
-      method.path,
-      toBuffer,
-      (bytes) => acks.decode(bytes),
-      new grpc.Metadata(),
-      {},
+    const call = this.#channels.channel(endpoint).bidiStream<SyncMessage, SyncAck>(
+      this.#channels.method("Synchronize"),
     );
     let ended = false;
     let sequence = 0n;
-    let encoded_report: ProcessReport | undefined;
-    let report_fields: Uint8Array = new Uint8Array(0);
     const end = (error: Error | undefined) => {
       if (ended) return;
       ended = true;
       handlers.on_end(error);
     };
-    call.on("data", (cluster: ClusterDetails) => {
-      if (!ended) handlers.on_ack(cluster);
+    call.on("data", (ack: SyncAck) => {
+      if (!ended) handlers.on_ack(clusterFromWire(ack.cluster));
     });
     call.on("error", (error) => end(fromServiceError(error)));
     call.on("end", () => end(undefined));
@@ -238,20 +203,13 @@ export class RegistryTransport implements ProcessTransport {
       send(report: ProcessReport) {
         if (ended) throw new Error(`the Synchronize stream to ${endpoint} has ended`);
         sequence++;
-        if (sequence === 1n) {
-          call.write(encodeSyncMessage(method, report, identity.token, sequence));
-          return;
-        }
-        if (report !== encoded_report) {
-          report_fields = encodeSyncMessage(method, report, "", 0n);
-          encoded_report = report;
-        }
-        // A message is the concatenation of its fields' encodings.
-        const sequence_field = uint64Field(SYNC_MESSAGE_SEQUENCE_FIELD, sequence);
-        const bytes = new Uint8Array(report_fields.length + sequence_field.length);
-        bytes.set(report_fields, 0);
-        bytes.set(sequence_field, report_fields.length);
-        call.write(bytes);
+        call.write({
+          token: sequence === 1n ? identity.token : "",
+          running_state: runningStateToWire(report.running_state),
+          health_state: healthToWire(report.health),
+          advertise_address: report.advertise_address,
+          sequence,
+        });
       },
       close() {
         ended = true;
@@ -278,72 +236,4 @@ export class RegistryTransport implements ProcessTransport {
   close(): void {
     this.#channels.close();
   }
-}
-
-/** The field number of `sequence` in SyncMessage. */
-const SYNC_MESSAGE_SEQUENCE_FIELD = 7;
-/** The field number of `cluster` in SyncAck. */
-const SYNC_ACK_CLUSTER_FIELD = 4;
-
-/** A report as SyncMessage bytes; fields at their default are left out (a zero `sequence` too). */
-function encodeSyncMessage(
-  method: MethodSchema,
-  report: ProcessReport,
-  token: string,
-  sequence: bigint,
-): Uint8Array {
-  const message: SyncMessage = {
-    token,
-    running_state: runningStateToWire(report.running_state),
-    health_state: healthToWire(report.health),
-    advertise_address: report.advertise_address,
-    sequence,
-  };
-  return method.request_codec.encode(message as unknown as Encodable<ProtoMessage>);
-}
-
-/**
- * Decodes SyncAcks into their cluster details, keeping the last details with the bytes they
- * came from: an ack whose cluster field has the same bytes answers the same (immutable)
- * object without decoding it again. Every ack between two cluster changes does.
- */
-export class AckDecoder {
-  readonly #codec: MessageCodec;
-  #cluster_bytes: Uint8Array | undefined;
-  #cluster: ClusterDetails | undefined;
-
-  /** @param codec the SyncAck codec */
-  constructor(codec: MessageCodec) {
-    this.#codec = codec;
-  }
-
-  /**
-   * The cluster details of the ack in `bytes`; throws as the codec does on a malformed ack.
-   *
-   * @param bytes one encoded SyncAck
-   */
-  decode(bytes: Uint8Array): ClusterDetails {
-    const field = lengthDelimitedField(bytes, SYNC_ACK_CLUSTER_FIELD);
-    if (
-      field !== undefined && this.#cluster !== undefined && sameBytes(field, this.#cluster_bytes!)
-    ) {
-      return this.#cluster;
-    }
-    const cluster = Object.freeze(clusterFromWire((this.#codec.decode(bytes) as SyncAck).cluster));
-    if (field !== undefined) {
-      this.#cluster_bytes = field.slice();
-      this.#cluster = cluster;
-    }
-    return cluster;
-  }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -4,10 +4,7 @@ import {
   loadRegistrySchema,
   REGISTRY_SERVICE,
   RunningState,
-  type SyncMessage,
 } from "../../shared/proto/draft/mod.ts";
-import type { grpc } from "../../deps.ts";
-import type { ClusterDetails, ProcessReport } from "./types.ts";
 import { RpcServer } from "../../shared/rpc/mod.ts";
 import { DEFAULT_TTL_MS } from "../registry/mod.ts";
 import {
@@ -69,75 +66,4 @@ Deno.test("registry transport: a late ping cannot drop the streams before a sile
   // A dropped connection ends the streams of every process sharing the transport; each
   // stream's own ack timeout (half the TTL by default) is what notices a dead member.
   assert.ok(KEEPALIVE_TIMEOUT_MS > DEFAULT_TTL_MS / 2);
-});
-
-Deno.test("registry transport: beats carry the token once and every sequence; acks share unchanged details", async () => {
-  const server = new RpcServer();
-  const received: SyncMessage[] = [];
-  let leader_id = "a";
-  server.addService(await loadRegistrySchema(), REGISTRY_SERVICE, {
-    Synchronize: (call: grpc.ServerDuplexStream<SyncMessage, unknown>) => {
-      call.on("data", (message: SyncMessage) => {
-        received.push(message);
-        call.write({
-          sequence: message.sequence,
-          process_id: "p",
-          ttl_ms: 5000,
-          cluster: {
-            cluster_id: "c",
-            members: [{ id: "a", name: "n1", client_urls: ["http://127.0.0.1:1"] }],
-            leader_id,
-          },
-        });
-      });
-      call.on("end", () => call.end());
-    },
-  });
-  const { address } = await server.listen("127.0.0.1:0");
-  const transport = await RegistryTransport.create();
-  const acks: ClusterDetails[] = [];
-  const report: ProcessReport = {
-    running_state: "running",
-    health: "healthy",
-    advertise_address: "127.0.0.1:9",
-    metadata: {},
-  };
-  let wake = () => {};
-  const ack = () => new Promise<void>((resolve) => wake = resolve);
-  try {
-    const stream = transport.synchronize(address, { process_id: "p", token: "tok" }, {
-      on_ack: (cluster) => {
-        acks.push(cluster);
-        wake();
-      },
-      on_end: () => {},
-    });
-    for (const next of [report, report, { ...report, health: "degraded" as const }]) {
-      const acked = ack();
-      stream.send(next);
-      await acked;
-    }
-    leader_id = "b";
-    const acked = ack();
-    stream.send(report);
-    await acked;
-    stream.close();
-    assert.deepEqual(received.map((m) => m.token ?? ""), ["tok", "", "", ""]);
-    assert.deepEqual(received.map((m) => m.sequence), [1n, 2n, 3n, 4n]);
-    assert.deepEqual(received.map((m) => m.health_state), [
-      HealthState.HEALTHY,
-      HealthState.HEALTHY,
-      HealthState.DEGRADED,
-      HealthState.HEALTHY,
-    ]);
-    assert.ok(received.every((m) => m.running_state === RunningState.RUNNING));
-    assert.ok(received.every((m) => m.advertise_address === "127.0.0.1:9"));
-    assert.equal(acks[1], acks[0], "the same details bytes answer the same object");
-    assert.equal(acks[2], acks[0]);
-    assert.equal(acks[3].leader_id, "b");
-    assert.deepEqual(acks[0].members[0].client_addresses, ["127.0.0.1:1"]);
-  } finally {
-    transport.close();
-    await server.shutdown();
-  }
 });

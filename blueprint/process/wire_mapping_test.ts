@@ -8,11 +8,9 @@ import {
   healthToWire,
   labelsFromWire,
   labelsToWire,
-  lengthDelimitedField,
   recordFromWire,
   runningStateFromWire,
   runningStateToWire,
-  uint64Field,
 } from "./wire_mapping.ts";
 
 Deno.test("wire mapping: states round-trip; UNKNOWN health reads as lost", () => {
@@ -61,48 +59,4 @@ Deno.test("wire mapping: cluster details and records with defaults for absent fi
   assert.equal(record.lost_at_ms, 5);
   assert.equal(record.running_state, "unspecified");
   assert.deepEqual(record.metadata, { zone: "a" });
-});
-
-Deno.test("wire mapping: a length-delimited field is found among the others, or refused", () => {
-  // field 1 varint 300, field 2 "hi", field 3 fixed64, field 4 fixed32, field 6 bytes [7]
-  const message = Uint8Array.from([
-    0x08,
-    0xac,
-    0x02,
-    0x12,
-    0x02,
-    0x68,
-    0x69,
-    0x19,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    0x25,
-    1,
-    2,
-    3,
-    4,
-    0x32,
-    0x01,
-    0x07,
-  ]);
-  assert.deepEqual(lengthDelimitedField(message, 2), Uint8Array.from([0x68, 0x69]));
-  assert.deepEqual(lengthDelimitedField(message, 6), Uint8Array.from([7]));
-  assert.equal(lengthDelimitedField(message, 5), undefined);
-  assert.equal(lengthDelimitedField(message.subarray(0, 6), 2), undefined, "cut inside the field");
-  const twice = Uint8Array.from([0x12, 0x01, 0x61, 0x12, 0x01, 0x62]);
-  assert.equal(lengthDelimitedField(twice, 2), undefined, "a repeated field would be merged");
-  assert.equal(lengthDelimitedField(Uint8Array.from([0x0b]), 2), undefined, "group wire type");
-});
-
-Deno.test("wire mapping: a uint64 field is its tag and a varint", () => {
-  assert.deepEqual(uint64Field(7, 1n), Uint8Array.from([0x38, 0x01]));
-  assert.deepEqual(uint64Field(7, 300n), Uint8Array.from([0x38, 0xac, 0x02]));
-  assert.deepEqual(uint64Field(1, (1n << 64n) - 1n).length, 11);
-  assert.throws(() => uint64Field(1, 1n << 64n), RangeError);
 });
