@@ -246,12 +246,7 @@ export class ApplyContext {
 
   #compareHolds(compare: Compare): boolean {
     const found = this.#collectLatest(compare.key, compare.range_end);
-    if (found.length === 0) {
-      // etcd: a missing key fails value compares and compares as zero on the others.
-      if (compare.target === "value") return false;
-      return compareHoldsFor(compare, undefined);
-    }
-    return found.every(({ record }) => compareHoldsFor(compare, record));
+    return compareHoldsForAll(compare, found.map(({ record }) => record));
   }
 
   #checkNotWritten(key: Uint8Array): string {
@@ -371,7 +366,26 @@ export function checkReadRevision(revision: number, current: number, compact_rev
   }
 }
 
-function compareHoldsFor(compare: Compare, record: VersionRecord | undefined): boolean {
+/** The fields of a key's latest version that a Txn compare reads. */
+export type CompareSubject = Pick<
+  VersionRecord,
+  "create_revision" | "mod_revision" | "version" | "lease" | "value"
+>;
+
+/**
+ * Whether `compare` holds for every key its range found: the one rule for Txns applied through
+ * Raft and read-only Txns served without it, so both answer alike. As in etcd, no key found fails
+ * a value compare and compares as zero on the other targets.
+ */
+export function compareHoldsForAll(compare: Compare, found: readonly CompareSubject[]): boolean {
+  if (found.length === 0) {
+    if (compare.target === "value") return false;
+    return compareHoldsFor(compare, undefined);
+  }
+  return found.every((subject) => compareHoldsFor(compare, subject));
+}
+
+function compareHoldsFor(compare: Compare, record: CompareSubject | undefined): boolean {
   let difference: number;
   if (compare.target === "value") {
     difference = compareValues(record!.value, compare.operand as Uint8Array);

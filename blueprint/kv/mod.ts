@@ -36,6 +36,7 @@ export {
   validateRequest,
 } from "./request_codec.ts";
 export { type DedupOptions, DEFAULT_DEDUP_OPTIONS } from "./dedup_window.ts";
+export { compareHoldsForAll, type CompareSubject } from "./apply_context.ts";
 export {
   appliedIndexOf,
   type AppliedListener,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { compareHoldsForAll } from "../kv/mod.ts";
 import type {
   Compare as KvCompare,
   CompareOperator,
@@ -361,36 +362,7 @@ export function evaluateReadOnlyTxn(
 }
 
 function compareHolds(compare: KvCompare, reader: RangeReader): boolean {
-  const found = reader.range(compare.key, compare.range_end, {}).kvs;
-  if (found.length === 0) {
-    if (compare.target === "value") return false;
-    return compareDifferenceHolds(compare.operator, 0 - (compare.operand as number));
-  }
-  return found.every((kv) => {
-    const difference = compare.target === "value"
-      ? compareBytes(kv.value, compare.operand as Uint8Array)
-      : kv[compare.target] - (compare.operand as number);
-    return compareDifferenceHolds(compare.operator, difference);
-  });
-}
-
-function compareDifferenceHolds(operator: CompareOperator, difference: number): boolean {
-  switch (operator) {
-    case "=":
-      return difference === 0;
-    case "!=":
-      return difference !== 0;
-    case "<":
-      return difference < 0;
-    case ">":
-      return difference > 0;
-  }
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
+  return compareHoldsForAll(compare, reader.range(compare.key, compare.range_end, {}).kvs);
 }
 
 // ---- hashes --------------------------------------------------------------------------------
