@@ -259,16 +259,7 @@ export class RaftNodeHandle {
    * buffer), never the heap.
    */
   committed(): AsyncIterableIterator<CommittedItem> {
-    this.#startConsuming("committed()");
-    const next = async (): Promise<IteratorResult<CommittedItem>> => {
-      const items = await this.#take(1);
-      return items === null ? { value: undefined, done: true } : { value: items[0], done: false };
-    };
-    const iterator: AsyncIterableIterator<CommittedItem> = {
-      next,
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return this.#consume("committed()", 1, (items) => items[0]);
   }
 
   /**
@@ -280,23 +271,27 @@ export class RaftNodeHandle {
     if (!Number.isInteger(max_items) || max_items < 1) {
       throw new RangeError(`max_items must be a positive integer, got ${max_items}`);
     }
-    this.#startConsuming("committedBatches()");
-    const next = async (): Promise<IteratorResult<CommittedItem[]>> => {
-      const items = await this.#take(max_items);
-      return items === null ? { value: undefined, done: true } : { value: items, done: false };
-    };
-    const iterator: AsyncIterableIterator<CommittedItem[]> = {
-      next,
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return this.#consume("committedBatches()", max_items, (items) => items);
   }
 
-  #startConsuming(what: string): void {
+  /** The one consumer's iterator: each step takes up to `max_items` items and yields `pick`'s. */
+  #consume<T>(
+    what: string,
+    max_items: number,
+    pick: (items: CommittedItem[]) => T,
+  ): AsyncIterableIterator<T> {
     if (this.#buffer !== null) {
       throw new Error(`${what}: committed items may be consumed only once`);
     }
     this.#buffer = [];
+    const next = async (): Promise<IteratorResult<T>> => {
+      const items = await this.#take(max_items);
+      return items === null
+        ? { value: undefined, done: true }
+        : { value: pick(items), done: false };
+    };
+    const iterator: AsyncIterableIterator<T> = { next, [Symbol.asyncIterator]: () => iterator };
+    return iterator;
   }
 
   /** Up to `max_items` buffered items (waiting for one), or null at the end of the stream. */
