@@ -29,6 +29,11 @@ import {
   validateByteLimit,
 } from "./limits.ts";
 import { invalidArgument, RpcError, rpcError, Status, toRpcError } from "./rpc_error.ts";
+import {
+  type FastUnaryAnswer,
+  type FastUnaryCall,
+  installFastUnaryPath,
+} from "./unary_fast_path.ts";
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -96,6 +101,11 @@ export interface RpcServerOptions {
   readonly max_concurrent_streams?: number;
   /** How long {@link RpcServer.shutdown} waits for calls before cutting them, in ms. 5 s. */
   readonly shutdown_timeout_ms?: number;
+  /**
+   * Answer plain unary calls on the lean path beside grpc-js (see `unary_fast_path.ts`);
+   * false sends every call through grpc-js. True.
+   */
+  readonly fast_unary?: boolean;
 }
 
 /** Where a server listens. */
@@ -144,6 +154,9 @@ export class RpcServer {
   readonly #shutdown_timeout_ms: number;
   /** Open health Watch streams: shutdown ends them so they do not hold it to its bound. */
   readonly #health_watches: OpenHealthWatches = new Set();
+  /** Unary methods answered on the fast path, by method path. */
+  readonly #fast_answers = new Map<string, FastUnaryAnswer>();
+  #fast_unary_calls = 0;
   #state: "new" | "listening" | "closed" = "new";
 
   /**
@@ -194,6 +207,22 @@ export class RpcServer {
         65_536,
       ),
     });
+    if (options.fast_unary ?? true) {
+      const lookup = (path: string) => {
+        const answer = this.#fast_answers.get(path);
+        if (answer) this.#fast_unary_calls++;
+        return answer;
+      };
+      installFastUnaryPath(this.#server, lookup, {
+        max_receive_message_bytes: max_receive,
+        max_send_message_bytes: max_send,
+      });
+    }
+  }
+
+  /** Unary calls answered on the fast path so far (the rest went through grpc-js). */
+  get fast_unary_calls(): number {
+    return this.#fast_unary_calls;
   }
 
   /** The largest request handlers accept, in bytes. */
@@ -233,7 +262,11 @@ export class RpcServer {
     const implementation: grpc.UntypedServiceImplementation = {};
     for (const method of service.methods) {
       definition[method.name] = this.#methodDefinition(method);
-      implementation[method.name] = wrapHandler(method, handlers[method.name]);
+      const handler = handlers[method.name];
+      implementation[method.name] = wrapHandler(method, handler);
+      if (handler && !method.request_stream && !method.response_stream) {
+        this.#fast_answers.set(method.path, fastAnswer(method, handler, this.#max_request_bytes));
+      }
     }
     this.#server.addService(definition, implementation);
     this.#schemas.add(schema);
@@ -303,16 +336,11 @@ export class RpcServer {
         toBuffer(method.request_codec.encode(value as ProtoMessage)),
       requestDeserialize: (bytes: Buffer) => {
         try {
-          checkSize(`request to ${method.path}`, bytes.length, max_request_bytes);
-          return method.request_codec.decode(bytes);
+          return decodeRequest(method, bytes, max_request_bytes);
         } catch (error) {
-          const rejection = error instanceof RpcError ? error : invalidArgument(
-            `request to ${method.path} is not a valid ${method.request_codec.type_name}: ` +
-              (error instanceof Error ? error.message : String(error)),
-          );
           // grpc-js answers a throwing deserializer with INTERNAL; handing the rejection to
           // the handler wrapper instead lets it answer with the precise status.
-          return new RejectedRequest(rejection);
+          return new RejectedRequest(error as RpcError);
         }
       },
       responseSerialize: (value: unknown) =>
@@ -336,6 +364,58 @@ export class RpcServer {
     );
     reflection.addToServer(this.#server);
   }
+}
+
+/**
+ * Decodes a request within the size limit; throws INVALID_ARGUMENT naming the method and the
+ * message type when the bytes are too many or not that message.
+ */
+function decodeRequest(method: MethodSchema, bytes: Uint8Array, max_request_bytes: number) {
+  try {
+    checkSize(`request to ${method.path}`, bytes.length, max_request_bytes);
+    return method.request_codec.decode(bytes);
+  } catch (error) {
+    throw error instanceof RpcError ? error : invalidArgument(
+      `request to ${method.path} is not a valid ${method.request_codec.type_name}: ` +
+        (error instanceof Error ? error.message : String(error)),
+    );
+  }
+}
+
+/** A unary handler on the fast path: decode, run, encode; every failure is thrown as is. */
+function fastAnswer(
+  method: MethodSchema,
+  // deno-lint-ignore no-explicit-any
+  handler: (...args: any[]) => unknown,
+  max_request_bytes: number,
+): FastUnaryAnswer {
+  return (body, call) => {
+    const request = decodeRequest(method, body, max_request_bytes);
+    const result = handler(request, fastCallContext(method, call));
+    if (result instanceof Promise) {
+      return result.then((response) => encodeResponse(method, response));
+    }
+    return encodeResponse(method, result);
+  };
+}
+
+function fastCallContext(method: MethodSchema, call: FastUnaryCall): CallContext {
+  let metadata: grpc.Metadata | undefined;
+  return {
+    method_path: method.path,
+    get metadata() {
+      return (metadata ??= grpc.Metadata.fromHttp2Headers(call.headers));
+    },
+    get peer() {
+      return call.peer;
+    },
+    get deadline() {
+      return call.deadline;
+    },
+    get cancelled() {
+      return call.cancelled;
+    },
+  };
 }
 
 /** Adapts a handler to grpc-js's calling convention, turning every failure into a status. */

@@ -118,143 +118,153 @@ function rawUnary(channel: RpcChannel, path: string, bytes: Uint8Array): Promise
   });
 }
 
-Deno.test("rpc server: calls, statuses and limits", async (t) => {
-  await withServer({}, async (channel) => {
-    await t.step("a unary call round-trips typed messages, 64-bit fields included", async () => {
-      const put = await channel.unary<PutRequest, PutResponse>(methodOf(kv, "Put"), {
-        key: encoder.encode("k"),
-        value: encoder.encode("v"),
+for (const fast_unary of [true, false]) {
+  const path = fast_unary ? "fast unary path" : "grpc-js only";
+  Deno.test(`rpc server (${path}): calls, statuses and limits`, async (t) => {
+    await withServer({ fast_unary }, async (channel, server) => {
+      await t.step("a unary call round-trips typed messages, 64-bit fields included", async () => {
+        const put = await channel.unary<PutRequest, PutResponse>(methodOf(kv, "Put"), {
+          key: encoder.encode("k"),
+          value: encoder.encode("v"),
+        });
+        strictEqual(put.header?.revision, 1n);
+        strictEqual(put.header?.leader_id, 7n);
+        strictEqual(put.header?.leader_client_address, "a:1");
+        const range = await channel.unary<RangeRequest, ProtoMessage>(methodOf(kv, "Range"), {
+          key: encoder.encode("k"),
+        });
+        deepStrictEqual((range.kvs as { value: Uint8Array }[])[0].value, encoder.encode("v"));
+        strictEqual(range.count, 1n);
       });
-      strictEqual(put.header?.revision, 1n);
-      strictEqual(put.header?.leader_id, 7n);
-      strictEqual(put.header?.leader_client_address, "a:1");
-      const range = await channel.unary<RangeRequest, ProtoMessage>(methodOf(kv, "Range"), {
-        key: encoder.encode("k"),
-      });
-      deepStrictEqual((range.kvs as { value: Uint8Array }[])[0].value, encoder.encode("v"));
-      strictEqual(range.count, 1n);
-    });
 
-    await t.step("a handler's RpcError arrives with its code, message and details", async () => {
-      await rejectsWith(
-        channel.unary(methodOf(kv, "Put"), { key: new Uint8Array() }),
-        Status.INVALID_ARGUMENT,
-        /key is empty; a key needs 1\+ bytes/,
-      );
-      await rejects(
-        channel.unary(methodOf(kv, "Put"), { key: encoder.encode("follower") }),
-        (error: RpcError) => {
-          strictEqual(error.code, Status.UNAVAILABLE);
-          deepStrictEqual(error.info, { leader_address: "127.0.0.1:9" });
-          return true;
+      await t.step("a handler's RpcError arrives with its code, message and details", async () => {
+        await rejectsWith(
+          channel.unary(methodOf(kv, "Put"), { key: new Uint8Array() }),
+          Status.INVALID_ARGUMENT,
+          /key is empty; a key needs 1\+ bytes/,
+        );
+        await rejects(
+          channel.unary(methodOf(kv, "Put"), { key: encoder.encode("follower") }),
+          (error: RpcError) => {
+            strictEqual(error.code, Status.UNAVAILABLE);
+            deepStrictEqual(error.info, { leader_address: "127.0.0.1:9" });
+            return true;
+          },
+        );
+      });
+
+      await t.step("any other throw becomes INTERNAL with its message", async () => {
+        await rejectsWith(
+          channel.unary(methodOf(kv, "Put"), { key: encoder.encode("crash") }),
+          Status.INTERNAL,
+          /handler bug/,
+        );
+      });
+
+      await t.step("a method without a handler answers UNIMPLEMENTED naming it", async () => {
+        await rejectsWith(
+          channel.unary(methodOf(kv, "Compact"), {}),
+          Status.UNIMPLEMENTED,
+          /\/etcdserverpb\.KV\/Compact is not offered/,
+        );
+      });
+
+      await t.step("bytes that are not the request message get INVALID_ARGUMENT", async () => {
+        // Field 1 (key) declared as a 100-byte string but only 2 bytes follow.
+        await rejectsWith(
+          rawUnary(channel, "/etcdserverpb.KV/Put", new Uint8Array([0x0a, 100, 1, 2])),
+          Status.INVALID_ARGUMENT,
+          /not a valid etcdserverpb\.PutRequest/,
+        );
+      });
+
+      await t.step("a request over 1.5 MiB gets INVALID_ARGUMENT naming the limit", async () => {
+        const value = new Uint8Array(1.5 * 1024 * 1024);
+        await rejectsWith(
+          channel.unary(methodOf(kv, "Put"), { key: encoder.encode("big"), value }),
+          Status.INVALID_ARGUMENT,
+          /request to \/etcdserverpb\.KV\/Put is 1572\d{3} bytes; the limit is 1572864 bytes/,
+        );
+      });
+
+      await t.step("a message over the receive limit gets RESOURCE_EXHAUSTED with it", async () => {
+        const value = new Uint8Array(2 * 1024 * 1024 + 16);
+        await rejectsWith(
+          channel.unary(methodOf(kv, "Put"), { key: encoder.encode("huge"), value }),
+          Status.RESOURCE_EXHAUSTED,
+          /larger than max \(\d+ vs\.? 2097152\)/,
+        );
+      });
+
+      await t.step("the connection still serves calls after all those failures", async () => {
+        const put = await channel.unary<PutRequest, PutResponse>(methodOf(kv, "Put"), {
+          key: encoder.encode("after"),
+        });
+        ok(put.header!.revision > 1n);
+      });
+
+      await t.step("a bidirectional stream carries decoded messages both ways", async () => {
+        const stream = channel.bidiStream<WatchRequest, ProtoMessage>(methodOf(watch, "Watch"));
+        const first = new Promise<ProtoMessage>((resolve) => stream.once("data", resolve));
+        stream.write({ create_request: { key: encoder.encode("a"), watch_id: 42n } });
+        const response = await first;
+        strictEqual(response.watch_id, 42n);
+        strictEqual(response.created, true);
+        const ended = new Promise((resolve) => stream.on("end", resolve));
+        stream.write({ cancel_request: { watch_id: 42n } });
+        stream.resume();
+        await ended;
+      });
+
+      await t.step(
+        "a streamed message that does not decode ends the stream with INVALID_ARGUMENT",
+        async () => {
+          const stream = channel.client.makeBidiStreamRequest<Buffer, Buffer>(
+            "/etcdserverpb.Watch/Watch",
+            (value) => value,
+            (value) => value,
+            new grpc.Metadata(),
+            { deadline: Date.now() + 10_000 },
+          );
+          const failed = new Promise<RpcError>((resolve) =>
+            stream.on("error", (error: grpc.ServiceError) => resolve(fromServiceError(error)))
+          );
+          stream.resume();
+          stream.write(Buffer.from([0x0a, 100, 1])); // create_request claims 100 bytes, has 1
+          const error = await failed;
+          strictEqual(error.code, Status.INVALID_ARGUMENT);
+          ok(/not a valid etcdserverpb\.WatchRequest/.test(error.message), error.message);
         },
       );
-    });
 
-    await t.step("any other throw becomes INTERNAL with its message", async () => {
-      await rejectsWith(
-        channel.unary(methodOf(kv, "Put"), { key: encoder.encode("crash") }),
-        Status.INTERNAL,
-        /handler bug/,
-      );
-    });
-
-    await t.step("a method without a handler answers UNIMPLEMENTED naming it", async () => {
-      await rejectsWith(
-        channel.unary(methodOf(kv, "Compact"), {}),
-        Status.UNIMPLEMENTED,
-        /\/etcdserverpb\.KV\/Compact is not offered/,
-      );
-    });
-
-    await t.step("bytes that are not the request message get INVALID_ARGUMENT", async () => {
-      // Field 1 (key) declared as a 100-byte string but only 2 bytes follow.
-      await rejectsWith(
-        rawUnary(channel, "/etcdserverpb.KV/Put", new Uint8Array([0x0a, 100, 1, 2])),
-        Status.INVALID_ARGUMENT,
-        /not a valid etcdserverpb\.PutRequest/,
-      );
-    });
-
-    await t.step("a request over 1.5 MiB gets INVALID_ARGUMENT naming the limit", async () => {
-      const value = new Uint8Array(1.5 * 1024 * 1024);
-      await rejectsWith(
-        channel.unary(methodOf(kv, "Put"), { key: encoder.encode("big"), value }),
-        Status.INVALID_ARGUMENT,
-        /request to \/etcdserverpb\.KV\/Put is 1572\d{3} bytes; the limit is 1572864 bytes/,
-      );
-    });
-
-    await t.step("a message over the receive limit gets RESOURCE_EXHAUSTED with it", async () => {
-      const value = new Uint8Array(2 * 1024 * 1024 + 16);
-      await rejectsWith(
-        channel.unary(methodOf(kv, "Put"), { key: encoder.encode("huge"), value }),
-        Status.RESOURCE_EXHAUSTED,
-        /larger than max \(\d+ vs\.? 2097152\)/,
-      );
-    });
-
-    await t.step("the connection still serves calls after all those failures", async () => {
-      const put = await channel.unary<PutRequest, PutResponse>(methodOf(kv, "Put"), {
-        key: encoder.encode("after"),
+      await t.step("a call past its deadline fails with DEADLINE_EXCEEDED", async () => {
+        await rejectsWith(
+          channel.unary(methodOf(kv, "Range"), { key: encoder.encode("hang") }, {
+            deadline_ms: 100,
+          }),
+          Status.DEADLINE_EXCEEDED,
+          /Deadline exceeded/i,
+        );
       });
-      ok(put.header!.revision > 1n);
-    });
 
-    await t.step("a bidirectional stream carries decoded messages both ways", async () => {
-      const stream = channel.bidiStream<WatchRequest, ProtoMessage>(methodOf(watch, "Watch"));
-      const first = new Promise<ProtoMessage>((resolve) => stream.once("data", resolve));
-      stream.write({ create_request: { key: encoder.encode("a"), watch_id: 42n } });
-      const response = await first;
-      strictEqual(response.watch_id, 42n);
-      strictEqual(response.created, true);
-      const ended = new Promise((resolve) => stream.on("end", resolve));
-      stream.write({ cancel_request: { watch_id: 42n } });
-      stream.resume();
-      await ended;
-    });
-
-    await t.step(
-      "a streamed message that does not decode ends the stream with INVALID_ARGUMENT",
-      async () => {
-        const stream = channel.client.makeBidiStreamRequest<Buffer, Buffer>(
-          "/etcdserverpb.Watch/Watch",
-          (value) => value,
-          (value) => value,
-          new grpc.Metadata(),
-          { deadline: Date.now() + 10_000 },
+      await t.step("a client encoding mistake is named before anything is sent", async () => {
+        ok(etcdCodecs(etcd).PutRequest);
+        await rejects(
+          channel.unary(methodOf(kv, "Put"), { key: "text" as unknown as Uint8Array }),
+          (error: Error) =>
+            error instanceof ProtoEncodeError &&
+            error.message ===
+              'etcdserverpb.PutRequest.key: expected a Uint8Array, got the string "text"',
         );
-        const failed = new Promise<RpcError>((resolve) =>
-          stream.on("error", (error: grpc.ServiceError) => resolve(fromServiceError(error)))
-        );
-        stream.resume();
-        stream.write(Buffer.from([0x0a, 100, 1])); // create_request claims 100 bytes, has 1
-        const error = await failed;
-        strictEqual(error.code, Status.INVALID_ARGUMENT);
-        ok(/not a valid etcdserverpb\.WatchRequest/.test(error.message), error.message);
-      },
-    );
+      });
 
-    await t.step("a call past its deadline fails with DEADLINE_EXCEEDED", async () => {
-      await rejectsWith(
-        channel.unary(methodOf(kv, "Range"), { key: encoder.encode("hang") }, { deadline_ms: 100 }),
-        Status.DEADLINE_EXCEEDED,
-        /Deadline exceeded/i,
-      );
-    });
-
-    await t.step("a client encoding mistake is named before anything is sent", async () => {
-      ok(etcdCodecs(etcd).PutRequest);
-      await rejects(
-        channel.unary(methodOf(kv, "Put"), { key: "text" as unknown as Uint8Array }),
-        (error: Error) =>
-          error instanceof ProtoEncodeError &&
-          error.message ===
-            'etcdserverpb.PutRequest.key: expected a Uint8Array, got the string "text"',
-      );
+      await t.step("unary calls took the path the option chose", () => {
+        if (fast_unary) ok(server.fast_unary_calls >= 8, `${server.fast_unary_calls} fast calls`);
+        else strictEqual(server.fast_unary_calls, 0);
+      });
     });
   });
-});
+}
 
 Deno.test("rpc server: configured request limit", async () => {
   await withServer({ max_request_bytes: 1000 }, async (channel) => {
