@@ -136,6 +136,8 @@ export interface StorageStats {
   cache_hit_rate: number;
   /** Bytes charged in the block cache. */
   cache_bytes: number;
+  /** Cache slabs made from a retired slab's buffer instead of a new allocation. */
+  cache_slabs_recycled: number;
   /** Open snapshots. */
   snapshots: number;
   /** Versions alive (current plus those pinned by open scans). */
@@ -496,6 +498,8 @@ export class Storage {
     this.#check_usable("get", true);
     this.#validate_key(key, "get");
     const sequence = this.#read_sequence(options.snapshot, "get");
+    // The previous get copied its value out: its blocks are no longer in use.
+    this.#cache.safePoint();
     const hit = this.#mem.get(key, sequence) ?? this.#get_from_immutables(key, sequence) ??
       this.#versions.current.get(
         key,
@@ -646,6 +650,7 @@ export class Storage {
       cache_misses: this.#cache.misses,
       cache_hit_rate: lookups === 0 ? 0 : this.#cache.hits / lookups,
       cache_bytes: this.#cache.usageBytes(),
+      cache_slabs_recycled: this.#cache.recycled,
       snapshots: this.#snapshots.size,
       live_versions: this.#versions.liveVersionCount,
     };

@@ -14,8 +14,13 @@
  * newest slab (a second chance), so blocks in use outlive the slab they were read into, as
  * with least-recently-used eviction.
  *
- * Slabs are never reused: an iterator that holds an evicted block keeps its bytes (and slab)
- * alive through the garbage collector, so eviction never invalidates a reader.
+ * Why slabs are recycled, and when: an evicted slab left to the garbage collector is external
+ * memory V8 frees only at its next full collection, so random reads kept 60-110 MiB of dead
+ * slabs besides a 32 MiB cache. A retired slab's buffer is reused for a new slab only at a
+ * {@link BlockCache.safePoint} (the store calls it before each `get`: no block of this cache is
+ * in use then) and only while no table iterator is open (an iterator may hold a block of any
+ * slab). Otherwise it waits, and past a few waiting slabs the oldest is left to the collector,
+ * so an iterator that is never closed costs memory, never a wrong byte.
  *
  * @module
  */
@@ -28,6 +33,8 @@ export const DEFAULT_SLAB_BYTES = 256 << 10;
 const TRANSIENT_SLAB_BYTES = 256 << 10;
 /** Blocks larger than this, read without caching, get their own buffer. */
 const MAX_TRANSIENT_BLOCK_BYTES = TRANSIENT_SLAB_BYTES >> 2;
+/** Retired slabs kept for reuse, at most (beyond this they go to the garbage collector). */
+const MAX_RETIRED_SLABS = 8;
 
 interface Slab {
   readonly bytes: Uint8Array;
@@ -66,6 +73,14 @@ export class BlockCache {
   readonly #slab_bytes: number;
   #transient = new Uint8Array(TRANSIENT_SLAB_BYTES);
   #transient_used_bytes = 0;
+  /** Buffers of retired regular slabs, not yet safe to reuse. */
+  #retired: Uint8Array[] = [];
+  /** Buffers of retired regular slabs that no block in use can point into. */
+  #reusable: Uint8Array[] = [];
+  /** Table iterators reading through this cache that are not closed yet. */
+  #open_iterators = 0;
+  /** Slabs made from a recycled buffer instead of a new allocation. */
+  recycled = 0;
   /** Lookups that found their block. */
   hits = 0;
   /** Lookups that did not. */
@@ -97,6 +112,34 @@ export class BlockCache {
   /** Number of cached blocks. */
   entryCount(): number {
     return this.#entry_count;
+  }
+
+  /** A table iterator that reads through this cache was opened: pair with {@link iteratorClosed}. */
+  iteratorOpened(): void {
+    this.#open_iterators++;
+  }
+
+  /** A table iterator from {@link iteratorOpened} was closed. */
+  iteratorClosed(): void {
+    if (this.#open_iterators === 0) throw new StorageError("block cache: iterator closed twice");
+    this.#open_iterators--;
+  }
+
+  /**
+   * The caller promises that no block it got from this cache (or from
+   * {@link BlockCache.transient}) is still in use, apart from open table iterators' blocks.
+   * With no iterator open, retired slabs become reusable and the transient slab starts over.
+   */
+  safePoint(): void {
+    if (this.#open_iterators !== 0) return;
+    if (this.#retired.length > 0) {
+      for (const bytes of this.#retired) this.#reusable.push(bytes);
+      this.#retired = [];
+      if (this.#reusable.length > MAX_RETIRED_SLABS) {
+        this.#reusable.splice(0, this.#reusable.length - MAX_RETIRED_SLABS);
+      }
+    }
+    this.#transient_used_bytes = 0;
   }
 
   /**
@@ -214,8 +257,10 @@ export class BlockCache {
     while (this.#held_bytes + slab_size > this.capacity_bytes && this.#slabs.length > 0) {
       this.#retire_oldest();
     }
+    const recycled = slab_size === this.#slab_bytes ? this.#reusable.pop() : undefined;
+    if (recycled !== undefined) this.recycled++;
     const slab: Slab = {
-      bytes: new Uint8Array(slab_size),
+      bytes: recycled ?? new Uint8Array(slab_size),
       used_bytes: 0,
       nodes: [],
       sequence: this.#slab_sequence++,
@@ -228,6 +273,10 @@ export class BlockCache {
   #retire_oldest(): void {
     const slab = this.#slabs.shift()!;
     this.#held_bytes -= slab.bytes.length;
+    if (slab.bytes.length === this.#slab_bytes) {
+      this.#retired.push(slab.bytes);
+      if (this.#retired.length > MAX_RETIRED_SLABS) this.#retired.shift();
+    }
     for (const node of slab.nodes) {
       const blocks = this.#by_file.get(node.file_number);
       // Entries replaced, promoted or dropped since no longer point here.

@@ -118,3 +118,26 @@ Deno.test("a negative or fractional capacity is rejected", () => {
   assert.throws(() => new BlockCache(1.5), /non-negative integer/);
   assert.throws(() => new BlockCache(100, 0), StorageError);
 });
+
+Deno.test("a retired slab is reused only at a safe point with no iterator open", () => {
+  const cache = new BlockCache(384, 192);
+  for (let i = 0; i < 4; i++) cache.insert(1, i * 96, blockOfSize(96, i));
+  const held = cache.get(1, 96)!; // the second block of the oldest slab, not promoted yet
+  assert.equal(held.data[0], 1);
+  cache.iteratorOpened(); // a reader may hold `held`
+  cache.insert(1, 384, blockOfSize(96, 4)); // retires the oldest slab
+  cache.safePoint();
+  for (let i = 5; i < 9; i++) cache.insert(1, i * 96, blockOfSize(96, i));
+  assert.equal(cache.recycled, 0, "no reuse while an iterator is open");
+  assert.equal(held.data[0], 1, "the held block's bytes are intact");
+  cache.iteratorClosed();
+  // Retired without a safe point since: still not reused.
+  for (let i = 9; i < 11; i++) cache.insert(1, i * 96, blockOfSize(96, i));
+  assert.equal(cache.recycled, 0, "no reuse before a safe point");
+  cache.safePoint();
+  for (let i = 11; i < 13; i++) cache.insert(1, i * 96, blockOfSize(96, i));
+  assert.equal(cache.recycled, 1, "reused after a safe point with no iterator open");
+  assert.equal(cache.get(1, 11 * 96)?.data[0], 11);
+  assert.equal(cache.get(1, 12 * 96)?.data[0], 12);
+  assert.throws(() => cache.iteratorClosed(), /closed twice/);
+});

@@ -215,6 +215,7 @@ export class TableReader {
   iterator(options: TableIteratorOptions = {}): InternalIterator {
     this.#assertOpen("iterator");
     this.#open_iterators++;
+    this.#cache.iteratorOpened();
     return new TableIterator(
       this,
       this.blockIterator(this.#index),
@@ -292,6 +293,7 @@ export class TableReader {
       spares.push(data);
     }
     this.#open_iterators--;
+    this.#cache.iteratorClosed();
     if (this.#close_requested && this.#open_iterators === 0) this.#file.close();
   }
 
