@@ -9,6 +9,7 @@ import type { FileSystem } from "../../../shared/fs/mod.ts";
 import { StorageError } from "../errors.ts";
 import {
   compareByteRanges,
+  compareInternalKeys,
   MAX_SEQUENCE,
   sequenceOf,
   TRAILER_SIZE_BYTES,
@@ -18,6 +19,7 @@ import {
 import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
 import { MergingIterator } from "../merging_iterator.ts";
+import { LevelIterator } from "../db_iterator.ts";
 import {
   type BlockCache,
   TableBuilder,
@@ -209,7 +211,7 @@ export async function runCompactionJob(
   const children: InternalIterator[] = [];
   const writer = new OutputWriter(fs, dir, job.output_file_numbers, table_options);
   try {
-    for (const file of [...job.plan.inputs, ...job.plan.next_inputs]) {
+    const open = (file: TableFileMeta): InternalIterator => {
       const reader = TableReader.open(
         fs,
         tableFilePath(dir, file.file_number),
@@ -219,7 +221,18 @@ export async function runCompactionJob(
       );
       readers.push(reader);
       // Inputs are read once: caching their blocks would only evict blocks that reads need.
-      children.push(reader.iterator({ fill_cache: false }));
+      return reader.iterator({ fill_cache: false });
+    };
+    // Level 0's tables overlap: one child each. A deeper level's tables are sorted and
+    // disjoint: one child for the level, opening its tables in turn. With random keys an L0
+    // compaction takes every L1 table, so this cuts the merge's children from 20-30 to 5-10
+    // (each step of the merge compares every child).
+    if (job.plan.level === 0) { for (const file of job.plan.inputs) children.push(open(file)); }
+    else if (job.plan.inputs.length > 0) {
+      children.push(new LevelIterator(byKey(job.plan.inputs), open));
+    }
+    if (job.plan.next_inputs.length > 0) {
+      children.push(new LevelIterator(byKey(job.plan.next_inputs), open));
     }
     const merged = new MergingIterator(children);
     children.length = 0; // the merging iterator owns them now
@@ -344,4 +357,9 @@ function checkJob(job: CompactionJob): void {
   if (job.output_file_numbers.length === 0) {
     throw new StorageError("compaction job has no pre-allocated output_file_numbers");
   }
+}
+
+/** One level's tables in key order (a plan lists them so; sorting again costs nothing). */
+function byKey(files: readonly TableFileMeta[]): TableFileMeta[] {
+  return [...files].sort((a, b) => compareInternalKeys(a.smallest_key, b.smallest_key));
 }
