@@ -51,6 +51,7 @@ import {
   pickCompaction,
   planForLevel,
   resolveCompactionOptions,
+  subcompactionRanges,
   WorkerExecutor,
   writeStall,
 } from "./compaction/mod.ts";
@@ -128,6 +129,8 @@ export interface StorageStats {
   flushes: number;
   /** Compactions completed (trivial moves included). */
   compactions: number;
+  /** Key-range parts run side by side, over all split compactions. */
+  subcompactions: number;
   /** Block cache lookups that hit. */
   cache_hits: number;
   /** Block cache lookups that missed. */
@@ -181,6 +184,8 @@ const LOST_LOG_SEQUENCE = -1;
 const MAX_QUEUED_WRITERS = 100_000;
 /** Block cache of the background worker (compaction inputs are read once, so it stays small). */
 const WORKER_CACHE_BYTES = 4 << 20;
+/** A compaction is split into parts when its inputs hold this many target-size tables. */
+const SUBCOMPACTION_MIN_TARGET_FILES = 4;
 /**
  * Ring capacity of each direction of each worker channel. Memtables reach the flush worker
  * as shared arenas, so the rings carry only requests, replies and the occasional streamed
@@ -337,7 +342,14 @@ export class Storage {
   readonly #value_pool = new ValuePool();
   /** Checkpoints being written; close() waits for them. */
   readonly #checkpoints = new Set<Promise<unknown>>();
-  #stats = { write_slowdowns: 0, write_stops: 0, write_stall_ms: 0, flushes: 0, compactions: 0 };
+  #stats = {
+    write_slowdowns: 0,
+    write_stops: 0,
+    write_stall_ms: 0,
+    flushes: 0,
+    compactions: 0,
+    subcompactions: 0,
+  };
 
   private constructor(dir: string, options: ResolvedOptions, lock: { release(): void }) {
     this.#dir = dir;
@@ -375,6 +387,7 @@ export class Storage {
       cache_capacity_bytes: WORKER_CACHE_BYTES,
       ring_capacity_bytes: WORKER_RING_BYTES,
       limits: this.#compaction_options,
+      compaction_workers: this.#options.max_subcompactions,
     });
   }
 
@@ -964,13 +977,7 @@ export class Storage {
     const inputs = new Set([...plan.inputs, ...plan.next_inputs].map((f) => f.file_number));
     let outputs: TableFileMeta[];
     if (plan.trivial_move) outputs = plan.inputs;
-    else {
-      outputs = await this.#executor.compact(this.#dir, {
-        plan,
-        smallest_snapshot_sequence: this.#smallest_snapshot(),
-        output_file_numbers: this.#allocate_outputs(plan),
-      });
-    }
+    else outputs = await this.#compact_in_parts(plan);
     // Applied to the version current at commit time: a flush may have added level-0 tables
     // while the compaction ran, and they must stay.
     await this.#commit((levels) => {
@@ -992,6 +999,30 @@ export class Storage {
       this.#compact_pointers[plan.level] = plan.compact_pointer;
     });
     this.#stats.compactions++;
+  }
+
+  /**
+   * Runs `plan` as one job or, when it is large, as key-range parts side by side (one per
+   * background worker); the outputs of the parts, in key order, are the compaction's.
+   */
+  async #compact_in_parts(plan: CompactionPlan): Promise<TableFileMeta[]> {
+    const min_bytes = SUBCOMPACTION_MIN_TARGET_FILES *
+      this.#compaction_options.target_file_size_bytes;
+    const ranges = subcompactionRanges(plan, this.#options.max_subcompactions, min_bytes);
+    const smallest_snapshot_sequence = this.#smallest_snapshot();
+    const parts = await Promise.allSettled(ranges.map((range) =>
+      this.#executor.compact(this.#dir, {
+        plan,
+        smallest_snapshot_sequence,
+        output_file_numbers: this.#allocate_outputs(plan),
+        ...(ranges.length > 1 ? { range } : {}),
+      })
+    ));
+    // Every part has finished before a failure is reported: none still writes files then.
+    const failed = parts.find((part) => part.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (ranges.length > 1) this.#stats.subcompactions += ranges.length;
+    return parts.flatMap((part) => (part as PromiseFulfilledResult<TableFileMeta[]>).value);
   }
 
   #allocate_outputs(plan: CompactionPlan): number[] {

@@ -68,6 +68,14 @@ export interface StorageOptions {
   max_immutable_memtables?: number;
   /** Size budget of level 1; each deeper level gets 10x more (default 10 MiB). */
   max_bytes_for_level_base?: number;
+  /**
+   * Parts a large compaction is split into, by key range, each run in its own background
+   * worker (default 2, at most 4; 1 never splits). A compaction is split when its inputs hold
+   * at least 4 x target_file_size_bytes. With writes stalled on level 0, the writer's idle
+   * core merges too: measured on a 1,000,000-entry random fill on 2 cores, see the README.
+   * Each worker costs an isolate (about 15 MiB) and a 4 MiB cache.
+   */
+  max_subcompactions?: number;
 }
 
 /** Options with every default filled in. */
@@ -94,6 +102,7 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedOptions, "fs" | "background"
   max_stall_ms: 60_000,
   max_bytes_for_level_base: 10 << 20,
   max_immutable_memtables: 2,
+  max_subcompactions: 2,
 };
 
 /** Allowed range of each numeric option (inclusive). */
@@ -114,6 +123,7 @@ const OPTION_RANGES: Record<keyof typeof DEFAULT_OPTIONS, [number, number]> = {
   max_stall_ms: [0, 24 * 3600_000],
   max_bytes_for_level_base: [1 << 10, 2 ** 40],
   max_immutable_memtables: [1, 8],
+  max_subcompactions: [1, 4],
 };
 
 /**

@@ -8,6 +8,7 @@ import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
 import type { Memtable } from "../memtable.ts";
 import type { CompactionPlan } from "./compaction_picker.ts";
+import type { KeyRange } from "./subcompaction.ts";
 
 /** One compaction handed to an executor: the plan plus what the DB decides around it. */
 export interface CompactionJob {
@@ -24,6 +25,11 @@ export interface CompactionJob {
    * ceil(total input bytes / target_file_size_bytes) + 2 plus one per grandparent file.
    */
   output_file_numbers: number[];
+  /**
+   * The user keys this job covers when the compaction was split into parts run side by side
+   * (see subcompaction.ts); absent: all of the plan's keys.
+   */
+  range?: KeyRange;
 }
 
 /**

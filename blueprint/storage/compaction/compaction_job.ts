@@ -10,6 +10,7 @@ import { StorageError } from "../errors.ts";
 import {
   compareByteRanges,
   compareInternalKeys,
+  encodeInternalKey,
   MAX_SEQUENCE,
   sequenceOf,
   TRAILER_SIZE_BYTES,
@@ -264,10 +265,18 @@ async function writeMerged(
     job.plan.grandparents,
     limits.max_grandparent_overlap_bytes,
   );
-  for (merged.seekToFirst(); merged.valid(); merged.next()) {
+  const { start, end } = job.range ?? {};
+  // The first entry of `start` sorts first among its versions: the newest sequence.
+  if (start === undefined) merged.seekToFirst();
+  else merged.seek(encodeInternalKey(start, MAX_SEQUENCE, ValueType.Value));
+  for (; merged.valid(); merged.next()) {
     const key = merged.key();
     const new_user_key = filter.isNewUserKey(key);
     if (new_user_key) {
+      const user_end = key.length - TRAILER_SIZE_BYTES;
+      if (end !== undefined && compareByteRanges(key, 0, user_end, end, 0, end.length) >= 0) {
+        break; // the next part starts here
+      }
       // Cut only between user keys, so that no user key spans two files of a sorted level.
       const stop_for_overlap = overlap.shouldStopBefore(key);
       if (

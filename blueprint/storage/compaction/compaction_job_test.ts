@@ -405,3 +405,64 @@ Deno.test("VersionFilter: hidden versions go, versions a snapshot reads stay", (
   assert.equal(keep("c", 6, ValueType.Deletion), true); // a snapshot at 5 still needs c's past
   assert.equal(keep("c", 4), true);
 });
+
+Deno.test("runCompactionJob: parts split at user keys write what one job writes", async () => {
+  const scenario = fc.record({
+    ops: fc.array(
+      fc.record({
+        key: fc.integer({ min: 0, max: 15 }),
+        deletion: fc.boolean(),
+        file: fc.integer({ min: 0, max: 3 }),
+      }),
+      { minLength: 1, maxLength: 120 },
+    ),
+    cuts: fc.uniqueArray(fc.integer({ min: 0, max: 16 }), { maxLength: 3 }),
+    snapshot_fraction: fc.double({ min: 0, max: 1, noNaN: true }),
+  });
+  const user = (k: number) => new TextEncoder().encode(`key${String(k).padStart(2, "0")}`);
+  await fc.assert(
+    fc.asyncProperty(scenario, async (s) => {
+      const fs = new FaultyFileSystem();
+      fs.mkdir(DIR);
+      const all: Entry[] = s.ops.map((o, i) =>
+        entry(
+          `key${String(o.key).padStart(2, "0")}`,
+          i + 1,
+          o.deletion ? ValueType.Deletion : ValueType.Value,
+          o.deletion ? "" : `v${i}`,
+        )
+      );
+      const inputs: TableFileMeta[] = [];
+      for (let f = 0; f < 4; f++) {
+        const mine = all.filter((_, i) => s.ops[i].file === f);
+        if (mine.length > 0) inputs.push(await writeTable(fs, 10 + f, mine));
+      }
+      const smallest_snapshot = Math.floor(s.snapshot_fraction * all.length);
+      const limits = { target_file_size_bytes: 300, max_grandparent_overlap_bytes: 1 << 30 };
+      const run = (first_number: number, range?: { start?: Uint8Array; end?: Uint8Array }) =>
+        runCompactionJob(
+          fs,
+          DIR,
+          {
+            plan: plan(inputs),
+            smallest_snapshot_sequence: smallest_snapshot,
+            output_file_numbers: fileNumbers(first_number, 100),
+            ...(range ? { range } : {}),
+          },
+          SMALL_TABLES,
+          new BlockCache(1 << 20),
+          limits,
+        );
+      const whole = (await run(1000)).flatMap((meta) => readTable(fs, meta));
+      const cuts = [...s.cuts].sort((a, b) => a - b).map(user);
+      const bounds = [undefined, ...cuts, undefined];
+      const parts: Entry[] = [];
+      for (let i = 0; i + 1 < bounds.length; i++) {
+        const outputs = await run(2000 + i * 100, { start: bounds[i], end: bounds[i + 1] });
+        parts.push(...outputs.flatMap((meta) => readTable(fs, meta)));
+      }
+      assert.deepEqual(parts.map((e) => [e.key, e.value]), whole.map((e) => [e.key, e.value]));
+    }),
+    { seed: SEED, numRuns: 80 },
+  );
+});

@@ -37,4 +37,5 @@ export {
   VersionFilter,
 } from "./compaction_job.ts";
 export { InlineExecutor } from "./inline_executor.ts";
+export { type KeyRange, subcompactionRanges } from "./subcompaction.ts";
 export { WorkerExecutor, type WorkerExecutorOptions } from "./worker_executor.ts";

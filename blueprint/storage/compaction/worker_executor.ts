@@ -44,8 +44,10 @@ export interface WorkerExecutorOptions {
   flush_chunk_bytes?: number;
   /** Capacity of each ring of each channel (default 4 MiB). */
   ring_capacity_bytes?: number;
-  /** Run flushes in a second worker, beside compactions (default true). */
+  /** Run flushes in a worker of their own, beside compactions (default true). */
   flush_worker?: boolean;
+  /** Workers for compactions (default 1, at most 4): parts of a split compaction run side by side. */
+  compaction_workers?: number;
 }
 
 interface PendingJob {
@@ -338,7 +340,7 @@ function remoteError(failed: FailedReply): Error {
  */
 export class WorkerExecutor implements BackgroundExecutor {
   private constructor(
-    private readonly compaction_lane: WorkerLane,
+    private readonly compaction_lanes: readonly WorkerLane[],
     private readonly flush_lane: WorkerLane | null,
   ) {}
 
@@ -350,50 +352,62 @@ export class WorkerExecutor implements BackgroundExecutor {
         `max_pending_jobs must be an integer in [1, 1024], got ${max_pending}`,
       );
     }
+    const compaction_workers = options.compaction_workers ?? 1;
+    if (!Number.isInteger(compaction_workers) || compaction_workers < 1 || compaction_workers > 4) {
+      throw new StorageError(
+        `compaction_workers must be an integer in [1, 4], got ${compaction_workers}`,
+      );
+    }
     const lanes: WorkerLane[] = [];
-    // A worker's death fails its sibling too: the DB must see one consistent failure.
+    // A worker's death fails its siblings too: the DB must see one consistent failure.
     const failAll = (failure: StorageError) => {
       for (const lane of lanes) lane.fail(failure);
     };
-    lanes.push(await WorkerLane.start("storage-compaction", options, failAll));
-    if (options.flush_worker ?? true) {
-      try {
-        lanes.push(await WorkerLane.start("storage-flush", options, failAll));
-      } catch (err) {
-        await lanes[0].close();
-        throw err;
-      }
+    const names = Array.from({ length: compaction_workers }, (_, i) => `storage-compaction-${i}`);
+    if (options.flush_worker ?? true) names.push("storage-flush");
+    try {
+      for (const name of names) lanes.push(await WorkerLane.start(name, options, failAll));
+    } catch (err) {
+      await Promise.all(lanes.map((lane) => lane.close()));
+      throw err;
     }
-    return new WorkerExecutor(lanes[0], lanes[1] ?? null);
+    // `lanes` stays whole: failAll must reach the flush worker too.
+    const flush_lane = options.flush_worker ?? true ? lanes[lanes.length - 1] : null;
+    return new WorkerExecutor(lanes.slice(0, compaction_workers), flush_lane);
   }
 
   /** Number of jobs submitted and not yet finished, over all workers. */
   get pendingJobs(): number {
-    return this.compaction_lane.pendingJobs + (this.flush_lane?.pendingJobs ?? 0);
+    const compacting = this.compaction_lanes.reduce((sum, lane) => sum + lane.pendingJobs, 0);
+    return compacting + (this.flush_lane?.pendingJobs ?? 0);
   }
 
   /** Streams `entries` to the flush worker, which writes them as level-0 table `file_number`. */
   flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
-    return (this.flush_lane ?? this.compaction_lane).flush(dir, file_number, entries);
+    return (this.flush_lane ?? this.compaction_lanes[0]).flush(dir, file_number, entries);
   }
 
   /** Shares the memtable's arenas with the flush worker, which writes table `file_number`. */
   flushMemtable(dir: string, file_number: number, memtable: Memtable): Promise<TableFileMeta> {
-    return (this.flush_lane ?? this.compaction_lane).flushMemtable(dir, file_number, memtable);
+    return (this.flush_lane ?? this.compaction_lanes[0]).flushMemtable(dir, file_number, memtable);
   }
 
-  /** Sends the compaction to the compaction worker. */
+  /** Sends the compaction to the compaction worker with the fewest jobs in hand. */
   compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
-    return this.compaction_lane.compact(dir, job);
+    let lane = this.compaction_lanes[0];
+    for (const other of this.compaction_lanes) {
+      if (other.pendingJobs < lane.pendingJobs) lane = other;
+    }
+    return lane.compact(dir, job);
   }
 
   /** Fault injection for tests: makes the compaction worker die with an uncaught error. */
   async crashWorkerForTest(): Promise<void> {
-    await this.compaction_lane.crashWorker();
+    await this.compaction_lanes[0].crashWorker();
   }
 
   /** Waits for pending jobs, then stops the workers. Later submissions fail. */
   async close(): Promise<void> {
-    await Promise.all([this.compaction_lane.close(), this.flush_lane?.close()]);
+    await Promise.all([...this.compaction_lanes, this.flush_lane].map((lane) => lane?.close()));
   }
 }
