@@ -222,7 +222,8 @@ export async function runCompactionJob(
       );
       readers.push(reader);
       // Inputs are read once: caching their blocks would only evict blocks that reads need.
-      return reader.iterator({ fill_cache: false });
+      // The merge copies each entry it keeps before moving on: one buffer per input will do.
+      return reader.iterator({ fill_cache: false, reuse_block_buffer: true });
     };
     // Level 0's tables overlap: one child each. A deeper level's tables are sorted and
     // disjoint: one child for the level, opening its tables in turn. With random keys an L0
