@@ -19,21 +19,10 @@ import {
   testConfig,
   text,
 } from "./node_test_support.ts";
+import { seededRandom as randomSource } from "../../shared/random/mod.ts";
 
 const IDS = ["n1", "n2", "n3"];
 const KEYS = 12;
-
-/** A small seeded generator (mulberry32): a failing seed replays exactly. */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random read-only TxnRequest over keys `k00`..`k11` (compares of every target). */
 function randomReadOnlyTxn(random: () => number, revision: number, depth = 0): TxnRequest {

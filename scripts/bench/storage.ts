@@ -26,6 +26,7 @@ import { ClassicLevel } from "../../dev_deps.ts";
 import { NodeFileSystem } from "../../shared/fs/mod.ts";
 import { Storage, WriteBatch } from "../../blueprint/storage/mod.ts";
 import { BenchReport, rssMiB } from "./report.ts";
+import { seededRandom } from "../../shared/random/mod.ts";
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
@@ -122,18 +123,6 @@ async function openLevelDb(dir: string): Promise<Engine> {
       await seek_iterator?.close();
       await db.close();
     },
-  };
-}
-
-/** mulberry32: a seeded generator, so both engines see the same keys in the same order. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ChannelClosedError, ChannelTimeoutError } from "./errors.ts";
 import { acceptWorkerChannel, spawnWorkerChannel, type WorkerChannel } from "./worker_channel.ts";
 import { assertNumberedMessage, numberedMessage } from "./testdata/messages.ts";
+import { seededRandom as mulberry32 } from "../../shared/random/mod.ts";
 
 const TEST_WORKER = new URL("./testdata/test_worker.ts", import.meta.url);
 
@@ -70,18 +71,6 @@ Deno.test("seeded random sizes through tiny rings, both ways at once, arrive who
     channel.terminate();
   }
 });
-
-/** A small seeded PRNG (mulberry32): numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 Deno.test("a worker that dies never leaves the parent hanging", async (t) => {
   await t.step("throws while the parent waits in receive", async () => {

@@ -21,30 +21,11 @@ import {
   LockedError,
   type OpenMode,
 } from "./file_system.ts";
+/** The shared seeded generator (mulberry32), so a failing crash test replays from its seed. */
+export { seededRandom as seededRng } from "../random/mod.ts";
 
 /** A source of uniform random numbers in [0, 1), such as the one {@link seededRng} returns. */
 export type Rng = () => number;
-
-/**
- * A small deterministic random number generator (mulberry32), so that a failing crash test
- * replays exactly from its printed seed.
- *
- * @example
- * ```ts
- * const rng = seededRng(42);
- * fs.crash(rng, { tear_last_write: true });
- * ```
- */
-export function seededRng(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Options of {@link FaultyFileSystem.crash}. */
 export interface CrashOptions {

@@ -14,6 +14,8 @@ import {
   type ClusterFlavor,
   LocalCluster,
 } from "../../blueprint/client/mod.ts";
+/** The shared seeded generator (mulberry32): numbers in [0, 1). */
+export { seededRandom } from "../../shared/random/mod.ts";
 
 /** The server the cluster tests run: `DRAFT_CLUSTER_FLAVOR`, default `blueprint`. */
 export const CLUSTER_FLAVOR: ClusterFlavor = (() => {
@@ -144,22 +146,6 @@ export async function eventually(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`gave up after ${limit_ms} ms waiting for: ${what} (last: ${last})`);
-}
-
-/**
- * A seeded pseudo-random generator (mulberry32): numbers in [0, 1).
- *
- * @param seed any 32-bit integer
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The seed of a randomized test: `DRAFT_TEST_SEED`, or a fresh one. Printed on failure. */

@@ -7,6 +7,8 @@
 import { fc } from "../../dev_deps.ts";
 import type { KvInput, KvOutput } from "./kv_model.ts";
 import type { Model, Operation } from "./model.ts";
+/** The shared seeded generator (mulberry32): numbers in [0, 1). */
+export { seededRandom as mulberry32 } from "../../shared/random/mod.ts";
 
 /** A key/value operation record. */
 export type KvOperation = Operation<KvInput, KvOutput>;
@@ -180,16 +182,4 @@ export function applyToStore(store: Map<string, string>, input: KvInput): KvOutp
       store.delete(input.key);
       return current !== null;
   }
-}
-
-/** A small seeded PRNG (mulberry32): numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }

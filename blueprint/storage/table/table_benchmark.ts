@@ -29,6 +29,7 @@ import {
   tableFileName,
   TableReader,
 } from "./mod.ts";
+import { seededRandom } from "../../../shared/random/mod.ts";
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
@@ -52,18 +53,6 @@ function makeKey(index: number): Uint8Array {
     rest = Math.floor(rest / 10);
   }
   return key;
-}
-
-/** mulberry32, seeded so runs read the same keys. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Wall and CPU time of `body`, in milliseconds. */
