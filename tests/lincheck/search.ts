@@ -14,6 +14,7 @@
  * @module
  */
 import type { Model, Operation } from "./model.ts";
+import { seededRandom } from "../../shared/random/mod.ts";
 
 /** How one search ended. */
 export type SearchOutcome =
@@ -231,7 +232,7 @@ class Bitset {
   constructor(size: number) {
     this.words = new Uint32Array(Math.ceil(size / 32));
     this.keys_low = new Uint32Array(size);
-    const random = mulberry32(0x9e3779b9);
+    const random = seededUint32(0x9e3779b9);
     for (let i = 0; i < size; i++) this.keys_low[i] = random();
   }
 
@@ -319,14 +320,11 @@ function hashString(text: string): number {
   return hash >>> 0;
 }
 
-/** A small seeded generator, so Zobrist keys (and so any cache behaviour) replay exactly. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+/**
+ * 32-bit integers from the shared seeded generator, so Zobrist keys (and so any cache
+ * behaviour) replay exactly.
+ */
+function seededUint32(seed: number): () => number {
+  const random = seededRandom(seed);
+  return () => random() * 4294967296; // exact: the generator's numbers are k / 2^32
 }

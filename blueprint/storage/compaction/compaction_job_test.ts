@@ -164,6 +164,39 @@ function visibleAt(entries: Entry[], snapshot: number): Map<string, string> {
 
 const SEED = Number(Deno.env.get("COMPACTION_TEST_SEED") ?? 20261126);
 
+/** One random write: its user key's number, whether it deletes, and the input file it goes to. */
+interface RandomOp {
+  key: number;
+  deletion: boolean;
+  file: number;
+  value_length?: number;
+}
+
+/**
+ * The ops as entries (sequence = position + 1) and the input tables they were written to
+ * (files 10, 11, ... in op-file order; an input with no op is skipped).
+ */
+async function writeInputs(
+  fs: FaultyFileSystem,
+  ops: RandomOp[],
+  file_count: number,
+): Promise<{ all: Entry[]; inputs: TableFileMeta[] }> {
+  const all: Entry[] = ops.map((o, i) =>
+    entry(
+      `key${String(o.key).padStart(2, "0")}`,
+      i + 1,
+      o.deletion ? ValueType.Deletion : ValueType.Value,
+      o.deletion ? "" : `v${i}`.padEnd(o.value_length ?? 0, "x"),
+    )
+  );
+  const inputs: TableFileMeta[] = [];
+  for (let f = 0; f < file_count; f++) {
+    const mine = all.filter((_, i) => ops[i].file === f);
+    if (mine.length > 0) inputs.push(await writeTable(fs, 10 + f, mine));
+  }
+  return { all, inputs };
+}
+
 Deno.test("runCompactionJob: output matches the version-dropping model (seeded)", async () => {
   const op = fc.record({
     key: fc.integer({ min: 0, max: 15 }),
@@ -181,19 +214,7 @@ Deno.test("runCompactionJob: output matches the version-dropping model (seeded)"
     fc.asyncProperty(scenario, async (s) => {
       const fs = new FaultyFileSystem();
       fs.mkdir(DIR);
-      const all: Entry[] = s.ops.map((o, i) =>
-        entry(
-          `key${String(o.key).padStart(2, "0")}`,
-          i + 1,
-          o.deletion ? ValueType.Deletion : ValueType.Value,
-          o.deletion ? "" : `v${i}`.padEnd(o.value_length, "x"),
-        )
-      );
-      const inputs: TableFileMeta[] = [];
-      for (let f = 0; f < 5; f++) {
-        const mine = all.filter((_, i) => s.ops[i].file === f);
-        if (mine.length > 0) inputs.push(await writeTable(fs, 10 + f, mine));
-      }
+      const { all, inputs } = await writeInputs(fs, s.ops, 5);
       const smallest_snapshot = Math.floor(s.snapshot_fraction * all.length);
       const job: CompactionJob = {
         plan: plan(inputs, { bottommost: s.bottommost }),
@@ -424,19 +445,7 @@ Deno.test("runCompactionJob: parts split at user keys write what one job writes"
     fc.asyncProperty(scenario, async (s) => {
       const fs = new FaultyFileSystem();
       fs.mkdir(DIR);
-      const all: Entry[] = s.ops.map((o, i) =>
-        entry(
-          `key${String(o.key).padStart(2, "0")}`,
-          i + 1,
-          o.deletion ? ValueType.Deletion : ValueType.Value,
-          o.deletion ? "" : `v${i}`,
-        )
-      );
-      const inputs: TableFileMeta[] = [];
-      for (let f = 0; f < 4; f++) {
-        const mine = all.filter((_, i) => s.ops[i].file === f);
-        if (mine.length > 0) inputs.push(await writeTable(fs, 10 + f, mine));
-      }
+      const { all, inputs } = await writeInputs(fs, s.ops, 4);
       const smallest_snapshot = Math.floor(s.snapshot_fraction * all.length);
       const limits = { target_file_size_bytes: 300, max_grandparent_overlap_bytes: 1 << 30 };
       const run = (first_number: number, range?: { start?: Uint8Array; end?: Uint8Array }) =>
