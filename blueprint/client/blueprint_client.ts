@@ -566,6 +566,7 @@ export class BlueprintClient {
             max_attempts,
             rpc_error,
             decision.leader_address,
+            !decision.retry ? "not_retryable" : attempt >= max_attempts ? "attempts" : "deadline",
           );
         }
         await sleep(pause_ms);

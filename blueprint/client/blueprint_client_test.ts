@@ -109,6 +109,11 @@ Deno.test("client: leader hints, safe retries and failover", async (t) => {
         assert.equal(error.attempts, 1);
         assert.equal(error.endpoint, flaky.address);
         assert.match(error.message, new RegExp(`^Put at ${flaky.address} failed \\(UNAVAILABLE`));
+        assert.match(
+          error.message,
+          /\(UNAVAILABLE, not retried\): /,
+          "no attempt count to mislead",
+        );
         assert.deepEqual(flaky.calls, ["Put"]);
       } finally {
         client.close();

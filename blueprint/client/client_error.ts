@@ -6,9 +6,14 @@
  */
 import { RpcError, Status, statusName } from "../../shared/rpc/mod.ts";
 
+/** Why a call stopped trying: attempts used up, its deadline near, or an error not worth a retry. */
+export type GaveUp = "attempts" | "deadline" | "not_retryable";
+
 /**
  * A failed client call. `message` reads like
- * `Put at 127.0.0.1:2221 failed (UNAVAILABLE, attempt 2 of 4): etcdserver: no leader`.
+ * `Put at 127.0.0.1:2221 failed (UNAVAILABLE, attempt 4 of 4): etcdserver: no leader`, or for an
+ * error that no retry can mend, `Put at 127.0.0.1:2221 failed (INVALID_ARGUMENT, not retried):
+ * etcdserver: key is not provided`.
  */
 export class ClientError extends Error {
   /** The gRPC status code of the last attempt. */
@@ -31,6 +36,7 @@ export class ClientError extends Error {
    * @param max_attempts the bound on attempts
    * @param cause the last attempt's error
    * @param leader_address the leader the server named, or empty
+   * @param gave_up why no further attempt was made (worded in the message)
    */
   constructor(
     method: string,
@@ -39,12 +45,18 @@ export class ClientError extends Error {
     max_attempts: number,
     cause: RpcError,
     leader_address = "",
+    gave_up: GaveUp = "attempts",
   ) {
     const where = leader_address ? `; leader is at ${leader_address}` : "";
+    const tries = gave_up === "not_retryable" && attempts === 1
+      ? "not retried"
+      : `attempt ${attempts} of ${max_attempts}${
+        gave_up === "deadline" ? ", deadline reached" : ""
+      }`;
     super(
       `${method} at ${endpoint} failed (${
         statusName(cause.code)
-      }, attempt ${attempts} of ${max_attempts}): ${cause.message}${where}`,
+      }, ${tries}): ${cause.message}${where}`,
     );
     this.name = "ClientError";
     this.code = cause.code;

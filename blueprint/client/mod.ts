@@ -32,7 +32,7 @@ export {
   MAX_ATTEMPTS,
   type PutOptions,
 } from "./blueprint_client.ts";
-export { ClientError } from "./client_error.ts";
+export { ClientError, type GaveUp } from "./client_error.ts";
 export { EndpointList, MAX_ENDPOINTS, normalizeEndpoint, parseEndpoints } from "./endpoint_list.ts";
 export { type Bytes, prefixEnd, rangeEndFor, toBytes, toText } from "./key_bytes.ts";
 export { LeaseKeepAlive } from "./lease_keep_alive.ts";
