@@ -339,12 +339,26 @@ function remoteError(failed: FailedReply): Error {
  * ```
  */
 export class WorkerExecutor implements BackgroundExecutor {
+  /** A compaction worker being started for a job that found every worker busy. */
+  #starting: Promise<WorkerLane | null> | null = null;
+  #closed = false;
+
   private constructor(
-    private readonly compaction_lanes: readonly WorkerLane[],
+    /** Every lane started, flush lane included: a worker's death fails them all. */
+    private readonly lanes: WorkerLane[],
+    private readonly compaction_lanes: WorkerLane[],
     private readonly flush_lane: WorkerLane | null,
+    private readonly options: WorkerExecutorOptions,
+    private readonly max_compaction_workers: number,
+    private readonly failAll: (failure: StorageError) => void,
+    private readonly failed: () => boolean,
   ) {}
 
-  /** Starts the worker(s) and sends them their settings. */
+  /**
+   * Starts the first compaction worker and the flush worker and sends them their settings.
+   * Further compaction workers (up to `compaction_workers`) start when a compaction finds
+   * every one busy: a store whose compactions are never split never pays for them.
+   */
   static async start(options: WorkerExecutorOptions): Promise<WorkerExecutor> {
     const max_pending = options.max_pending_jobs ?? 8;
     if (!Number.isInteger(max_pending) || max_pending < 1 || max_pending > 1024) {
@@ -360,10 +374,12 @@ export class WorkerExecutor implements BackgroundExecutor {
     }
     const lanes: WorkerLane[] = [];
     // A worker's death fails its siblings too: the DB must see one consistent failure.
-    const failAll = (failure: StorageError) => {
-      for (const lane of lanes) lane.fail(failure);
+    let failure: StorageError | null = null;
+    const failAll = (cause: StorageError) => {
+      failure ??= cause;
+      for (const lane of lanes) lane.fail(cause);
     };
-    const names = Array.from({ length: compaction_workers }, (_, i) => `storage-compaction-${i}`);
+    const names = ["storage-compaction-0"];
     if (options.flush_worker ?? true) names.push("storage-flush");
     try {
       for (const name of names) lanes.push(await WorkerLane.start(name, options, failAll));
@@ -371,9 +387,20 @@ export class WorkerExecutor implements BackgroundExecutor {
       await Promise.all(lanes.map((lane) => lane.close()));
       throw err;
     }
-    // `lanes` stays whole: failAll must reach the flush worker too.
-    const flush_lane = options.flush_worker ?? true ? lanes[lanes.length - 1] : null;
-    return new WorkerExecutor(lanes.slice(0, compaction_workers), flush_lane);
+    return new WorkerExecutor(
+      lanes,
+      [lanes[0]],
+      lanes[1] ?? null,
+      options,
+      compaction_workers,
+      failAll,
+      () => failure !== null,
+    );
+  }
+
+  /** Compaction workers started so far. */
+  get compactionWorkers(): number {
+    return this.compaction_lanes.length;
   }
 
   /** Number of jobs submitted and not yet finished, over all workers. */
@@ -392,13 +419,46 @@ export class WorkerExecutor implements BackgroundExecutor {
     return (this.flush_lane ?? this.compaction_lanes[0]).flushMemtable(dir, file_number, memtable);
   }
 
-  /** Sends the compaction to the compaction worker with the fewest jobs in hand. */
+  /**
+   * Sends the compaction to an idle compaction worker; when every one is busy, to a new one
+   * (while fewer than `compaction_workers` run), else to the one with the fewest jobs.
+   */
   compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
+    const idle = this.compaction_lanes.find((lane) => lane.pendingJobs === 0);
+    if (idle !== undefined) return idle.compact(dir, job);
+    const can_grow = this.compaction_lanes.length < this.max_compaction_workers &&
+      this.#starting === null && !this.#closed && !this.failed();
+    if (can_grow) {
+      // Until the new worker is up (or if it cannot start), the job waits for it, then goes
+      // to whichever lane is best at that moment.
+      return this.#startCompactionLane().then(() => this.#leastBusy().compact(dir, job));
+    }
+    return this.#leastBusy().compact(dir, job);
+  }
+
+  #leastBusy(): WorkerLane {
     let lane = this.compaction_lanes[0];
     for (const other of this.compaction_lanes) {
       if (other.pendingJobs < lane.pendingJobs) lane = other;
     }
-    return lane.compact(dir, job);
+    return lane;
+  }
+
+  #startCompactionLane(): Promise<WorkerLane | null> {
+    const name = `storage-compaction-${this.compaction_lanes.length}`;
+    this.#starting = WorkerLane.start(name, this.options, this.failAll).then(
+      async (lane) => {
+        if (this.#closed || this.failed()) {
+          await lane.close();
+          return null;
+        }
+        this.lanes.push(lane);
+        this.compaction_lanes.push(lane);
+        return lane;
+      },
+      () => null, // no new worker: the ones running take the job
+    ).finally(() => (this.#starting = null));
+    return this.#starting;
   }
 
   /** Fault injection for tests: makes the compaction worker die with an uncaught error. */
@@ -408,6 +468,8 @@ export class WorkerExecutor implements BackgroundExecutor {
 
   /** Waits for pending jobs, then stops the workers. Later submissions fail. */
   async close(): Promise<void> {
-    await Promise.all([...this.compaction_lanes, this.flush_lane].map((lane) => lane?.close()));
+    this.#closed = true;
+    await this.#starting;
+    await Promise.all(this.lanes.map((lane) => lane.close()));
   }
 }

@@ -260,3 +260,32 @@ Deno.test("WorkerExecutor: flushMemtable writes the shared arena as the inline e
     }
   });
 });
+
+Deno.test("WorkerExecutor: a second compaction worker starts only when one is busy", async () => {
+  await withTempDir(async (dir) => {
+    const executor = await WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+      compaction_workers: 2,
+    });
+    try {
+      const a = await executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
+      const b = await executor.flush(dir, 2, new ArrayIterator(entries(100, 100, 101, 1)));
+      const job = (input: TableFileMeta, output: number) =>
+        executor.compact(dir, {
+          plan: plan([input]),
+          smallest_snapshot_sequence: 1000,
+          output_file_numbers: [output],
+        });
+      await job(a, 10);
+      assert.equal(executor.compactionWorkers, 1, "one job at a time needs one worker");
+      const [first, second] = await Promise.all([job(a, 11), job(b, 12)]);
+      assert.equal(executor.compactionWorkers, 2, "two at once started the second");
+      assert.deepEqual([first[0].file_number, second[0].file_number], [11, 12]);
+      await Promise.all([job(a, 13), job(b, 14), job(a, 15)]);
+      assert.equal(executor.compactionWorkers, 2, "never more than compaction_workers");
+    } finally {
+      await executor.close();
+    }
+  });
+});
