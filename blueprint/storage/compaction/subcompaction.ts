@@ -39,13 +39,13 @@ export function subcompactionRanges(
   const boundaries = [...plan.next_inputs].sort((a, b) =>
     compareInternalKeys(a.smallest_key, b.smallest_key)
   );
-  const total = bytesOf(plan.inputs) + bytesOf(boundaries);
+  const level_bytes = bytesOf(boundaries);
+  const total = bytesOf(plan.inputs) + level_bytes;
   if (max_parts <= 1 || total < min_bytes || boundaries.length < 2 || plan.trivial_move) {
     return [{}];
   }
   // Cut before table i (its smallest user key starts the next range) once the tables before
   // it hold the next share of the output level's bytes.
-  const level_bytes = bytesOf(boundaries);
   const cuts: Uint8Array[] = [];
   let before = 0;
   for (let i = 1; i < boundaries.length && cuts.length < max_parts - 1; i++) {

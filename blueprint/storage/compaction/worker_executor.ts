@@ -139,6 +139,11 @@ class WorkerLane implements BackgroundExecutor {
     return this.#pending.size;
   }
 
+  /** Whether this lane (and so every sibling) has failed: it takes no more jobs. */
+  get failed(): boolean {
+    return this.#failure !== null;
+  }
+
   /** Streams `entries` to the worker, which writes them as level-0 table `file_number`. */
   async flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
     const [meta] = await this.#submit(async (job_id) => {
@@ -351,7 +356,6 @@ export class WorkerExecutor implements BackgroundExecutor {
     private readonly options: WorkerExecutorOptions,
     private readonly max_compaction_workers: number,
     private readonly failAll: (failure: StorageError) => void,
-    private readonly failed: () => boolean,
   ) {}
 
   /**
@@ -374,10 +378,8 @@ export class WorkerExecutor implements BackgroundExecutor {
     }
     const lanes: WorkerLane[] = [];
     // A worker's death fails its siblings too: the DB must see one consistent failure.
-    let failure: StorageError | null = null;
-    const failAll = (cause: StorageError) => {
-      failure ??= cause;
-      for (const lane of lanes) lane.fail(cause);
+    const failAll = (failure: StorageError) => {
+      for (const lane of lanes) lane.fail(failure);
     };
     const names = ["storage-compaction-0"];
     if (options.flush_worker ?? true) names.push("storage-flush");
@@ -394,7 +396,6 @@ export class WorkerExecutor implements BackgroundExecutor {
       options,
       compaction_workers,
       failAll,
-      () => failure !== null,
     );
   }
 
@@ -424,16 +425,13 @@ export class WorkerExecutor implements BackgroundExecutor {
    * (while fewer than `compaction_workers` run), else to the one with the fewest jobs.
    */
   compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
-    const idle = this.compaction_lanes.find((lane) => lane.pendingJobs === 0);
-    if (idle !== undefined) return idle.compact(dir, job);
-    const can_grow = this.compaction_lanes.length < this.max_compaction_workers &&
-      this.#starting === null && !this.#closed && !this.failed();
-    if (can_grow) {
-      // Until the new worker is up (or if it cannot start), the job waits for it, then goes
-      // to whichever lane is best at that moment.
-      return this.#startCompactionLane().then(() => this.#leastBusy().compact(dir, job));
-    }
-    return this.#leastBusy().compact(dir, job);
+    const lane = this.#leastBusy();
+    const can_grow = lane.pendingJobs > 0 && !lane.failed && !this.#closed &&
+      this.#starting === null && this.compaction_lanes.length < this.max_compaction_workers;
+    if (!can_grow) return lane.compact(dir, job);
+    // Until the new worker is up (or if it cannot start), the job waits for it, then goes to
+    // whichever lane is best at that moment.
+    return this.#startCompactionLane().then(() => this.#leastBusy().compact(dir, job));
   }
 
   #leastBusy(): WorkerLane {
@@ -448,7 +446,7 @@ export class WorkerExecutor implements BackgroundExecutor {
     const name = `storage-compaction-${this.compaction_lanes.length}`;
     this.#starting = WorkerLane.start(name, this.options, this.failAll).then(
       async (lane) => {
-        if (this.#closed || this.failed()) {
+        if (this.#closed || this.compaction_lanes[0].failed) {
           await lane.close();
           return null;
         }
