@@ -15,7 +15,7 @@ import {
   type SyncMessage,
 } from "../../shared/proto/draft/mod.ts";
 import { methodOf, type MethodSchema, type ServiceSchema } from "../../shared/proto/mod.ts";
-import { fromServiceError, RpcChannel } from "../../shared/rpc/mod.ts";
+import { DirectStreamChannel, RpcChannel } from "../../shared/rpc/mod.ts";
 import type {
   InitializeRequest,
   InitializeResult,
@@ -70,6 +70,7 @@ export const MAX_INITIALIZE_WAITING = 100_000;
 export class RegistryChannels {
   readonly #service: ServiceSchema;
   readonly #channels = new Map<string, RpcChannel>();
+  readonly #stream_channels = new Map<string, DirectStreamChannel>();
 
   private constructor(service: ServiceSchema) {
     this.#service = service;
@@ -111,10 +112,36 @@ export class RegistryChannels {
     return channel;
   }
 
+  /**
+   * The stream channel to `endpoint`, made on first use: Synchronize streams go on a
+   * connection of their own, written straight on HTTP/2 (a beat and its ack cost the process
+   * about half the CPU they cost through grpc-js's client).
+   *
+   * @param endpoint a member's `host:port`
+   */
+  streamChannel(endpoint: string): DirectStreamChannel {
+    let channel = this.#stream_channels.get(endpoint);
+    if (channel === undefined) {
+      if (this.#stream_channels.size >= MAX_ENDPOINTS) {
+        throw new RangeError(
+          `already ${MAX_ENDPOINTS} registry endpoints in use; cannot add ${endpoint}`,
+        );
+      }
+      channel = new DirectStreamChannel(endpoint, {
+        keepalive_time_ms: KEEPALIVE_TIME_MS,
+        keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
+      });
+      this.#stream_channels.set(endpoint, channel);
+    }
+    return channel;
+  }
+
   /** Closes every channel. */
   close(): void {
     for (const channel of this.#channels.values()) channel.close();
+    for (const channel of this.#stream_channels.values()) channel.close();
     this.#channels.clear();
+    this.#stream_channels.clear();
   }
 }
 
@@ -184,21 +211,21 @@ export class RegistryTransport implements ProcessTransport {
     identity: ProcessIdentity,
     handlers: SyncStreamHandlers,
   ): SyncStream {
-    const call = this.#channels.channel(endpoint).bidiStream<SyncMessage, SyncAck>(
-      this.#channels.method("Synchronize"),
-    );
     let ended = false;
     let sequence = 0n;
-    const end = (error: Error | undefined) => {
-      if (ended) return;
-      ended = true;
-      handlers.on_end(error);
-    };
-    call.on("data", (ack: SyncAck) => {
-      if (!ended) handlers.on_ack(clusterFromWire(ack.cluster));
-    });
-    call.on("error", (error) => end(fromServiceError(error)));
-    call.on("end", () => end(undefined));
+    const call = this.#channels.streamChannel(endpoint).bidiStream<SyncMessage, SyncAck>(
+      this.#channels.method("Synchronize"),
+      {
+        on_message(ack) {
+          if (!ended) handlers.on_ack(clusterFromWire(ack.cluster));
+        },
+        on_end(error) {
+          if (ended) return;
+          ended = true;
+          handlers.on_end(error);
+        },
+      },
+    );
     return {
       send(report: ProcessReport) {
         if (ended) throw new Error(`the Synchronize stream to ${endpoint} has ended`);

@@ -12,6 +12,8 @@
  *   {@link etcdError}, ...) to answer a status; anything else thrown becomes INTERNAL.
  * - {@link RpcChannel}: a client connection with a deadline on every call, keepalive, and
  *   {@link RpcError} rejections that carry the server's details.
+ * - {@link DirectStreamChannel}: bidirectional streams written straight on `node:http2`, for a
+ *   long stream whose per-message cost matters (a process's registry Synchronize).
  * - {@link checkSize} and {@link checkCount}: limit checks with clear INVALID_ARGUMENT errors.
  *
  * Permissions: `--allow-net --allow-env --allow-read --allow-sys=uid,gid` (plus
@@ -45,3 +47,4 @@ export * from "./limits.ts";
 export * from "./health_status.ts";
 export * from "./rpc_server.ts";
 export * from "./rpc_client.ts";
+export * from "./direct_stream.ts";
