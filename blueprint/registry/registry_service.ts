@@ -29,6 +29,9 @@ import {
 } from "../../shared/proto/draft/mod.ts";
 import { methodOf, type ProtoSchema } from "../../shared/proto/mod.ts";
 import {
+  type DuplexCall,
+  duplexHandler,
+  type DuplexListener,
   invalidArgument,
   notFound,
   resourceExhausted,
@@ -241,7 +244,7 @@ export class RegistryService {
     });
     server.addService(schema, REGISTRY_SERVICE, {
       Initialize: (request: InitializeRequest) => this.initialize(request),
-      Synchronize: (call: grpc.ServerDuplexStream<SyncMessage, unknown>) => this.#synchronize(call),
+      Synchronize: duplexHandler((call: DuplexCall<unknown>) => this.#synchronize(call)),
       Finalize: (request: FinalizeRequest) => this.finalize(request),
       Query: (request: QueryRequest) => this.query(request),
       Get: (request: GetRequest) => this.get(request),
@@ -381,7 +384,7 @@ export class RegistryService {
 
   // ---- Synchronize ------------------------------------------------------------------------
 
-  #synchronize(call: grpc.ServerDuplexStream<SyncMessage, unknown>): void {
+  #synchronize(call: DuplexCall<unknown>): DuplexListener<SyncMessage> {
     let ended = false;
     let pending = 0;
     let bound: string | undefined;
@@ -390,12 +393,12 @@ export class RegistryService {
       if (ended) return;
       ended = true;
       this.#host.open_streams.delete(end);
-      if (error) call.emit("error", error);
+      if (error) call.fail(error);
       else call.end();
     };
     this.#host.open_streams.add(end);
     let tail: Promise<void> = Promise.resolve();
-    call.on("data", (message: SyncMessage) => {
+    const message = (message: SyncMessage) => {
       if (++pending > MAX_PENDING_SYNC_MESSAGES) {
         end(resourceExhausted(`more than ${MAX_PENDING_SYNC_MESSAGES} unanswered messages`));
         return;
@@ -411,10 +414,8 @@ export class RegistryService {
         if (!ended) call.write(this.#encodeAck(fields));
       }).catch((error) => end(error instanceof RpcError ? error : toRpc(error)))
         .finally(() => pending--);
-    });
-    call.on("end", () => end());
-    call.on("error", () => end());
-    call.on("cancelled", () => end());
+    };
+    return { message, end: () => end(), cancel: () => end() };
   }
 
   /**

@@ -12,6 +12,9 @@
  *   {@link etcdError}, ...) to answer a status; anything else thrown becomes INTERNAL.
  * - {@link RpcChannel}: a client connection with a deadline on every call, keepalive, and
  *   {@link RpcError} rejections that carry the server's details.
+ * - {@link duplexHandler}: a bidirectional handler with a small callback interface
+ *   ({@link DuplexCall} to write, {@link DuplexListener} to hear the client), served straight
+ *   from the HTTP/2 stream beside grpc-js, like plain unary calls.
  * - {@link DirectStreamChannel}: bidirectional streams written straight on `node:http2`, for a
  *   long stream whose per-message cost matters (a process's registry Synchronize).
  * - {@link checkSize} and {@link checkCount}: limit checks with clear INVALID_ARGUMENT errors.
@@ -48,3 +51,10 @@ export * from "./health_status.ts";
 export * from "./rpc_server.ts";
 export * from "./rpc_client.ts";
 export * from "./direct_stream.ts";
+export {
+  type DuplexCall,
+  type DuplexHandler,
+  duplexHandler,
+  type DuplexListener,
+  type MarkedDuplexHandler,
+} from "./duplex_stream.ts";

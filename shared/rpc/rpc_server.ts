@@ -30,10 +30,14 @@ import {
 } from "./limits.ts";
 import { invalidArgument, RpcError, rpcError, Status, toRpcError } from "./rpc_error.ts";
 import {
+  type FastPathServe,
   type FastUnaryAnswer,
   type FastUnaryCall,
-  installFastUnaryPath,
+  type FastUnaryLimits,
+  fastUnaryServe,
+  installFastPath,
 } from "./unary_fast_path.ts";
+import { fastDuplexServe, isDuplexHandler, runOnGrpcCall } from "./duplex_stream.ts";
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -102,10 +106,11 @@ export interface RpcServerOptions {
   /** How long {@link RpcServer.shutdown} waits for calls before cutting them, in ms. 5 s. */
   readonly shutdown_timeout_ms?: number;
   /**
-   * Answer plain unary calls on the lean path beside grpc-js (see `unary_fast_path.ts`);
-   * false sends every call through grpc-js. True.
+   * Serve plain unary calls, and bidirectional methods whose handler was made with
+   * `duplexHandler`, on the lean path beside grpc-js (see `unary_fast_path.ts` and
+   * `duplex_stream.ts`); false sends every call through grpc-js. True.
    */
-  readonly fast_unary?: boolean;
+  readonly fast_path?: boolean;
 }
 
 /** Where a server listens. */
@@ -154,9 +159,11 @@ export class RpcServer {
   readonly #shutdown_timeout_ms: number;
   /** Open health Watch streams: shutdown ends them so they do not hold it to its bound. */
   readonly #health_watches: OpenHealthWatches = new Set();
-  /** Unary methods answered on the fast path, by method path. */
-  readonly #fast_answers = new Map<string, FastUnaryAnswer>();
+  /** Methods served on the fast path, by method path. */
+  readonly #fast_serves = new Map<string, { serve: FastPathServe; streaming: boolean }>();
+  readonly #limits: FastUnaryLimits;
   #fast_unary_calls = 0;
+  #fast_duplex_calls = 0;
   #state: "new" | "listening" | "closed" = "new";
 
   /**
@@ -207,15 +214,14 @@ export class RpcServer {
         65_536,
       ),
     });
-    if (options.fast_unary ?? true) {
-      const lookup = (path: string) => {
-        const answer = this.#fast_answers.get(path);
-        if (answer) this.#fast_unary_calls++;
-        return answer;
-      };
-      installFastUnaryPath(this.#server, lookup, {
-        max_receive_message_bytes: max_receive,
-        max_send_message_bytes: max_send,
+    this.#limits = { max_receive_message_bytes: max_receive, max_send_message_bytes: max_send };
+    if (options.fast_path ?? true) {
+      installFastPath(this.#server, (path) => {
+        const fast = this.#fast_serves.get(path);
+        if (fast === undefined) return undefined;
+        if (fast.streaming) this.#fast_duplex_calls++;
+        else this.#fast_unary_calls++;
+        return fast.serve;
       });
     }
   }
@@ -223,6 +229,11 @@ export class RpcServer {
   /** Unary calls answered on the fast path so far (the rest went through grpc-js). */
   get fast_unary_calls(): number {
     return this.#fast_unary_calls;
+  }
+
+  /** Duplex-handler calls served on the fast path so far (the rest went through grpc-js). */
+  get fast_duplex_calls(): number {
+    return this.#fast_duplex_calls;
   }
 
   /** The largest request handlers accept, in bytes. */
@@ -265,7 +276,17 @@ export class RpcServer {
       const handler = handlers[method.name];
       implementation[method.name] = wrapHandler(method, handler);
       if (handler && !method.request_stream && !method.response_stream) {
-        this.#fast_answers.set(method.path, fastAnswer(method, handler, this.#max_request_bytes));
+        const answer = fastAnswer(method, handler, this.#max_request_bytes);
+        this.#fast_serves.set(method.path, {
+          serve: fastUnaryServe(answer, this.#limits),
+          streaming: false,
+        });
+      } else if (isDuplexHandler(handler) && method.request_stream && method.response_stream) {
+        const decode = (bytes: Uint8Array) => decodeRequest(method, bytes, this.#max_request_bytes);
+        this.#fast_serves.set(method.path, {
+          serve: fastDuplexServe(method, handler, decode, this.#limits),
+          streaming: true,
+        });
       }
     }
     this.#server.addService(definition, implementation);
@@ -482,6 +503,14 @@ function wrapHandler(method: MethodSchema, handler: ((...args: any[]) => unknown
         .then((response) => answer(null, encodeResponse(method, response)))
         .catch((error) => answer(toRpcError(error)));
     };
+  }
+  if (isDuplexHandler(handler)) {
+    return (call: grpc.ServerDuplexStream<unknown, unknown>) =>
+      runOnGrpcCall(
+        call,
+        handler,
+        (request) => request instanceof RejectedRequest ? request.error : undefined,
+      );
   }
   return (call: grpc.ServerDuplexStream<unknown, unknown>) => {
     rejectBadMessages(call, (error) => call.emit("error", error));

@@ -118,10 +118,10 @@ function rawUnary(channel: RpcChannel, path: string, bytes: Uint8Array): Promise
   });
 }
 
-for (const fast_unary of [true, false]) {
-  const path = fast_unary ? "fast unary path" : "grpc-js only";
+for (const fast_path of [true, false]) {
+  const path = fast_path ? "fast path" : "grpc-js only";
   Deno.test(`rpc server (${path}): calls, statuses and limits`, async (t) => {
-    await withServer({ fast_unary }, async (channel, server) => {
+    await withServer({ fast_path }, async (channel, server) => {
       await t.step("a unary call round-trips typed messages, 64-bit fields included", async () => {
         const put = await channel.unary<PutRequest, PutResponse>(methodOf(kv, "Put"), {
           key: encoder.encode("k"),
@@ -259,7 +259,7 @@ for (const fast_unary of [true, false]) {
       });
 
       await t.step("unary calls took the path the option chose", () => {
-        if (fast_unary) ok(server.fast_unary_calls >= 8, `${server.fast_unary_calls} fast calls`);
+        if (fast_path) ok(server.fast_unary_calls >= 8, `${server.fast_unary_calls} fast calls`);
         else strictEqual(server.fast_unary_calls, 0);
       });
     });

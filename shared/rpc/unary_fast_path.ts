@@ -8,10 +8,11 @@
  * the one length-prefixed message, runs the handler and answers with a message and trailers,
  * or a trailers-only status, exactly as gRPC's HTTP/2 protocol describes.
  *
- * It takes only what it serves completely: a unary method with a handler, `application/grpc`
- * content, no compression. Anything else (streams, compressed requests, unknown methods) goes
- * to grpc-js as before, on the same connection, so sessions, keepalive and shutdown stay
- * grpc-js's.
+ * It takes only what it serves completely: a unary method with a handler (or a bidirectional
+ * one with a duplex handler, served by `duplex_stream.ts` through the same hook),
+ * `application/grpc` content, no compression. Anything else (other streams, compressed
+ * requests, unknown methods) goes to grpc-js as before, on the same connection, so sessions,
+ * keepalive and shutdown stay grpc-js's.
  *
  * @module
  */
@@ -47,15 +48,17 @@ export interface FastUnaryLimits {
 }
 
 /** The gRPC message prefix: a compressed flag and a 4-byte big-endian length. */
-const MESSAGE_PREFIX_BYTES = 5;
+export const MESSAGE_PREFIX_BYTES = 5;
 
-const RESPONSE_HEADERS = Object.freeze({
+/** The headers of every fast-path response that carries messages. */
+export const RESPONSE_HEADERS = Object.freeze({
   ":status": 200,
   "content-type": "application/grpc+proto",
   "grpc-accept-encoding": "identity,deflate,gzip",
   "grpc-encoding": "identity",
 });
-const OK_TRAILERS = Object.freeze({ "grpc-status": "0", "grpc-message": "OK" });
+/** The trailers of an OK status. */
+export const OK_TRAILERS = Object.freeze({ "grpc-status": "0", "grpc-message": "OK" });
 const DEADLINE_PATTERN = /^(\d{1,8})\s*([HMSmun])$/;
 const DEADLINE_UNIT_MS: Record<string, number> = {
   H: 3_600_000,
@@ -79,33 +82,60 @@ interface GrpcServerInternals {
   onStreamOpened?: (stream: http2.ServerHttp2Stream) => void;
 }
 
+/** Serves one HTTP/2 stream the fast path took (never throws into the HTTP/2 layer). */
+export type FastPathServe = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+) => void;
+
 /**
- * Makes `server` answer the unary methods `lookup` returns an answer for on the fast path.
- * Call before the server binds (grpc-js picks its stream handler when it starts listening).
+ * Makes `server` serve the methods `lookup` returns a {@link FastPathServe} for on the fast
+ * path; calls with compression or another content type, and methods without one, go to
+ * grpc-js. Call before the server binds (grpc-js picks its stream handler when it starts
+ * listening).
  *
  * @param server the grpc-js server
- * @param lookup the answer for a method path, or undefined to leave the call to grpc-js
- * @param limits message size limits
+ * @param lookup how to serve a method path, or undefined to leave the call to grpc-js
  * @throws Error when the grpc-js release lacks the hooks (a changed pin must be checked)
  */
-export function installFastUnaryPath(
+export function installFastPath(
   server: grpc.Server,
-  lookup: (path: string) => FastUnaryAnswer | undefined,
-  limits: FastUnaryLimits,
+  lookup: (path: string) => FastPathServe | undefined,
 ): void {
   const internals = server as unknown as GrpcServerInternals;
   for (const name of ["_channelzHandler", "_streamHandler"] as const) {
     const original = internals[name];
     if (typeof original !== "function") {
-      throw new Error(`grpc-js has no ${name}: the unary fast path needs grpc-js 1.14.x`);
+      throw new Error(`grpc-js has no ${name}: the fast path needs grpc-js 1.14.x`);
     }
     internals[name] = function (extra_interceptors, stream, headers) {
-      const answer = eligible(headers) ? lookup(headers[":path"] as string) : undefined;
-      if (answer === undefined) return original.call(this, extra_interceptors, stream, headers);
+      const serve = eligible(headers) ? lookup(headers[":path"] as string) : undefined;
+      if (serve === undefined) return original.call(this, extra_interceptors, stream, headers);
       this.onStreamOpened?.(stream); // grpc-js's idle-connection accounting
-      serveUnary(stream, headers, answer, limits);
+      serve(stream, headers);
     };
   }
+}
+
+/**
+ * How the fast path serves a unary method with `answer`.
+ *
+ * @param answer the server's handler wrapper for the method
+ * @param limits message size limits
+ */
+export function fastUnaryServe(answer: FastUnaryAnswer, limits: FastUnaryLimits): FastPathServe {
+  return (stream, headers) => serveUnary(stream, headers, answer, limits);
+}
+
+/**
+ * The deadline a `grpc-timeout` header sets, in ms from now; undefined when it is malformed.
+ *
+ * @param header the header's value, e.g. `100m`
+ */
+export function timeoutMsOf(header: string): number | undefined {
+  const match = DEADLINE_PATTERN.exec(header.trim());
+  if (match === null) return undefined;
+  return Math.trunc(Number(match[1]) * DEADLINE_UNIT_MS[match[2]]);
 }
 
 /** Plain gRPC over HTTP/2 without compression: what the fast path serves completely. */
@@ -306,12 +336,11 @@ class UnaryCall implements FastUnaryCall {
   }
 
   #startDeadline(header: string): void {
-    const match = DEADLINE_PATTERN.exec(header.trim());
-    if (match === null) {
+    const timeout_ms = timeoutMsOf(header);
+    if (timeout_ms === undefined) {
       this.fail(Status.INTERNAL, `Invalid grpc-timeout value "${header}" (e.g. 5S, 100m)`);
       return;
     }
-    const timeout_ms = Math.trunc(Number(match[1]) * DEADLINE_UNIT_MS[match[2]]);
     this.#deadline = Date.now() + timeout_ms;
     this.#deadline_timer = setTimeout(() => {
       this.#deadline_timer = undefined;
