@@ -14,9 +14,15 @@ import {
   type SyncAck,
   type SyncMessage,
 } from "../../shared/proto/draft/mod.ts";
-import { methodOf, type MethodSchema, type ServiceSchema } from "../../shared/proto/mod.ts";
+import {
+  type MessageCodec,
+  methodOf,
+  type MethodSchema,
+  type ServiceSchema,
+} from "../../shared/proto/mod.ts";
 import { DirectStreamChannel, RpcChannel } from "../../shared/rpc/mod.ts";
 import type {
+  ClusterDetails,
   InitializeRequest,
   InitializeResult,
   ProcessIdentity,
@@ -26,6 +32,7 @@ import type {
   SyncStreamHandlers,
 } from "./types.ts";
 import { ConcurrencyLimit } from "./concurrency_limit.ts";
+import { AckDecoder } from "./ack_decoder.ts";
 import { clusterFromWire, healthToWire, labelsToWire, runningStateToWire } from "./wire_mapping.ts";
 
 /** The deadline of Finalize, in ms. */
@@ -213,11 +220,14 @@ export class RegistryTransport implements ProcessTransport {
   ): SyncStream {
     let ended = false;
     let sequence = 0n;
-    const call = this.#channels.streamChannel(endpoint).bidiStream<SyncMessage, SyncAck>(
-      this.#channels.method("Synchronize"),
+    const method = this.#channels.method("Synchronize");
+    const acks = new AckDecoder(method.response_codec as MessageCodec<SyncAck>);
+    const call = this.#channels.streamChannel(endpoint).bidiStream<SyncMessage, ClusterDetails>(
+      method,
       {
-        on_message(ack) {
-          if (!ended) handlers.on_ack(clusterFromWire(ack.cluster));
+        decode: (bytes) => acks.decode(bytes),
+        on_message(cluster) {
+          if (!ended) handlers.on_ack(cluster);
         },
         on_end(error) {
           if (ended) return;

@@ -37,6 +37,11 @@ export interface DirectStreamOptions {
 
 /** Where a {@link DirectStream}'s messages and its end go. */
 export interface DirectStreamHandlers<Res> {
+  /**
+   * Decodes a message from the server (a decoder that caches what repeats, say); the method's
+   * response codec when absent. What it throws ends the stream with INTERNAL.
+   */
+  decode?(bytes: Uint8Array): Res;
   /** A decoded message from the server. */
   on_message(message: Res): void;
   /**
@@ -356,7 +361,9 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
       pending = pending.subarray(MESSAGE_PREFIX_BYTES + length);
       let message: Res;
       try {
-        message = this.#method.response_codec.decode(body) as Res;
+        message = this.#handlers.decode
+          ? this.#handlers.decode(body)
+          : this.#method.response_codec.decode(body) as Res;
       } catch (error) {
         return this.#fail(
           Status.INTERNAL,
