@@ -154,6 +154,8 @@ const MAX_CAS_ATTEMPTS = 5;
 const FULL_SCAN_INTERVAL_MS = 2000;
 
 const encoder = new TextEncoder();
+/** The tail of a Synchronize stream with no message in flight. */
+const IDLE: Promise<void> = Promise.resolve();
 const decoder = new TextDecoder();
 
 /** UNAUTHENTICATED with `message`. */
@@ -397,13 +399,16 @@ export class RegistryService {
       else call.end();
     };
     this.#host.open_streams.add(end);
-    let tail: Promise<void> = Promise.resolve();
+    // Messages are answered in order: each waits for the one before. An idle stream keeps no
+    // promise of its own (one per beat would live until the next and outlive a young-generation
+    // GC, thousands of them per second).
+    let tail: Promise<void> = IDLE;
     const message = (message: SyncMessage) => {
       if (++pending > MAX_PENDING_SYNC_MESSAGES) {
         end(resourceExhausted(`more than ${MAX_PENDING_SYNC_MESSAGES} unanswered messages`));
         return;
       }
-      tail = tail.then(async () => {
+      const answer = async () => {
         if (ended) return;
         const token = message.token ?? "";
         if (bound === undefined || (token !== "" && token !== bound_token)) {
@@ -412,8 +417,12 @@ export class RegistryService {
         }
         const fields = await this.#beat(bound, message);
         if (!ended) call.write(this.#encodeAck(fields));
-      }).catch((error) => end(error instanceof RpcError ? error : toRpc(error)))
-        .finally(() => pending--);
+      };
+      tail = (tail === IDLE ? answer() : tail.then(answer))
+        .catch((error) => end(error instanceof RpcError ? error : toRpc(error)))
+        .finally(() => {
+          if (--pending === 0) tail = IDLE;
+        });
     };
     return { message, end: () => end(), cancel: () => end() };
   }

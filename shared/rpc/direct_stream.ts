@@ -69,6 +69,8 @@ export interface DirectStream<Req> {
 
 /** The gRPC message prefix: a compressed flag and a 4-byte big-endian length. */
 const MESSAGE_PREFIX_BYTES = 5;
+/** No bytes pending: shared, so an idle stream holds no buffer of its own. */
+const NO_BYTES = Buffer.alloc(0);
 /** The longest keepalive setting accepted, in ms (one day). */
 const MAX_KEEPALIVE_MS = 24 * 60 * 60 * 1000;
 
@@ -246,7 +248,7 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
   readonly #limits: CallLimits;
   #stream: http2.ClientHttp2Stream | undefined;
   /** Received bytes not yet a whole message. */
-  #pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = NO_BYTES;
   #status: RpcError | null | undefined; // null: OK; undefined: not yet known
   #transport_error: string | undefined;
   #ended = false;
@@ -374,8 +376,9 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
       this.#handlers.on_message(message);
       if (this.#ended) return;
     }
-    // Keep only the unread tail, not the chunk it came in (it may be large).
-    this.#pending = pending.length === 0 ? Buffer.alloc(0) : Buffer.from(pending);
+    // Keep only the unread tail, not the chunk it came in (it may be large); nothing, most
+    // often, as a shared empty buffer (one per message would outlive a young-generation GC).
+    this.#pending = pending.length === 0 ? NO_BYTES : Buffer.from(pending);
   }
 
   /** Ends the call with a client-side status and resets the stream. */

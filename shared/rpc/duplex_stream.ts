@@ -62,6 +62,8 @@ export type DuplexHandler<Req = ProtoMessage, Res = ProtoMessage> = (
 ) => DuplexListener<Req>;
 
 const DUPLEX = Symbol("duplex handler");
+/** No bytes pending: shared, so an idle stream holds no buffer of its own. */
+const NO_BYTES = Buffer.alloc(0);
 
 /** A {@link DuplexHandler} marked so that `RpcServer.addService` knows its convention. */
 export type MarkedDuplexHandler<Req = ProtoMessage, Res = ProtoMessage> =
@@ -128,7 +130,7 @@ class FastDuplexCall implements DuplexCall<unknown> {
   readonly #stream: http2.ServerHttp2Stream;
   readonly #limits: FastUnaryLimits;
   #listener: DuplexListener<unknown> | undefined;
-  #pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = NO_BYTES;
   #ended = false;
   #trailers: http2.OutgoingHttpHeaders = OK_TRAILERS;
   #deadline_timer: ReturnType<typeof setTimeout> | undefined;
@@ -284,8 +286,9 @@ class FastDuplexCall implements DuplexCall<unknown> {
       this.#listener!.message(request);
       if (this.#ended) return;
     }
-    // Keep only the unread tail, not the chunk it came in.
-    this.#pending = pending.length === 0 ? Buffer.alloc(0) : Buffer.from(pending);
+    // Keep only the unread tail, not the chunk it came in; nothing, most often, as a shared
+    // empty buffer (one per message would live until the next and outlive a young-generation GC).
+    this.#pending = pending.length === 0 ? NO_BYTES : Buffer.from(pending);
   }
 
   #startDeadline(header: string): void {
