@@ -103,20 +103,11 @@ export class RegistryChannels {
    * @param endpoint a member's `host:port`
    */
   channel(endpoint: string): RpcChannel {
-    let channel = this.#channels.get(endpoint);
-    if (channel === undefined) {
-      if (this.#channels.size >= MAX_ENDPOINTS) {
-        throw new RangeError(
-          `already ${MAX_ENDPOINTS} registry endpoints in use; cannot add ${endpoint}`,
-        );
-      }
-      channel = new RpcChannel(endpoint, {
+    return channelFor(this.#channels, endpoint, () =>
+      new RpcChannel(endpoint, {
         keepalive_time_ms: KEEPALIVE_TIME_MS,
         keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
-      });
-      this.#channels.set(endpoint, channel);
-    }
-    return channel;
+      }));
   }
 
   /**
@@ -127,20 +118,11 @@ export class RegistryChannels {
    * @param endpoint a member's `host:port`
    */
   streamChannel(endpoint: string): DirectStreamChannel {
-    let channel = this.#stream_channels.get(endpoint);
-    if (channel === undefined) {
-      if (this.#stream_channels.size >= MAX_ENDPOINTS) {
-        throw new RangeError(
-          `already ${MAX_ENDPOINTS} registry endpoints in use; cannot add ${endpoint}`,
-        );
-      }
-      channel = new DirectStreamChannel(endpoint, {
+    return channelFor(this.#stream_channels, endpoint, () =>
+      new DirectStreamChannel(endpoint, {
         keepalive_time_ms: KEEPALIVE_TIME_MS,
         keepalive_timeout_ms: KEEPALIVE_TIMEOUT_MS,
-      });
-      this.#stream_channels.set(endpoint, channel);
-    }
-    return channel;
+      }));
   }
 
   /** Closes every channel. */
@@ -150,6 +132,21 @@ export class RegistryChannels {
     this.#channels.clear();
     this.#stream_channels.clear();
   }
+}
+
+/** The channel of `endpoint` in `channels`, made on first use (at most {@link MAX_ENDPOINTS}). */
+function channelFor<C>(channels: Map<string, C>, endpoint: string, make: () => C): C {
+  let channel = channels.get(endpoint);
+  if (channel === undefined) {
+    if (channels.size >= MAX_ENDPOINTS) {
+      throw new RangeError(
+        `already ${MAX_ENDPOINTS} registry endpoints in use; cannot add ${endpoint}`,
+      );
+    }
+    channel = make();
+    channels.set(endpoint, channel);
+  }
+  return channel;
 }
 
 /**

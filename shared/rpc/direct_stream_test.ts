@@ -13,14 +13,8 @@ import {
   type ProtoMessage,
   type WatchRequest,
 } from "../proto/mod.ts";
-import {
-  DirectStreamChannel,
-  type DirectStreamHandlers,
-  RpcError,
-  RpcServer,
-  Status,
-  unavailable,
-} from "./mod.ts";
+import { DirectStreamChannel, RpcError, RpcServer, Status, unavailable } from "./mod.ts";
+import { collector } from "./testdata/stream_collector.ts";
 
 const encoder = new TextEncoder();
 const etcd = await loadEtcdSchema();
@@ -53,23 +47,6 @@ async function startServer(port = 0) {
   });
   const { address } = await server.listen(`127.0.0.1:${port}`);
   return { server, address, seen };
-}
-
-/** Handlers that collect messages and resolve `ended` with the end. */
-function collector() {
-  const messages: ProtoMessage[] = [];
-  let on_first: () => void = () => {};
-  const first = new Promise<void>((resolve) => on_first = resolve);
-  let on_end: (error: RpcError | undefined) => void = () => {};
-  const ended = new Promise<RpcError | undefined>((resolve) => on_end = resolve);
-  const handlers: DirectStreamHandlers<ProtoMessage> = {
-    on_message(message) {
-      messages.push(message);
-      on_first();
-    },
-    on_end: (error) => on_end(error),
-  };
-  return { handlers, messages, first, ended };
 }
 
 function create(watch_id: bigint) {

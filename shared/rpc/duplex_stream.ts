@@ -23,6 +23,7 @@ import {
   type FastUnaryLimits,
   MESSAGE_PREFIX_BYTES,
   OK_TRAILERS,
+  peerOf,
   RESPONSE_HEADERS,
   timeoutMsOf,
 } from "./unary_fast_path.ts";
@@ -143,11 +144,7 @@ class FastDuplexCall implements DuplexCall<unknown> {
   }
 
   get peer(): string {
-    const socket = this.#stream.session?.socket;
-    if (!socket?.remoteAddress) return "unknown";
-    return socket.remotePort
-      ? `${socket.remoteAddress}:${socket.remotePort}`
-      : socket.remoteAddress;
+    return peerOf(this.#stream);
   }
 
   get ended(): boolean {

@@ -9,7 +9,6 @@ import { grpc } from "../../deps.ts";
 import { loadEtcdSchema, methodOf, type ProtoMessage, type WatchRequest } from "../proto/mod.ts";
 import {
   DirectStreamChannel,
-  type DirectStreamHandlers,
   duplexHandler,
   fromServiceError,
   RpcChannel,
@@ -18,6 +17,7 @@ import {
   Status,
   unavailable,
 } from "./mod.ts";
+import { collector } from "./testdata/stream_collector.ts";
 
 const encoder = new TextEncoder();
 const etcd = await loadEtcdSchema();
@@ -61,22 +61,6 @@ async function startServer(fast_path: boolean) {
   });
   const { address } = await server.listen("127.0.0.1:0");
   return { server, address, seen };
-}
-
-function collector() {
-  const messages: ProtoMessage[] = [];
-  let on_first: () => void = () => {};
-  const first = new Promise<void>((resolve) => on_first = resolve);
-  let on_end: (error: RpcError | undefined) => void = () => {};
-  const ended = new Promise<RpcError | undefined>((resolve) => on_end = resolve);
-  const handlers: DirectStreamHandlers<ProtoMessage> = {
-    on_message(message) {
-      messages.push(message);
-      on_first();
-    },
-    on_end: (error) => on_end(error),
-  };
-  return { handlers, messages, first, ended };
 }
 
 function create(watch_id: bigint) {

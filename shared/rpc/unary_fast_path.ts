@@ -128,6 +128,17 @@ export function fastUnaryServe(answer: FastUnaryAnswer, limits: FastUnaryLimits)
 }
 
 /**
+ * The client's address, `host:port`, as grpc-js reports a peer ("unknown" once it is gone).
+ *
+ * @param stream the call's HTTP/2 stream
+ */
+export function peerOf(stream: http2.ServerHttp2Stream): string {
+  const socket = stream.session?.socket;
+  if (!socket?.remoteAddress) return "unknown";
+  return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+}
+
+/**
  * The deadline a `grpc-timeout` header sets, in ms from now; undefined when it is malformed.
  *
  * @param header the header's value, e.g. `100m`
@@ -252,11 +263,7 @@ class UnaryCall implements FastUnaryCall {
   }
 
   get peer(): string {
-    const socket = this.#stream.session?.socket;
-    if (!socket?.remoteAddress) return "unknown";
-    return socket.remotePort
-      ? `${socket.remoteAddress}:${socket.remotePort}`
-      : socket.remoteAddress;
+    return peerOf(this.#stream);
   }
 
   get deadline(): number {
