@@ -78,8 +78,8 @@ export class AckDecoder {
 }
 
 /**
- * The bytes of the last `cluster` field (tag included) among the message's top-level fields,
- * or undefined when there is none or the bytes cannot be walked.
+ * The bytes of the `cluster` field (tag included) among the message's top-level fields, or
+ * undefined when there is none, more than one, or the bytes cannot be walked.
  */
 function clusterField(bytes: Uint8Array): Uint8Array | undefined {
   let found: Uint8Array | undefined;
@@ -107,7 +107,11 @@ function clusterField(bytes: Uint8Array): Uint8Array | undefined {
         if (length === undefined) return undefined;
         at = length.next + length.value;
         if (at > bytes.length) return undefined;
-        if (tag.value >>> 3 === SYNC_ACK_CLUSTER_FIELD) found = bytes.subarray(start, at);
+        if (tag.value >>> 3 === SYNC_ACK_CLUSTER_FIELD) {
+          // Repeated message fields merge; only a single one is compared as it stands.
+          if (found !== undefined) return undefined;
+          found = bytes.subarray(start, at);
+        }
         break;
       }
       default:

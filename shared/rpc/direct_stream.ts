@@ -22,6 +22,7 @@ import * as http2 from "node:http2";
 import type { Encodable, MethodSchema, ProtoMessage } from "../proto/mod.ts";
 import { DEFAULT_MAX_SEND_MESSAGE_BYTES } from "./limits.ts";
 import { DETAILS_METADATA_PREFIX, MAX_DETAILS, RpcError, Status } from "./rpc_error.ts";
+import { FrameError, frameMessage, MessageReader } from "./message_reader.ts";
 
 /** Options of {@link DirectStreamChannel}. Every field has a default. */
 export interface DirectStreamOptions {
@@ -33,6 +34,8 @@ export interface DirectStreamOptions {
   readonly max_receive_message_bytes?: number;
   /** Largest message sent, in bytes. 16 MiB (the server enforces its own, smaller, limit). */
   readonly max_send_message_bytes?: number;
+  /** Give up a connection attempt that has not connected within this, in ms. 20 s. */
+  readonly connect_timeout_ms?: number;
 }
 
 /** Where a {@link DirectStream}'s messages and its end go. */
@@ -67,10 +70,6 @@ export interface DirectStream<Req> {
   cancel(): void;
 }
 
-/** The gRPC message prefix: a compressed flag and a 4-byte big-endian length. */
-const MESSAGE_PREFIX_BYTES = 5;
-/** No bytes pending: shared, so an idle stream holds no buffer of its own. */
-const NO_BYTES = Buffer.alloc(0);
 /** The longest keepalive setting accepted, in ms (one day). */
 const MAX_KEEPALIVE_MS = 24 * 60 * 60 * 1000;
 
@@ -96,8 +95,11 @@ export class DirectStreamChannel {
   readonly #keepalive_timeout_ms: number;
   readonly #max_receive_bytes: number;
   readonly #max_send_bytes: number;
+  readonly #connect_timeout_ms: number;
+  /** The connection new streams go on. */
   #session: http2.ClientHttp2Session | undefined;
-  #keepalive_timer: ReturnType<typeof setInterval> | undefined;
+  /** Every connection not yet closed, with its timers: one told to go away still has streams. */
+  readonly #live = new Map<http2.ClientHttp2Session, SessionTimers>();
   #closed = false;
   #connections = 0;
 
@@ -125,6 +127,7 @@ export class DirectStreamChannel {
       "max_send_message_bytes",
       options.max_send_message_bytes ?? DEFAULT_MAX_SEND_MESSAGE_BYTES,
     );
+    this.#connect_timeout_ms = checkMs("connect_timeout_ms", options.connect_timeout_ms ?? 20_000);
   }
 
   /** Connections made so far (a dropped connection is made again on the next stream). */
@@ -138,7 +141,9 @@ export class DirectStreamChannel {
    * @param method the method, from a {@link ServiceSchema}; both sides must stream
    * @param handlers where decoded messages and the end go
    * @param metadata request headers; keys in lower case
-   * @throws TypeError when `method` is not bidirectional, Error after {@link close}
+   * @throws TypeError when `method` is not bidirectional or `metadata` holds a header HTTP/2
+   *   does not allow (the connection and its other streams are unaffected), Error after
+   *   {@link close}
    */
   bidiStream<Req = ProtoMessage, Res = ProtoMessage>(
     method: MethodSchema,
@@ -165,20 +170,24 @@ export class DirectStreamChannel {
     return call;
   }
 
-  /** Closes the connection; open streams end with UNAVAILABLE, new ones are refused. */
+  /** Closes every connection; open streams end with UNAVAILABLE, new ones are refused. */
   close(): void {
     this.#closed = true;
-    this.#drop(this.#session);
+    for (const session of [...this.#live.keys()]) this.#drop(session, "the channel was closed");
   }
 
-  /** A stream on the current connection, made (again) when there is none or it is going. */
+  /**
+   * A stream on the current connection, on a new one when there is none or the current one
+   * no longer takes streams. Other failures (a header HTTP/2 refuses) are the caller's.
+   */
   #request(headers: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream {
     const session = this.#session;
     if (session !== undefined && !session.closed && !session.destroyed) {
       try {
         return session.request(headers);
-      } catch {
-        this.#drop(session); // it received GOAWAY or is closing: a new connection serves
+      } catch (error) {
+        if (!SESSION_GONE_CODES.has((error as { code?: string }).code ?? "")) throw error;
+        this.#forget(session); // told to go away: its streams finish, new ones go elsewhere
       }
     }
     return this.#connect().request(headers);
@@ -188,51 +197,88 @@ export class DirectStreamChannel {
     const session = http2.connect(`http://${this.address}`, { settings: { enablePush: false } });
     this.#session = session;
     this.#connections++;
+    // A connection attempt that hangs (a dropped SYN) would hold every new stream until the
+    // system gives up, minutes later.
+    const timers: SessionTimers = {
+      connect: setTimeout(
+        () => this.#drop(session, `not connected within ${this.#connect_timeout_ms} ms`),
+        this.#connect_timeout_ms,
+      ),
+      keepalive: undefined,
+    };
+    this.#live.set(session, timers);
     // The streams report the failure; the session's own error event needs a listener.
     session.on("error", () => {});
-    session.on("close", () => this.#forget(session));
+    session.on("close", () => this.#closed_session(session));
     session.on("goaway", () => this.#forget(session));
     session.once("connect", () => {
-      if (this.#session === session) this.#startKeepalive(session);
+      clearTimeout(timers.connect);
+      timers.keepalive = this.#startKeepalive(session);
     });
     return session;
   }
 
-  #startKeepalive(session: http2.ClientHttp2Session): void {
-    clearInterval(this.#keepalive_timer);
-    this.#keepalive_timer = setInterval(() => {
+  /** Pings `session` every keepalive interval; drops it when a ping goes unanswered. */
+  #startKeepalive(session: http2.ClientHttp2Session): ReturnType<typeof setInterval> {
+    return setInterval(() => {
       let answered = false;
       const timeout = setTimeout(() => {
-        if (!answered) this.#drop(session);
+        if (!answered) {
+          this.#drop(
+            session,
+            `a keepalive ping went unanswered for ${this.#keepalive_timeout_ms} ms`,
+          );
+        }
       }, this.#keepalive_timeout_ms);
       try {
         session.ping((error) => {
           answered = true;
           clearTimeout(timeout);
-          if (error) this.#drop(session);
+          if (error) this.#drop(session, `a keepalive ping failed: ${error.message}`);
         });
-      } catch {
+      } catch (error) {
         clearTimeout(timeout);
-        this.#drop(session);
+        this.#drop(session, `a keepalive ping failed: ${(error as Error).message}`);
       }
     }, this.#keepalive_time_ms);
   }
 
-  /** The session takes no new streams; those on it end by themselves. */
+  /** New streams go on another connection; the streams on this one end by themselves. */
   #forget(session: http2.ClientHttp2Session): void {
-    if (this.#session !== session) return;
-    this.#session = undefined;
-    clearInterval(this.#keepalive_timer);
-    this.#keepalive_timer = undefined;
+    if (this.#session === session) this.#session = undefined;
   }
 
-  /** Destroys the session: its streams close and end with UNAVAILABLE. */
-  #drop(session: http2.ClientHttp2Session | undefined): void {
-    if (session === undefined) return;
+  /** The connection is gone: forget it and stop its timers. */
+  #closed_session(session: http2.ClientHttp2Session): void {
     this.#forget(session);
-    if (!session.destroyed) session.destroy();
+    const timers = this.#live.get(session);
+    if (timers === undefined) return;
+    clearTimeout(timers.connect);
+    clearInterval(timers.keepalive);
+    this.#live.delete(session);
+  }
+
+  /** Destroys the connection: its streams close and end with UNAVAILABLE, saying `why`. */
+  #drop(session: http2.ClientHttp2Session, why: string): void {
+    this.#closed_session(session);
+    // The error reaches each stream's error event: without it Deno ends them as if the server
+    // had finished.
+    if (!session.destroyed) session.destroy(new Error(why));
   }
 }
+
+/** The timers of one connection. */
+interface SessionTimers {
+  readonly connect: ReturnType<typeof setTimeout>;
+  keepalive: ReturnType<typeof setInterval> | undefined;
+}
+
+/** Errors of `request()` that mean the connection takes no new streams. */
+const SESSION_GONE_CODES = new Set([
+  "ERR_HTTP2_GOAWAY_SESSION",
+  "ERR_HTTP2_INVALID_SESSION",
+  "ERR_HTTP2_OUT_OF_STREAMS",
+]);
 
 /** Limits one call enforces. */
 interface CallLimits {
@@ -247,10 +293,13 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
   readonly #address: string;
   readonly #limits: CallLimits;
   #stream: http2.ClientHttp2Stream | undefined;
-  /** Received bytes not yet a whole message. */
-  #pending: Buffer = NO_BYTES;
+  readonly #reader: MessageReader;
   #status: RpcError | null | undefined; // null: OK; undefined: not yet known
   #transport_error: string | undefined;
+  /** The server ended its side (END_STREAM), with or without a status. */
+  #server_ended = false;
+  /** The client failed the call (a bad message): nothing more is read. */
+  #failed = false;
   #ended = false;
 
   constructor(
@@ -263,6 +312,7 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
     this.#handlers = handlers;
     this.#address = address;
     this.#limits = limits;
+    this.#reader = new MessageReader(limits.max_receive_bytes);
   }
 
   attach(stream: http2.ClientHttp2Stream): void {
@@ -272,6 +322,7 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
     stream.on("trailers", (trailers) => this.#onTrailers(trailers));
     stream.on("data", (chunk: Buffer) => this.#onData(chunk));
     stream.on("end", () => {
+      this.#server_ended = true;
       // The server is done; close our side too or the stream never closes.
       if (!stream.writableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
     });
@@ -292,10 +343,7 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
     }
     const stream = this.#stream!;
     if (this.#ended || stream.writableEnded || stream.destroyed) return false;
-    const frame = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + bytes.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(bytes.length, 1);
-    frame.set(bytes, MESSAGE_PREFIX_BYTES);
+    const frame = frameMessage(bytes);
     return stream.write(frame);
   }
 
@@ -344,45 +392,45 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
   }
 
   #onData(chunk: Buffer): void {
-    if (this.#ended) return;
-    let pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    while (pending.length >= MESSAGE_PREFIX_BYTES) {
-      const length = pending.readUInt32BE(1);
-      if (length > this.#limits.max_receive_bytes) {
-        return this.#fail(
+    if (this.#ended || this.#failed) return;
+    try {
+      this.#reader.push(chunk, (body) => this.#onMessage(body));
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      if (error.kind === "compressed") {
+        this.#fail(Status.INTERNAL, `${this.#address} sent a compressed message`);
+      } else {
+        this.#fail(
           Status.RESOURCE_EXHAUSTED,
-          `${this.#address} sent a message of ${length} bytes on ${this.#method.path}; ` +
+          `${this.#address} sent a message of ${error.length} bytes on ${this.#method.path}; ` +
             `the limit is ${this.#limits.max_receive_bytes}`,
         );
       }
-      if (pending.length < MESSAGE_PREFIX_BYTES + length) break;
-      if (pending[0] !== 0) {
-        return this.#fail(Status.INTERNAL, `${this.#address} sent a compressed message`);
-      }
-      const body = pending.subarray(MESSAGE_PREFIX_BYTES, MESSAGE_PREFIX_BYTES + length);
-      pending = pending.subarray(MESSAGE_PREFIX_BYTES + length);
-      let message: Res;
-      try {
-        message = this.#handlers.decode
-          ? this.#handlers.decode(body)
-          : this.#method.response_codec.decode(body) as Res;
-      } catch (error) {
-        return this.#fail(
-          Status.INTERNAL,
-          `${this.#address} sent a ${this.#method.path} response that does not decode: ` +
-            (error instanceof Error ? error.message : String(error)),
-        );
-      }
-      this.#handlers.on_message(message);
-      if (this.#ended) return;
     }
-    // Keep only the unread tail, not the chunk it came in (it may be large); nothing, most
-    // often, as a shared empty buffer (one per message would outlive a young-generation GC).
-    this.#pending = pending.length === 0 ? NO_BYTES : Buffer.from(pending);
+  }
+
+  /** Decodes and hands on one message; false when the call ended meanwhile. */
+  #onMessage(body: Buffer): boolean {
+    let message: Res;
+    try {
+      message = this.#handlers.decode
+        ? this.#handlers.decode(body)
+        : this.#method.response_codec.decode(body) as Res;
+    } catch (error) {
+      this.#fail(
+        Status.INTERNAL,
+        `${this.#address} sent a ${this.#method.path} response that does not decode: ` +
+          (error instanceof Error ? error.message : String(error)),
+      );
+      return false;
+    }
+    this.#handlers.on_message(message);
+    return !this.#ended && !this.#failed;
   }
 
   /** Ends the call with a client-side status and resets the stream. */
   #fail(code: number, message: string): void {
+    this.#failed = true;
     if (this.#status === undefined) this.#status = new RpcError(code, message);
     const stream = this.#stream!;
     if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -391,18 +439,29 @@ class DirectCall<Req, Res> implements DirectStream<Req> {
   #finish(rst_code: number | undefined): void {
     if (this.#ended) return;
     this.#ended = true;
-    let status = this.#status;
-    if (status === undefined) {
-      const why = this.#transport_error ??
-        (rst_code
-          ? `the stream was reset (HTTP/2 code ${rst_code})`
-          : "it closed without a status");
-      status = new RpcError(
-        rst_code === http2.constants.NGHTTP2_CANCEL ? Status.CANCELLED : Status.UNAVAILABLE,
-        `${this.#method.path} to ${this.#address} ended: ${why}`,
-      );
+    this.#handlers.on_end(this.#endStatus(rst_code) ?? undefined);
+  }
+
+  /** The call's status: the server's, or what the way the stream closed says. */
+  #endStatus(rst_code: number | undefined): RpcError | null {
+    const where = `${this.#method.path} to ${this.#address}`;
+    if (this.#status === null && this.#reader.partial) {
+      return new RpcError(Status.INTERNAL, `${where} ended inside a message`);
     }
-    this.#handlers.on_end(status ?? undefined);
+    if (this.#status !== undefined) return this.#status;
+    // The server ended its side cleanly (no reset, no failed connection; Deno also ends the
+    // readable side of a stream whose connection is dropped) without saying how it went.
+    if (this.#server_ended && !rst_code && this.#transport_error === undefined) {
+      return new RpcError(Status.INTERNAL, `${where} ended without a grpc-status`);
+    }
+    const why = this.#transport_error ??
+      (rst_code ? `the stream was reset (HTTP/2 code ${rst_code})` : "the connection closed");
+    // A reset or a lost connection: the server may be back later. (Deno closes the streams of
+    // a dropped connection with INTERNAL_ERROR too, so that code cannot tell the server's own.)
+    const code = rst_code === http2.constants.NGHTTP2_CANCEL
+      ? Status.CANCELLED
+      : Status.UNAVAILABLE;
+    return new RpcError(code, `${where} ended: ${why}`);
   }
 }
 

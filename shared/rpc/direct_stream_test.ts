@@ -4,6 +4,7 @@
  * silent server, a server that goes away and comes back), limits, and cancel.
  */
 import { ok, strictEqual, throws } from "node:assert/strict";
+import * as http2 from "node:http2";
 import * as net from "node:net";
 import { grpc } from "../../deps.ts";
 import {
@@ -208,7 +209,8 @@ Deno.test("direct stream: a server that never answers a ping is dropped", async 
   try {
     const { handlers, ended } = collector();
     channel.bidiStream(watch_method, handlers);
-    strictEqual((await ended)?.code, Status.UNAVAILABLE);
+    const dropped = await ended;
+    strictEqual(dropped?.code, Status.UNAVAILABLE, `${dropped?.message}`);
   } finally {
     channel.close();
     for (const socket of sockets) socket.destroy();
@@ -239,4 +241,61 @@ Deno.test("direct stream: a server that goes away ends the stream; the next one 
     await second?.server.shutdown();
   }
   throws(() => channel.bidiStream(watch_method, collector().handlers), /closed/);
+});
+
+Deno.test("direct stream: a header HTTP/2 refuses throws; the connection and its streams go on", async () => {
+  const { server, address } = await startServer();
+  const channel = new DirectStreamChannel(address);
+  try {
+    const open = collector();
+    const stream = channel.bidiStream<WatchRequest>(watch_method, open.handlers);
+    stream.write(create(8n));
+    await open.first;
+    throws(() => channel.bidiStream(watch_method, collector().handlers, { connection: "close" }));
+    stream.write(create(9n));
+    for (let i = 0; i < 100 && open.messages.length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    strictEqual(open.messages.length, 2, "the open stream still answers");
+    strictEqual(channel.connections, 1);
+    stream.cancel();
+  } finally {
+    channel.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("direct stream: after GOAWAY new streams use a new connection; close ends the old one's", async () => {
+  // A bare HTTP/2 server: answers each stream's headers, and goes away after the first.
+  const sessions: http2.ServerHttp2Session[] = [];
+  const bare = http2.createServer();
+  bare.on("session", (session) => sessions.push(session));
+  bare.on("stream", (stream: http2.ServerHttp2Stream) => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    stream.on("data", () => {});
+    if (sessions.length === 1) stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
+  });
+  await new Promise<void>((resolve) => bare.listen(0, "127.0.0.1", resolve));
+  const port = (bare.address() as net.AddressInfo).port;
+  const channel = new DirectStreamChannel(`127.0.0.1:${port}`);
+  try {
+    const old = collector();
+    channel.bidiStream(watch_method, old.handlers);
+    for (let i = 0; i < 200 && sessions.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the GOAWAY arrives
+    channel.bidiStream(watch_method, collector().handlers);
+    strictEqual(channel.connections, 2, "a new connection after GOAWAY");
+    channel.close();
+    strictEqual(
+      (await old.ended)?.code,
+      Status.UNAVAILABLE,
+      "close ends the old connection's stream",
+    );
+  } finally {
+    channel.close();
+    for (const session of sessions) session.destroy();
+    await new Promise((resolve) => bare.close(resolve));
+  }
 });

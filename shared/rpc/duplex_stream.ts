@@ -21,12 +21,13 @@ import { RpcError, rpcError, Status, toRpcError } from "./rpc_error.ts";
 import {
   type FastPathServe,
   type FastUnaryLimits,
-  MESSAGE_PREFIX_BYTES,
+  MAX_TIMER_MS,
   OK_TRAILERS,
   peerOf,
   RESPONSE_HEADERS,
   timeoutMsOf,
 } from "./unary_fast_path.ts";
+import { FrameError, frameMessage, MessageReader } from "./message_reader.ts";
 
 /** The server's side of one bidirectional call. */
 export interface DuplexCall<Res = ProtoMessage> {
@@ -63,8 +64,6 @@ export type DuplexHandler<Req = ProtoMessage, Res = ProtoMessage> = (
 ) => DuplexListener<Req>;
 
 const DUPLEX = Symbol("duplex handler");
-/** No bytes pending: shared, so an idle stream holds no buffer of its own. */
-const NO_BYTES = Buffer.alloc(0);
 
 /** A {@link DuplexHandler} marked so that `RpcServer.addService` knows its convention. */
 export type MarkedDuplexHandler<Req = ProtoMessage, Res = ProtoMessage> =
@@ -131,7 +130,7 @@ class FastDuplexCall implements DuplexCall<unknown> {
   readonly #stream: http2.ServerHttp2Stream;
   readonly #limits: FastUnaryLimits;
   #listener: DuplexListener<unknown> | undefined;
-  #pending: Buffer = NO_BYTES;
+  readonly #reader: MessageReader;
   #ended = false;
   #trailers: http2.OutgoingHttpHeaders = OK_TRAILERS;
   #deadline_timer: ReturnType<typeof setTimeout> | undefined;
@@ -141,6 +140,7 @@ class FastDuplexCall implements DuplexCall<unknown> {
     this.#method = method;
     this.#stream = stream;
     this.#limits = limits;
+    this.#reader = new MessageReader(limits.max_receive_message_bytes);
   }
 
   get peer(): string {
@@ -184,7 +184,11 @@ class FastDuplexCall implements DuplexCall<unknown> {
     if (typeof timeout === "string") this.#startDeadline(timeout);
     stream.on("data", (chunk: Buffer) => this.#onData(chunk, decode));
     stream.on("end", () => {
-      if (!this.#ended) this.#listener?.end();
+      if (this.#ended) return;
+      if (this.#reader.partial) {
+        this.fail(rpcError(Status.INTERNAL, "Received a cut-off message before the half-close"));
+        this.#listener?.cancel();
+      } else this.#listener?.end();
     });
   }
 
@@ -210,10 +214,7 @@ class FastDuplexCall implements DuplexCall<unknown> {
       ));
       return false;
     }
-    const frame = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + bytes.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(bytes.length, 1);
-    frame.set(bytes, MESSAGE_PREFIX_BYTES);
+    const frame = frameMessage(bytes);
     try {
       return this.#stream.write(frame);
     } catch {
@@ -257,35 +258,29 @@ class FastDuplexCall implements DuplexCall<unknown> {
 
   #onData(chunk: Buffer, decode: RequestDecoder): void {
     if (this.#ended) return;
-    let pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    while (pending.length >= MESSAGE_PREFIX_BYTES) {
-      const length = pending.readUInt32BE(1);
-      if (length > this.#limits.max_receive_message_bytes) {
-        return this.fail(rpcError(
-          Status.RESOURCE_EXHAUSTED,
-          `Received message larger than max (${length} vs ${this.#limits.max_receive_message_bytes})`,
-        ));
-      }
-      if (pending.length < MESSAGE_PREFIX_BYTES + length) break;
-      if (pending[0] !== 0) {
-        return this.fail(
-          rpcError(Status.INTERNAL, "Received a compressed message without a grpc-encoding"),
-        );
-      }
-      const body = pending.subarray(MESSAGE_PREFIX_BYTES, MESSAGE_PREFIX_BYTES + length);
-      pending = pending.subarray(MESSAGE_PREFIX_BYTES + length);
-      let request: unknown;
-      try {
-        request = decode(body);
-      } catch (error) {
-        return this.fail(error);
-      }
-      this.#listener!.message(request);
-      if (this.#ended) return;
+    try {
+      this.#reader.push(chunk, (body) => {
+        let request: unknown;
+        try {
+          request = decode(body);
+        } catch (error) {
+          this.fail(error);
+          return false;
+        }
+        this.#listener!.message(request);
+        return !this.#ended;
+      });
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      this.fail(
+        error.kind === "compressed"
+          ? rpcError(Status.INTERNAL, "Received a compressed message without a grpc-encoding")
+          : rpcError(
+            Status.RESOURCE_EXHAUSTED,
+            `Received message larger than max (${error.length} vs ${this.#limits.max_receive_message_bytes})`,
+          ),
+      );
     }
-    // Keep only the unread tail, not the chunk it came in; nothing, most often, as a shared
-    // empty buffer (one per message would live until the next and outlive a young-generation GC).
-    this.#pending = pending.length === 0 ? NO_BYTES : Buffer.from(pending);
   }
 
   #startDeadline(header: string): void {
@@ -295,6 +290,7 @@ class FastDuplexCall implements DuplexCall<unknown> {
       this.#listener?.cancel();
       return;
     }
+    if (timeout_ms > MAX_TIMER_MS) return; // beyond a timer's reach: practically no deadline
     this.#deadline_timer = setTimeout(() => {
       this.#deadline_timer = undefined;
       if (this.#ended) return;

@@ -3,7 +3,7 @@
  * clients (grpc-js's and the direct stream channel): messages both ways, the OK and failed
  * ends, half-close, cancel, shutdown, and requests that are too big or do not decode.
  */
-import { ok, strictEqual } from "node:assert/strict";
+import { ok, strictEqual, throws } from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { grpc } from "../../deps.ts";
 import { loadEtcdSchema, methodOf, type ProtoMessage, type WatchRequest } from "../proto/mod.ts";
@@ -197,3 +197,38 @@ for (const fast_path of [true, false]) {
     }
   });
 }
+
+Deno.test("duplex handler: a deadline beyond a timer's reach does not end the call at once", async () => {
+  const { server, address } = await startServer(true);
+  const channel = new DirectStreamChannel(address);
+  try {
+    const far = collector();
+    const stream = channel.bidiStream<WatchRequest>(watch_method, far.handlers, {
+      "grpc-timeout": "8760H", // a year, as grpc-go sends for a far deadline
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    stream.write(create(31n));
+    await far.first;
+    strictEqual(far.messages[0].watch_id, 31n);
+    stream.write({ cancel_request: { watch_id: 1n } });
+    strictEqual(await far.ended, undefined);
+  } finally {
+    channel.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("duplex handler: only for methods that stream both ways", () => {
+  const server = new RpcServer();
+  throws(
+    () =>
+      server.addService(etcd, "etcdserverpb.KV", {
+        Put: duplexHandler(() => ({
+          message() {},
+          end() {},
+          cancel() {},
+        })),
+      }),
+    /not bidirectional/,
+  );
+});

@@ -274,6 +274,11 @@ export class RpcServer {
     for (const method of service.methods) {
       definition[method.name] = this.#methodDefinition(method);
       const handler = handlers[method.name];
+      if (isDuplexHandler(handler) && !(method.request_stream && method.response_stream)) {
+        throw new Error(
+          `${method.path} is not bidirectional; a duplexHandler serves only methods that stream both ways`,
+        );
+      }
       implementation[method.name] = wrapHandler(method, handler);
       if (handler && !method.request_stream && !method.response_stream) {
         const answer = fastAnswer(method, handler, this.#max_request_bytes);

@@ -20,6 +20,7 @@ import { Buffer } from "node:buffer";
 import type * as http2 from "node:http2";
 import { grpc } from "../../deps.ts";
 import { Status, toRpcError } from "./rpc_error.ts";
+import { frameMessage, MESSAGE_PREFIX_BYTES } from "./message_reader.ts";
 
 /** Answers one decoded request; the server's handler wrapper, already bound to its method. */
 export type FastUnaryAnswer = (
@@ -47,8 +48,8 @@ export interface FastUnaryLimits {
   readonly max_send_message_bytes: number;
 }
 
-/** The gRPC message prefix: a compressed flag and a 4-byte big-endian length. */
-export const MESSAGE_PREFIX_BYTES = 5;
+/** The longest delay a timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The headers of every fast-path response that carries messages. */
 export const RESPONSE_HEADERS = Object.freeze({
@@ -291,10 +292,7 @@ class UnaryCall implements FastUnaryCall {
       return;
     }
     if (!this.#settle() || this.cancelled) return;
-    const frame = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    frame.set(message, MESSAGE_PREFIX_BYTES);
+    const frame = frameMessage(message);
     const stream = this.#stream;
     try {
       stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
@@ -349,6 +347,7 @@ class UnaryCall implements FastUnaryCall {
       return;
     }
     this.#deadline = Date.now() + timeout_ms;
+    if (timeout_ms > MAX_TIMER_MS) return; // beyond a timer's reach: practically no deadline
     this.#deadline_timer = setTimeout(() => {
       this.#deadline_timer = undefined;
       this.fail(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
