@@ -20,7 +20,7 @@
 import { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
 import type { Encodable, MethodSchema, ProtoMessage } from "../proto/mod.ts";
-import { DEFAULT_MAX_SEND_MESSAGE_BYTES } from "./limits.ts";
+import { DEFAULT_MAX_SEND_MESSAGE_BYTES, validateByteLimit, validateDurationMs } from "./limits.ts";
 import { DETAILS_METADATA_PREFIX, MAX_DETAILS, RpcError, Status } from "./rpc_error.ts";
 import { FrameError, frameMessage, MessageReader } from "./message_reader.ts";
 
@@ -70,8 +70,10 @@ export interface DirectStream<Req> {
   cancel(): void;
 }
 
-/** The longest keepalive setting accepted, in ms (one day). */
-const MAX_KEEPALIVE_MS = 24 * 60 * 60 * 1000;
+/** The longest keepalive or connect setting accepted, in ms (one day). */
+const MAX_SETTING_MS = 24 * 60 * 60 * 1000;
+/** The largest message limit accepted, in bytes (gRPC's length prefix is 32 bits). */
+const MAX_MESSAGE_BYTES = 2 ** 31 - 1;
 
 /**
  * Bidirectional streams to one server address over one HTTP/2 connection.
@@ -114,20 +116,32 @@ export class DirectStreamChannel {
       throw new RangeError(`server address ${JSON.stringify(address)}: need host:port`);
     }
     this.address = address;
-    this.#keepalive_time_ms = checkMs("keepalive_time_ms", options.keepalive_time_ms ?? 30_000);
-    this.#keepalive_timeout_ms = checkMs(
-      "keepalive_timeout_ms",
-      options.keepalive_timeout_ms ?? 10_000,
+    const { keepalive_time_ms = 30_000, keepalive_timeout_ms = 10_000 } = options;
+    this.#keepalive_time_ms = validateDurationMs(
+      "keepalive_time_ms",
+      keepalive_time_ms,
+      MAX_SETTING_MS,
     );
-    this.#max_receive_bytes = checkBytes(
+    this.#keepalive_timeout_ms = validateDurationMs(
+      "keepalive_timeout_ms",
+      keepalive_timeout_ms,
+      MAX_SETTING_MS,
+    );
+    this.#connect_timeout_ms = validateDurationMs(
+      "connect_timeout_ms",
+      options.connect_timeout_ms ?? 20_000,
+      MAX_SETTING_MS,
+    );
+    this.#max_receive_bytes = validateByteLimit(
       "max_receive_message_bytes",
       options.max_receive_message_bytes ?? DEFAULT_MAX_SEND_MESSAGE_BYTES,
+      MAX_MESSAGE_BYTES,
     );
-    this.#max_send_bytes = checkBytes(
+    this.#max_send_bytes = validateByteLimit(
       "max_send_message_bytes",
       options.max_send_message_bytes ?? DEFAULT_MAX_SEND_MESSAGE_BYTES,
+      MAX_MESSAGE_BYTES,
     );
-    this.#connect_timeout_ms = checkMs("connect_timeout_ms", options.connect_timeout_ms ?? 20_000);
   }
 
   /** Connections made so far (a dropped connection is made again on the next stream). */
@@ -506,20 +520,4 @@ function detailsOf(trailers: http2.IncomingHttpHeaders): Record<string, string> 
     details[key.slice(DETAILS_METADATA_PREFIX.length)] = value;
   }
   return details;
-}
-
-function checkMs(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_KEEPALIVE_MS) {
-    throw new RangeError(
-      `${name} is ${value}; allowed: an integer from 1 to ${MAX_KEEPALIVE_MS} ms`,
-    );
-  }
-  return value;
-}
-
-function checkBytes(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > 2 ** 31 - 1) {
-    throw new RangeError(`${name} is ${value}; allowed: an integer from 1 to ${2 ** 31 - 1}`);
-  }
-  return value;
 }

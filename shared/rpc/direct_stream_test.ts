@@ -15,7 +15,7 @@ import {
   type WatchRequest,
 } from "../proto/mod.ts";
 import { DirectStreamChannel, RpcError, RpcServer, Status, unavailable } from "./mod.ts";
-import { collector } from "./testdata/stream_collector.ts";
+import { collector, waitUntil } from "./testdata/stream_collector.ts";
 
 const encoder = new TextEncoder();
 const etcd = await loadEtcdSchema();
@@ -165,9 +165,7 @@ Deno.test("direct stream: cancel resets the stream and calls no handler", async 
     stream.write(create(3n));
     await first;
     stream.cancel();
-    for (let i = 0; i < 100 && seen.cancelled === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntil(() => !(seen.cancelled === 0));
     strictEqual(seen.cancelled, 1, "the server saw the stream cancelled");
     strictEqual(ends, 0);
     strictEqual(stream.write(create(4n)), false, "a cancelled stream sends nothing");
@@ -253,9 +251,7 @@ Deno.test("direct stream: a header HTTP/2 refuses throws; the connection and its
     await open.first;
     throws(() => channel.bidiStream(watch_method, collector().handlers, { connection: "close" }));
     stream.write(create(9n));
-    for (let i = 0; i < 100 && open.messages.length < 2; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntil(() => !(open.messages.length < 2));
     strictEqual(open.messages.length, 2, "the open stream still answers");
     strictEqual(channel.connections, 1);
     stream.cancel();
@@ -281,9 +277,7 @@ Deno.test("direct stream: after GOAWAY new streams use a new connection; close e
   try {
     const old = collector();
     channel.bidiStream(watch_method, old.handlers);
-    for (let i = 0; i < 200 && sessions.length === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntil(() => !(sessions.length === 0));
     await new Promise((resolve) => setTimeout(resolve, 100)); // the GOAWAY arrives
     channel.bidiStream(watch_method, collector().handlers);
     strictEqual(channel.connections, 2, "a new connection after GOAWAY");

@@ -17,7 +17,7 @@ import {
   Status,
   unavailable,
 } from "./mod.ts";
-import { collector } from "./testdata/stream_collector.ts";
+import { collector, waitUntil } from "./testdata/stream_collector.ts";
 
 const encoder = new TextEncoder();
 const etcd = await loadEtcdSchema();
@@ -68,9 +68,7 @@ function create(watch_id: bigint) {
 }
 
 async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await waitUntil(check);
   ok(check(), what);
 }
 

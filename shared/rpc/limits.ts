@@ -73,3 +73,21 @@ export function validateByteLimit(name: string, value: number, ceiling_bytes: nu
   }
   return value;
 }
+
+/**
+ * Validates a configured duration: an integer from 1 ms to `max_ms`.
+ *
+ * @param name the option's name, for the error message
+ * @param value the configured value, in ms
+ * @param max_ms the longest allowed
+ * @example
+ * ```ts
+ * const keepalive_ms = validateDurationMs("keepalive_time_ms", 30_000, 24 * 60 * 60 * 1000);
+ * ```
+ */
+export function validateDurationMs(name: string, value: number, max_ms: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max_ms) {
+    throw new RangeError(`${name} is ${value}; allowed: an integer from 1 to ${max_ms} ms`);
+  }
+  return value;
+}

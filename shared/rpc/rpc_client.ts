@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import { grpc } from "../../deps.ts";
 import type { Encodable, MethodSchema, ProtoMessage } from "../proto/mod.ts";
-import { DEFAULT_MAX_SEND_MESSAGE_BYTES } from "./limits.ts";
+import { DEFAULT_MAX_SEND_MESSAGE_BYTES, validateDurationMs } from "./limits.ts";
 import { fromServiceError, RpcError, Status } from "./rpc_error.ts";
 import { quietEndOfFinishedStreams } from "./http2_stream_patch.ts";
 
@@ -234,10 +234,5 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 function checkMs(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_DEADLINE_MS) {
-    throw new RangeError(
-      `${name} is ${value}; allowed: an integer from 1 to ${MAX_DEADLINE_MS} ms`,
-    );
-  }
-  return value;
+  return validateDurationMs(name, value, MAX_DEADLINE_MS);
 }

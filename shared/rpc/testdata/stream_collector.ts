@@ -1,5 +1,6 @@
 /**
- * Test support: {@link DirectStreamHandlers} that collect a stream's messages and its end.
+ * Test support: {@link DirectStreamHandlers} that collect a stream's messages and its end, and
+ * a bounded wait for a condition.
  *
  * @module
  */
@@ -33,4 +34,16 @@ export function collector(): StreamCollector {
     on_end: (error) => on_end(error),
   };
   return { handlers, messages, first, ended };
+}
+
+/**
+ * Waits until `check` holds, looking every 10 ms at most `attempts` times; the caller asserts.
+ *
+ * @param check the condition
+ * @param attempts how many times to look (200: about 2 s)
+ */
+export async function waitUntil(check: () => boolean, attempts = 200): Promise<void> {
+  for (let i = 0; i < attempts && !check(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
