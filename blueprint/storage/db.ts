@@ -538,6 +538,10 @@ export class Storage {
       throw new StorageError(`scan: limit must be a non-negative integer, got ${String(limit)}`);
     }
     const sequence = this.#read_sequence(options.snapshot, "scan");
+    // Scans copy what they yield, so with no iterator open no cached block is in use: let the
+    // cache recycle retired slabs here too (short scans, such as seeks, would otherwise leave
+    // every retired slab to the garbage collector).
+    this.#cache.safePoint();
     const version = this.#versions.current.ref();
     let source: InternalIterator;
     try {
