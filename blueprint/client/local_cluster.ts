@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import { BlueprintClient, type LeaderInfo, sleep } from "./blueprint_client.ts";
+import { runtimeEnv } from "../../shared/runtime/mod.ts";
 
 /** Which server the processes run. */
 export type ClusterFlavor = "blueprint" | "etcd";
@@ -412,7 +413,8 @@ export class LocalCluster {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      // Blueprint members get the runtime's memory settings; etcd ignores them.
+      env: { ...runtimeEnv(parentEnv), NO_COLOR: "1" },
     }).spawn();
     const log_writer = log.writable.getWriter();
     const copy = async (stream: ReadableStream<Uint8Array>) => {
@@ -512,5 +514,14 @@ export class LocalCluster {
       `${this.flavor} member ${member.name} at ${member.client_address} ${why}; log ${member.log_file}:\n${await this
         .logTail(member.name)}`,
     );
+  }
+}
+
+/** A variable of this process's environment, or undefined (also without env permission). */
+function parentEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
   }
 }
