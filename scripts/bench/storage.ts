@@ -16,8 +16,9 @@
  * Keys are 16 decimal digits, values 100 random (incompressible) bytes; LevelDB runs without
  * compression so both sides do the same work, with a 32 MiB block cache like draft's.
  * Figures: ops_per_s, mb_per_s ((16 + 100) bytes per op), peak_rss_mib (process RSS sampled
- * during the run; both engines and the background worker share the process). Ratio rows
- * give draft / leveldb.
+ * during the run). Each engine runs in a process of its own (this module again, with
+ * `--only`), so a peak is one engine's with its runtime, never the other's leftovers. Ratio
+ * rows give draft / leveldb.
  *
  * @module
  */
@@ -25,7 +26,7 @@ import { parseArgs } from "node:util";
 import { ClassicLevel } from "../../dev_deps.ts";
 import { NodeFileSystem } from "../../shared/fs/mod.ts";
 import { Storage, WriteBatch } from "../../blueprint/storage/mod.ts";
-import { BenchReport, rssMiB } from "./report.ts";
+import { BenchReport, type BenchRow, rssMiB } from "./report.ts";
 import { seededRandom } from "../../shared/random/mod.ts";
 
 const KEY_BYTES = 16;
@@ -402,6 +403,26 @@ function parseSettings(args: string[]): Settings & { json: boolean; only?: strin
   return { num, reads, seed, benchmarks, json: values.json, only: values.only };
 }
 
+/** Runs this suite with `--only impl --json` in a child process and returns its rows. */
+async function runEngineProcess(args: string[], impl: string): Promise<BenchRow[]> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, ...args, "--only", impl, "--json"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  });
+  const output = await child.output();
+  if (!output.success) {
+    throw new Error(`storage bench: the ${impl} process exited with code ${output.code}`);
+  }
+  const rows: BenchRow[] = [];
+  for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+    const row = line.startsWith("{") ? JSON.parse(line) as BenchRow : null;
+    if (row !== null && row.impl === impl) rows.push(row);
+  }
+  return rows;
+}
+
 /** Runs the storage suite: draft, then LevelDB, then ratio rows and the disk's sync rate. */
 export async function run(args: string[]): Promise<void> {
   const settings = parseSettings(args);
@@ -414,8 +435,14 @@ export async function run(args: string[]): Promise<void> {
         } synced writes`,
     );
   }
-  if (settings.only !== "leveldb") await runEngine(report, openDraft, "draft", settings);
-  if (settings.only !== "draft") await runEngine(report, openLevelDb, "leveldb", settings);
+  if (settings.only === "draft") await runEngine(report, openDraft, "draft", settings);
+  else if (settings.only === "leveldb") await runEngine(report, openLevelDb, "leveldb", settings);
+  else {
+    // Each engine in a process of its own, so each peak RSS is that engine's alone.
+    for (const impl of ["draft", "leveldb"]) {
+      for (const row of await runEngineProcess(args, impl)) report.add(row);
+    }
+  }
   await withTempDir("disk", async (dir) => {
     const count = Math.max(100, Math.floor(settings.num / SYNC_DIVISOR));
     row(report, "fdatasync_4k", "disk", await diskSyncRate(dir, count), 4096);
