@@ -90,3 +90,37 @@ Deno.test("storage: short scans alone recycle cache slabs and read right", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("storage: a scan with fill_cache: false reads right and leaves the cache empty", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cache_fill_" });
+  const COUNT = 5_000;
+  try {
+    const writer = await Storage.open(dir, { memtable_size_bytes: 64 << 10 });
+    for (let start = 0; start < COUNT; start += 1000) {
+      const batch = new WriteBatch();
+      for (let i = start; i < start + 1000; i++) batch.put(key(i), value(i));
+      await writer.write(batch);
+    }
+    await writer.compactRange();
+    await writer.close();
+    const db = await Storage.open(dir);
+    try {
+      for (const reverse of [false, true]) {
+        const got = [...db.scan({ fill_cache: false, reverse })];
+        assert.equal(got.length, COUNT);
+        got.forEach((entry, n) => {
+          const i = reverse ? COUNT - 1 - n : n;
+          assert.equal(decoder.decode(entry.key), decoder.decode(key(i)));
+          assert.equal(decoder.decode(entry.value), decoder.decode(value(i)));
+        });
+      }
+      assert.equal(db.stats().cache_bytes, 0, "nothing cached by the uncached scans");
+      assert.equal([...db.scan()].length, COUNT);
+      assert.ok(db.stats().cache_bytes > 0, "a default scan fills the cache");
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

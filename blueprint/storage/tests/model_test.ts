@@ -36,6 +36,7 @@ const scanArb = fc.record({
   prefix: fc.option(fc.uint8Array({ maxLength: 2, min: 0x61, max: 0x66 }), { nil: undefined }),
   reverse: fc.boolean(),
   limit: fc.option(fc.nat(20), { nil: undefined }),
+  fill_cache: fc.option(fc.boolean(), { nil: undefined }),
 });
 
 type Op =
