@@ -11,6 +11,16 @@ const key = (i: number) => encoder.encode(`key-${String(i).padStart(6, "0")}`);
 /** A value that names its key, so any byte from another block shows. */
 const value = (i: number) => encoder.encode(`value-of-${i}-`.repeat(4));
 
+/** Writes keys 0..count-1 in batches, then compacts: every entry in tables, read through the cache. */
+async function fillCompacted(db: Storage, count: number): Promise<void> {
+  for (let start = 0; start < count; start += 1000) {
+    const batch = new WriteBatch();
+    for (let i = start; i < Math.min(count, start + 1000); i++) batch.put(key(i), value(i));
+    await db.write(batch);
+  }
+  await db.compactRange();
+}
+
 Deno.test("storage: gets and open scans stay correct while cache slabs are recycled", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cache_recycling_" });
   const COUNT = 20_000;
@@ -19,12 +29,7 @@ Deno.test("storage: gets and open scans stay correct while cache slabs are recyc
     memtable_size_bytes: 256 << 10,
   });
   try {
-    for (let start = 0; start < COUNT; start += 1000) {
-      const batch = new WriteBatch();
-      for (let i = start; i < start + 1000; i++) batch.put(key(i), value(i));
-      await db.write(batch);
-    }
-    await db.compactRange(); // every entry in tables, so reads go through the cache
+    await fillCompacted(db, COUNT);
     let seed = 7;
     const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % COUNT;
     const scan = db.scan({ start: key(0) })[Symbol.iterator]();
@@ -65,12 +70,7 @@ Deno.test("storage: short scans alone recycle cache slabs and read right", async
     memtable_size_bytes: 256 << 10,
   });
   try {
-    for (let start = 0; start < COUNT; start += 1000) {
-      const batch = new WriteBatch();
-      for (let i = start; i < start + 1000; i++) batch.put(key(i), value(i));
-      await db.write(batch);
-    }
-    await db.compactRange();
+    await fillCompacted(db, COUNT);
     let seed = 11;
     const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % COUNT;
     // Seeks as db_bench's seekrandom does them: a scan from a key, one entry, closed.
@@ -96,12 +96,7 @@ Deno.test("storage: a scan with fill_cache: false reads right and leaves the cac
   const COUNT = 5_000;
   try {
     const writer = await Storage.open(dir, { memtable_size_bytes: 64 << 10 });
-    for (let start = 0; start < COUNT; start += 1000) {
-      const batch = new WriteBatch();
-      for (let i = start; i < start + 1000; i++) batch.put(key(i), value(i));
-      await writer.write(batch);
-    }
-    await writer.compactRange();
+    await fillCompacted(writer, COUNT);
     await writer.close();
     const db = await Storage.open(dir);
     try {
