@@ -48,7 +48,16 @@ export interface WorkerExecutorOptions {
   flush_worker?: boolean;
   /** Workers for compactions (default 1, at most 4): parts of a split compaction run side by side. */
   compaction_workers?: number;
+  /**
+   * A compaction worker beyond the first that has had no job for this long stops (default
+   * 2,000 ms; at least 1): its isolate costs about 25 MiB once it has worked, and it starts
+   * again when a compaction next finds every worker busy.
+   */
+  idle_worker_exit_ms?: number;
 }
+
+/** Default of {@link WorkerExecutorOptions.idle_worker_exit_ms}. */
+const DEFAULT_IDLE_WORKER_EXIT_MS = 2000;
 
 interface PendingJob {
   resolve(outputs: TableFileMeta[]): void;
@@ -347,6 +356,10 @@ export class WorkerExecutor implements BackgroundExecutor {
   /** A compaction worker being started for a job that found every worker busy. */
   #starting: Promise<WorkerLane | null> | null = null;
   #closed = false;
+  /** Idle-exit timers of the compaction workers beyond the first. */
+  readonly #idle_timers = new Map<WorkerLane, number>();
+  /** Workers stopped for idleness whose close has not finished. */
+  readonly #exiting = new Set<Promise<void>>();
 
   private constructor(
     /** Every lane started, flush lane included: a worker's death fails them all. */
@@ -368,6 +381,12 @@ export class WorkerExecutor implements BackgroundExecutor {
     if (!Number.isInteger(max_pending) || max_pending < 1 || max_pending > 1024) {
       throw new StorageError(
         `max_pending_jobs must be an integer in [1, 1024], got ${max_pending}`,
+      );
+    }
+    const idle_exit_ms = options.idle_worker_exit_ms ?? DEFAULT_IDLE_WORKER_EXIT_MS;
+    if (!Number.isInteger(idle_exit_ms) || idle_exit_ms < 1 || idle_exit_ms > 2 ** 31 - 1) {
+      throw new StorageError(
+        `idle_worker_exit_ms must be an integer in [1, ${2 ** 31 - 1}], got ${idle_exit_ms}`,
       );
     }
     const compaction_workers = options.compaction_workers ?? 1;
@@ -428,10 +447,48 @@ export class WorkerExecutor implements BackgroundExecutor {
     const lane = this.#leastBusy();
     const can_grow = lane.pendingJobs > 0 && !lane.failed && !this.#closed &&
       this.#starting === null && this.compaction_lanes.length < this.max_compaction_workers;
-    if (!can_grow) return lane.compact(dir, job);
+    if (!can_grow) return this.#compactOn(lane, dir, job);
     // Until the new worker is up (or if it cannot start), the job waits for it, then goes to
     // whichever lane is best at that moment.
-    return this.#startCompactionLane().then(() => this.#leastBusy().compact(dir, job));
+    return this.#startCompactionLane().then(() => this.#compactOn(this.#leastBusy(), dir, job));
+  }
+
+  /** Runs the job on `lane`; a lane beyond the first gets its idle-exit timer when it settles. */
+  #compactOn(lane: WorkerLane, dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
+    const timer = this.#idle_timers.get(lane);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.#idle_timers.delete(lane);
+    }
+    const result = lane.compact(dir, job);
+    if (lane === this.compaction_lanes[0]) return result;
+    const arm = () => this.#armIdleExit(lane);
+    result.then(arm, arm);
+    return result;
+  }
+
+  /** Starts `lane`'s idle-exit timer unless it has jobs or one is running. */
+  #armIdleExit(lane: WorkerLane): void {
+    if (lane.pendingJobs > 0 || this.#closed || this.#idle_timers.has(lane)) return;
+    const exit_ms = this.options.idle_worker_exit_ms ?? DEFAULT_IDLE_WORKER_EXIT_MS;
+    // Deno's setTimeout returns a number; the type seen here is Node's.
+    const handle = setTimeout(() => this.#exitIdle(lane), exit_ms) as unknown as number;
+    Deno.unrefTimer(handle); // an idle worker never keeps the process alive
+    this.#idle_timers.set(lane, handle);
+  }
+
+  /** Stops `lane` if it is still idle: it leaves the lanes first, so no job can reach it. */
+  #exitIdle(lane: WorkerLane): void {
+    this.#idle_timers.delete(lane);
+    if (lane.pendingJobs > 0 || lane.failed || this.#closed) return;
+    const at = this.compaction_lanes.indexOf(lane);
+    if (at <= 0) return;
+    this.compaction_lanes.splice(at, 1);
+    this.lanes.splice(this.lanes.indexOf(lane), 1);
+    const exiting: Promise<void> = lane.close().catch(() => {}).finally(() =>
+      this.#exiting.delete(exiting)
+    );
+    this.#exiting.add(exiting);
   }
 
   #leastBusy(): WorkerLane {
@@ -452,6 +509,8 @@ export class WorkerExecutor implements BackgroundExecutor {
         }
         this.lanes.push(lane);
         this.compaction_lanes.push(lane);
+        // The job that asked for it may go to a lane that has freed up meanwhile.
+        this.#armIdleExit(lane);
         return lane;
       },
       () => null, // no new worker: the ones running take the job
@@ -467,7 +526,9 @@ export class WorkerExecutor implements BackgroundExecutor {
   /** Waits for pending jobs, then stops the workers. Later submissions fail. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const timer of this.#idle_timers.values()) clearTimeout(timer);
+    this.#idle_timers.clear();
     await this.#starting;
-    await Promise.all(this.lanes.map((lane) => lane.close()));
+    await Promise.all([...this.lanes.map((lane) => lane.close()), ...this.#exiting]);
   }
 }

@@ -289,3 +289,47 @@ Deno.test("WorkerExecutor: a second compaction worker starts only when one is bu
     }
   });
 });
+
+Deno.test("WorkerExecutor: an idle compaction worker beyond the first stops, and starts again", async () => {
+  await withTempDir(async (dir) => {
+    const executor = await WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+      compaction_workers: 2,
+      idle_worker_exit_ms: 50,
+    });
+    try {
+      const a = await executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
+      const b = await executor.flush(dir, 2, new ArrayIterator(entries(100, 100, 101, 1)));
+      const job = (input: TableFileMeta, output: number) =>
+        executor.compact(dir, {
+          plan: plan([input]),
+          smallest_snapshot_sequence: 1000,
+          output_file_numbers: [output],
+        });
+      await Promise.all([job(a, 10), job(b, 11)]);
+      assert.equal(executor.compactionWorkers, 2, "two at once started the second");
+      const deadline_ms = Date.now() + 10_000;
+      while (executor.compactionWorkers > 1 && Date.now() < deadline_ms) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(executor.compactionWorkers, 1, "the idle second worker stopped");
+      const [first, second] = await Promise.all([job(a, 12), job(b, 13)]);
+      assert.equal(executor.compactionWorkers, 2, "two at once started it again");
+      assert.deepEqual([first[0].file_number, second[0].file_number], [12, 13]);
+    } finally {
+      await executor.close();
+    }
+  });
+});
+
+Deno.test("WorkerExecutor: idle_worker_exit_ms is checked", async () => {
+  await assert.rejects(
+    WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+      idle_worker_exit_ms: 0,
+    }),
+    /idle_worker_exit_ms must be an integer in \[1, /,
+  );
+});
