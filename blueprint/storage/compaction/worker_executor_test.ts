@@ -7,7 +7,7 @@ import { BlockCache, DEFAULT_TABLE_OPTIONS, TableReader } from "../table/mod.ts"
 import type { CompactionPlan } from "./compaction_picker.ts";
 import { tableFilePath } from "./compaction_job.ts";
 import { InlineExecutor } from "./inline_executor.ts";
-import { WorkerExecutor } from "./worker_executor.ts";
+import { WorkerExecutor, type WorkerExecutorOptions } from "./worker_executor.ts";
 import { Memtable } from "../memtable.ts";
 
 const fs = new NodeFileSystem();
@@ -261,65 +261,69 @@ Deno.test("WorkerExecutor: flushMemtable writes the shared arena as the inline e
   });
 });
 
-Deno.test("WorkerExecutor: a second compaction worker starts only when one is busy", async () => {
+/** A compaction of one input table into table `output`. */
+type OneTableJob = (input: TableFileMeta, output: number) => Promise<TableFileMeta[]>;
+
+/**
+ * Runs `body` on an executor with two compaction workers allowed and two flushed tables to
+ * compact (`a` and `b`), then closes it.
+ */
+async function withTwoTables(
+  options: Partial<WorkerExecutorOptions>,
+  body: (
+    executor: WorkerExecutor,
+    a: TableFileMeta,
+    b: TableFileMeta,
+    job: OneTableJob,
+  ) => Promise<void>,
+): Promise<void> {
   await withTempDir(async (dir) => {
     const executor = await WorkerExecutor.start({
       table_options: DEFAULT_TABLE_OPTIONS,
       cache_capacity_bytes: 1 << 20,
       compaction_workers: 2,
+      ...options,
     });
     try {
       const a = await executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
       const b = await executor.flush(dir, 2, new ArrayIterator(entries(100, 100, 101, 1)));
-      const job = (input: TableFileMeta, output: number) =>
+      const job: OneTableJob = (input, output) =>
         executor.compact(dir, {
           plan: plan([input]),
           smallest_snapshot_sequence: 1000,
           output_file_numbers: [output],
         });
-      await job(a, 10);
-      assert.equal(executor.compactionWorkers, 1, "one job at a time needs one worker");
-      const [first, second] = await Promise.all([job(a, 11), job(b, 12)]);
-      assert.equal(executor.compactionWorkers, 2, "two at once started the second");
-      assert.deepEqual([first[0].file_number, second[0].file_number], [11, 12]);
-      await Promise.all([job(a, 13), job(b, 14), job(a, 15)]);
-      assert.equal(executor.compactionWorkers, 2, "never more than compaction_workers");
+      await body(executor, a, b, job);
     } finally {
       await executor.close();
     }
   });
+}
+
+Deno.test("WorkerExecutor: a second compaction worker starts only when one is busy", async () => {
+  await withTwoTables({}, async (executor, a, b, job) => {
+    await job(a, 10);
+    assert.equal(executor.compactionWorkers, 1, "one job at a time needs one worker");
+    const [first, second] = await Promise.all([job(a, 11), job(b, 12)]);
+    assert.equal(executor.compactionWorkers, 2, "two at once started the second");
+    assert.deepEqual([first[0].file_number, second[0].file_number], [11, 12]);
+    await Promise.all([job(a, 13), job(b, 14), job(a, 15)]);
+    assert.equal(executor.compactionWorkers, 2, "never more than compaction_workers");
+  });
 });
 
 Deno.test("WorkerExecutor: an idle compaction worker beyond the first stops, and starts again", async () => {
-  await withTempDir(async (dir) => {
-    const executor = await WorkerExecutor.start({
-      table_options: DEFAULT_TABLE_OPTIONS,
-      cache_capacity_bytes: 1 << 20,
-      compaction_workers: 2,
-      idle_worker_exit_ms: 50,
-    });
-    try {
-      const a = await executor.flush(dir, 1, new ArrayIterator(entries(0, 100, 1, 1)));
-      const b = await executor.flush(dir, 2, new ArrayIterator(entries(100, 100, 101, 1)));
-      const job = (input: TableFileMeta, output: number) =>
-        executor.compact(dir, {
-          plan: plan([input]),
-          smallest_snapshot_sequence: 1000,
-          output_file_numbers: [output],
-        });
-      await Promise.all([job(a, 10), job(b, 11)]);
-      assert.equal(executor.compactionWorkers, 2, "two at once started the second");
-      const deadline_ms = Date.now() + 10_000;
-      while (executor.compactionWorkers > 1 && Date.now() < deadline_ms) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      assert.equal(executor.compactionWorkers, 1, "the idle second worker stopped");
-      const [first, second] = await Promise.all([job(a, 12), job(b, 13)]);
-      assert.equal(executor.compactionWorkers, 2, "two at once started it again");
-      assert.deepEqual([first[0].file_number, second[0].file_number], [12, 13]);
-    } finally {
-      await executor.close();
+  await withTwoTables({ idle_worker_exit_ms: 50 }, async (executor, a, b, job) => {
+    await Promise.all([job(a, 10), job(b, 11)]);
+    assert.equal(executor.compactionWorkers, 2, "two at once started the second");
+    const deadline_ms = Date.now() + 10_000;
+    while (executor.compactionWorkers > 1 && Date.now() < deadline_ms) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    assert.equal(executor.compactionWorkers, 1, "the idle second worker stopped");
+    const [first, second] = await Promise.all([job(a, 12), job(b, 13)]);
+    assert.equal(executor.compactionWorkers, 2, "two at once started it again");
+    assert.deepEqual([first[0].file_number, second[0].file_number], [12, 13]);
   });
 });
 

@@ -21,17 +21,33 @@ async function fillCompacted(db: Storage, count: number): Promise<void> {
   await db.compactRange();
 }
 
-Deno.test("storage: gets and open scans stay correct while cache slabs are recycled", async () => {
+const COUNT = 20_000;
+
+/**
+ * Runs `body` on a store of COUNT compacted entries whose cache (64 KiB) is far smaller than the
+ * data, with a seeded generator of keys to read.
+ */
+async function withSmallCache(
+  seed: number,
+  body: (db: Storage, next: () => number) => void,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cache_recycling_" });
-  const COUNT = 20_000;
   const db = await Storage.open(dir, {
     block_cache_bytes: 64 << 10,
     memtable_size_bytes: 256 << 10,
   });
   try {
     await fillCompacted(db, COUNT);
-    let seed = 7;
-    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % COUNT;
+    let state = seed;
+    body(db, () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) % COUNT);
+  } finally {
+    await db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("storage: gets and open scans stay correct while cache slabs are recycled", async () => {
+  await withSmallCache(7, (db, next) => {
     const scan = db.scan({ start: key(0) })[Symbol.iterator]();
     let scanned = 0;
     for (let round = 0; round < 200; round++) {
@@ -56,23 +72,11 @@ Deno.test("storage: gets and open scans stay correct while cache slabs are recyc
     }
     const stats = db.stats();
     assert.ok(stats.cache_slabs_recycled > 100, `${stats.cache_slabs_recycled} slabs recycled`);
-  } finally {
-    await db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("storage: short scans alone recycle cache slabs and read right", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "cache_recycling_seek_" });
-  const COUNT = 20_000;
-  const db = await Storage.open(dir, {
-    block_cache_bytes: 64 << 10,
-    memtable_size_bytes: 256 << 10,
-  });
-  try {
-    await fillCompacted(db, COUNT);
-    let seed = 11;
-    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % COUNT;
+  await withSmallCache(11, (db, next) => {
     // Seeks as db_bench's seekrandom does them: a scan from a key, one entry, closed.
     for (let seek = 0; seek < 20_000; seek++) {
       const i = next();
@@ -85,32 +89,29 @@ Deno.test("storage: short scans alone recycle cache slabs and read right", async
     }
     const stats = db.stats();
     assert.ok(stats.cache_slabs_recycled > 100, `${stats.cache_slabs_recycled} slabs recycled`);
-  } finally {
-    await db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("storage: a scan with fill_cache: false reads right and leaves the cache empty", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cache_fill_" });
-  const COUNT = 5_000;
+  const ENTRIES = 5_000;
   try {
     const writer = await Storage.open(dir, { memtable_size_bytes: 64 << 10 });
-    await fillCompacted(writer, COUNT);
+    await fillCompacted(writer, ENTRIES);
     await writer.close();
     const db = await Storage.open(dir);
     try {
       for (const reverse of [false, true]) {
         const got = [...db.scan({ fill_cache: false, reverse })];
-        assert.equal(got.length, COUNT);
+        assert.equal(got.length, ENTRIES);
         got.forEach((entry, n) => {
-          const i = reverse ? COUNT - 1 - n : n;
+          const i = reverse ? ENTRIES - 1 - n : n;
           assert.equal(decoder.decode(entry.key), decoder.decode(key(i)));
           assert.equal(decoder.decode(entry.value), decoder.decode(value(i)));
         });
       }
       assert.equal(db.stats().cache_bytes, 0, "nothing cached by the uncached scans");
-      assert.equal([...db.scan()].length, COUNT);
+      assert.equal([...db.scan()].length, ENTRIES);
       assert.ok(db.stats().cache_bytes > 0, "a default scan fills the cache");
     } finally {
       await db.close();
