@@ -414,7 +414,7 @@ export class LocalCluster {
       stdout: "piped",
       stderr: "piped",
       // Blueprint members get the runtime's memory settings; etcd ignores them.
-      env: { ...runtimeEnv(parentEnv), NO_COLOR: "1" },
+      env: { ...runtimeEnv(), NO_COLOR: "1" },
     }).spawn();
     const log_writer = log.writable.getWriter();
     const copy = async (stream: ReadableStream<Uint8Array>) => {
@@ -514,14 +514,5 @@ export class LocalCluster {
       `${this.flavor} member ${member.name} at ${member.client_address} ${why}; log ${member.log_file}:\n${await this
         .logTail(member.name)}`,
     );
-  }
-}
-
-/** A variable of this process's environment, or undefined (also without env permission). */
-function parentEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
   }
 }

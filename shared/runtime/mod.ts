@@ -26,17 +26,29 @@ export const RUNTIME_ENV_DEFAULTS: Readonly<Record<string, string>> = Object.fre
 
 /**
  * The environment entries to add when spawning a member process: each default of
- * {@link RUNTIME_ENV_DEFAULTS} that `lookup` (the parent's environment) does not set.
+ * {@link RUNTIME_ENV_DEFAULTS} that `lookup` (by default this process's environment) does not
+ * set.
  *
  * @example
  * ```ts
- * new Deno.Command(Deno.execPath(), { args, env: runtimeEnv((name) => Deno.env.get(name)) });
+ * new Deno.Command(Deno.execPath(), { args, env: runtimeEnv() });
  * ```
  */
-export function runtimeEnv(lookup: (name: string) => string | undefined): Record<string, string> {
+export function runtimeEnv(
+  lookup: (name: string) => string | undefined = processEnv,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(RUNTIME_ENV_DEFAULTS)) {
     if (lookup(name) === undefined) env[name] = value;
   }
   return env;
+}
+
+/** A variable of this process's environment, or undefined (also without env permission). */
+function processEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }

@@ -366,7 +366,7 @@ export class WorkerExecutor implements BackgroundExecutor {
     private readonly lanes: WorkerLane[],
     private readonly compaction_lanes: WorkerLane[],
     private readonly flush_lane: WorkerLane | null,
-    private readonly options: WorkerExecutorOptions,
+    private readonly options: WorkerExecutorOptions & { idle_worker_exit_ms: number },
     private readonly max_compaction_workers: number,
     private readonly failAll: (failure: StorageError) => void,
   ) {}
@@ -412,7 +412,7 @@ export class WorkerExecutor implements BackgroundExecutor {
       lanes,
       [lanes[0]],
       lanes[1] ?? null,
-      options,
+      { ...options, idle_worker_exit_ms: idle_exit_ms },
       compaction_workers,
       failAll,
     );
@@ -470,9 +470,11 @@ export class WorkerExecutor implements BackgroundExecutor {
   /** Starts `lane`'s idle-exit timer unless it has jobs or one is running. */
   #armIdleExit(lane: WorkerLane): void {
     if (lane.pendingJobs > 0 || this.#closed || this.#idle_timers.has(lane)) return;
-    const exit_ms = this.options.idle_worker_exit_ms ?? DEFAULT_IDLE_WORKER_EXIT_MS;
     // Deno's setTimeout returns a number; the type seen here is Node's.
-    const handle = setTimeout(() => this.#exitIdle(lane), exit_ms) as unknown as number;
+    const handle = setTimeout(
+      () => this.#exitIdle(lane),
+      this.options.idle_worker_exit_ms,
+    ) as unknown as number;
     Deno.unrefTimer(handle); // an idle worker never keeps the process alive
     this.#idle_timers.set(lane, handle);
   }
