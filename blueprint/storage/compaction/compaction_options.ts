@@ -18,9 +18,9 @@ import { StorageError } from "../errors.ts";
 export interface CompactionOptions {
   /** Level-0 file count that makes L0 eligible for compaction (LevelDB: 4). */
   level0_compaction_trigger: number;
-  /** Level-0 file count at which each write is delayed a little (LevelDB: 8). */
+  /** Level-0 file count at which each write is delayed a little (RocksDB: 20, LevelDB: 8). */
   level0_slowdown_trigger: number;
-  /** Level-0 file count at which writes wait for a compaction (LevelDB: 12). */
+  /** Level-0 file count at which writes wait for a compaction (RocksDB: 36, LevelDB: 12). */
   level0_stop_trigger: number;
   /** Size budget of level 1; level N>1 gets base * multiplier^(N-1) (LevelDB: 10 MiB). */
   max_bytes_for_level_base: number;
@@ -45,11 +45,11 @@ export interface CompactionOptions {
 
 const TARGET_FILE_SIZE_BYTES = 2 << 20;
 
-/** LevelDB's defaults. */
+/** LevelDB's defaults, but RocksDB's level-0 slowdown and stop triggers (see StorageOptions). */
 export const DEFAULT_COMPACTION_OPTIONS: Readonly<CompactionOptions> = Object.freeze({
   level0_compaction_trigger: 4,
-  level0_slowdown_trigger: 8,
-  level0_stop_trigger: 12,
+  level0_slowdown_trigger: 20,
+  level0_stop_trigger: 36,
   max_bytes_for_level_base: 10 << 20,
   level_multiplier: 10,
   target_file_size_bytes: TARGET_FILE_SIZE_BYTES,

@@ -17,8 +17,8 @@ export type WriteStall = { delay_ms: number } | "stop";
  * @example
  * ```ts
  * writeStall(3, DEFAULT_COMPACTION_OPTIONS);  // { delay_ms: 0 }
- * writeStall(8, DEFAULT_COMPACTION_OPTIONS);  // { delay_ms: 1 }
- * writeStall(12, DEFAULT_COMPACTION_OPTIONS); // "stop"
+ * writeStall(20, DEFAULT_COMPACTION_OPTIONS); // { delay_ms: 1 }
+ * writeStall(36, DEFAULT_COMPACTION_OPTIONS); // "stop"
  * ```
  */
 export function writeStall(

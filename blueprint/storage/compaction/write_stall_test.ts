@@ -2,15 +2,15 @@ import assert from "node:assert/strict";
 import { DEFAULT_COMPACTION_OPTIONS, resolveCompactionOptions } from "./compaction_options.ts";
 import { writeStall } from "./write_stall.ts";
 
-Deno.test("writeStall: go below 8 L0 files, delay from 8, stop from 12", () => {
+Deno.test("writeStall: go below 20 L0 files, delay from 20, stop from 36", () => {
   const options = DEFAULT_COMPACTION_OPTIONS;
-  for (let count = 0; count < 8; count++) {
+  for (let count = 0; count < 20; count++) {
     assert.deepEqual(writeStall(count, options), { delay_ms: 0 });
   }
-  for (let count = 8; count < 12; count++) {
+  for (let count = 20; count < 36; count++) {
     assert.deepEqual(writeStall(count, options), { delay_ms: 1 });
   }
-  assert.equal(writeStall(12, options), "stop");
+  assert.equal(writeStall(36, options), "stop");
   assert.equal(writeStall(500, options), "stop");
 });
 
@@ -31,8 +31,8 @@ Deno.test("writeStall: follows custom triggers and rejects bad counts", () => {
 Deno.test("resolveCompactionOptions: defaults, derived limits, and clear errors", () => {
   const defaults = resolveCompactionOptions();
   assert.equal(defaults.level0_compaction_trigger, 4);
-  assert.equal(defaults.level0_slowdown_trigger, 8);
-  assert.equal(defaults.level0_stop_trigger, 12);
+  assert.equal(defaults.level0_slowdown_trigger, 20);
+  assert.equal(defaults.level0_stop_trigger, 36);
   assert.equal(defaults.max_bytes_for_level_base, 10 << 20);
   assert.equal(defaults.level_multiplier, 10);
   assert.equal(defaults.target_file_size_bytes, 2 << 20);
