@@ -78,8 +78,9 @@ export interface StorageOptions {
    * worker (default 2, at most 4; 1 never splits). A compaction is split when its inputs hold
    * at least 4 x target_file_size_bytes. With writes stalled on level 0, the writer's idle
    * core merges too: measured on a 1,000,000-entry random fill on 2 cores, see the README.
-   * Each worker costs an isolate (about 15 MiB) and a 4 MiB cache; workers beyond the first
-   * start when a split compaction first finds every compaction worker busy.
+   * Each worker costs an isolate (about 15 MiB, 25 after work) and a 4 MiB cache; workers
+   * beyond the first start when a split compaction first finds every compaction worker busy,
+   * and every worker stops after 2 s without a job (the next job starts it again).
    */
   max_subcompactions?: number;
 }

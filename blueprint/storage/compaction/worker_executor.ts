@@ -49,9 +49,8 @@ export interface WorkerExecutorOptions {
   /** Workers for compactions (default 1, at most 4): parts of a split compaction run side by side. */
   compaction_workers?: number;
   /**
-   * A compaction worker beyond the first that has had no job for this long stops (default
-   * 2,000 ms; at least 1): its isolate costs about 25 MiB once it has worked, and it starts
-   * again when a compaction next finds every worker busy.
+   * A worker that has had no job for this long stops (default 2,000 ms; at least 1): its
+   * isolate costs about 25 MiB once it has worked. It starts again when a job needs it.
    */
   idle_worker_exit_ms?: number;
 }
@@ -345,6 +344,10 @@ function remoteError(failed: FailedReply): Error {
  * `max_pending_jobs` jobs may be outstanding per worker. If a worker dies, every pending and
  * later job rejects with a StorageError saying so.
  *
+ * A worker with no job for `idle_worker_exit_ms` stops, and the next job that needs one starts
+ * it again: an isolate that has worked holds about 25 MiB, which a store that only reads
+ * should not pay for.
+ *
  * @example
  * ```ts
  * const executor = await WorkerExecutor.start({ table_options, cache_capacity_bytes: 8 << 20 });
@@ -353,22 +356,28 @@ function remoteError(failed: FailedReply): Error {
  * ```
  */
 export class WorkerExecutor implements BackgroundExecutor {
-  /** A compaction worker being started for a job that found every worker busy. */
+  /** Every lane running, flush lane included: a worker's death fails them all. */
+  readonly #lanes: WorkerLane[] = [];
+  /** Running compaction lanes (none after they all stopped for idleness). */
+  readonly #compaction_lanes: WorkerLane[] = [];
+  /** The running flush lane, if any. */
+  #flush_lane: WorkerLane | null = null;
+  /** A compaction worker being started (only one at a time). */
   #starting: Promise<WorkerLane | null> | null = null;
+  /** The flush worker being started. */
+  #starting_flush: Promise<WorkerLane> | null = null;
   #closed = false;
-  /** Idle-exit timers of the compaction workers beyond the first. */
+  #workers_started = 0;
+  /** The first worker death: every later job fails with it. */
+  #failure: StorageError | null = null;
   readonly #idle_timers = new Map<WorkerLane, number>();
   /** Workers stopped for idleness whose close has not finished. */
   readonly #exiting = new Set<Promise<void>>();
 
   private constructor(
-    /** Every lane started, flush lane included: a worker's death fails them all. */
-    private readonly lanes: WorkerLane[],
-    private readonly compaction_lanes: WorkerLane[],
-    private readonly flush_lane: WorkerLane | null,
     private readonly options: WorkerExecutorOptions & { idle_worker_exit_ms: number },
     private readonly max_compaction_workers: number,
-    private readonly failAll: (failure: StorageError) => void,
+    private readonly flush_worker: boolean,
   ) {}
 
   /**
@@ -395,76 +404,136 @@ export class WorkerExecutor implements BackgroundExecutor {
         `compaction_workers must be an integer in [1, 4], got ${compaction_workers}`,
       );
     }
-    const lanes: WorkerLane[] = [];
-    // A worker's death fails its siblings too: the DB must see one consistent failure.
-    const failAll = (failure: StorageError) => {
-      for (const lane of lanes) lane.fail(failure);
-    };
-    const names = ["storage-compaction-0"];
-    if (options.flush_worker ?? true) names.push("storage-flush");
-    try {
-      for (const name of names) lanes.push(await WorkerLane.start(name, options, failAll));
-    } catch (err) {
-      await Promise.all(lanes.map((lane) => lane.close()));
-      throw err;
-    }
-    return new WorkerExecutor(
-      lanes,
-      [lanes[0]],
-      lanes[1] ?? null,
+    const executor = new WorkerExecutor(
       { ...options, idle_worker_exit_ms: idle_exit_ms },
       compaction_workers,
-      failAll,
+      options.flush_worker ?? true,
     );
+    // Started now, so a store that cannot start its workers fails at open, not at its first flush.
+    try {
+      const lane = await executor.#startLane("storage-compaction-0");
+      executor.#compaction_lanes.push(lane);
+      executor.#armIdleExit(lane);
+      if (executor.flush_worker) await executor.#flushLane();
+    } catch (err) {
+      await executor.close();
+      throw err;
+    }
+    return executor;
   }
 
-  /** Compaction workers started so far. */
+  /** Compaction workers running now. */
   get compactionWorkers(): number {
-    return this.compaction_lanes.length;
+    return this.#compaction_lanes.length;
+  }
+
+  /** Workers started since {@link WorkerExecutor.start}, restarts after idleness included. */
+  get workersStarted(): number {
+    return this.#workers_started;
+  }
+
+  /** Workers running now, the flush worker included. */
+  get runningWorkers(): number {
+    return this.#lanes.length;
   }
 
   /** Number of jobs submitted and not yet finished, over all workers. */
   get pendingJobs(): number {
-    const compacting = this.compaction_lanes.reduce((sum, lane) => sum + lane.pendingJobs, 0);
-    return compacting + (this.flush_lane?.pendingJobs ?? 0);
+    return this.#lanes.reduce((sum, lane) => sum + lane.pendingJobs, 0);
   }
 
   /** Streams `entries` to the flush worker, which writes them as level-0 table `file_number`. */
-  flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
-    return (this.flush_lane ?? this.compaction_lanes[0]).flush(dir, file_number, entries);
+  async flush(dir: string, file_number: number, entries: InternalIterator): Promise<TableFileMeta> {
+    const lane = await this.#laneForFlush();
+    return await this.#track(lane, lane.flush(dir, file_number, entries));
   }
 
   /** Shares the memtable's arenas with the flush worker, which writes table `file_number`. */
-  flushMemtable(dir: string, file_number: number, memtable: Memtable): Promise<TableFileMeta> {
-    return (this.flush_lane ?? this.compaction_lanes[0]).flushMemtable(dir, file_number, memtable);
+  async flushMemtable(
+    dir: string,
+    file_number: number,
+    memtable: Memtable,
+  ): Promise<TableFileMeta> {
+    const lane = await this.#laneForFlush();
+    return await this.#track(lane, lane.flushMemtable(dir, file_number, memtable));
   }
 
   /**
    * Sends the compaction to an idle compaction worker; when every one is busy, to a new one
    * (while fewer than `compaction_workers` run), else to the one with the fewest jobs.
    */
-  compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
+  async compact(dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
+    // Bounded: each pass that does not return waits for a worker start, at most one per slot.
+    for (let pass = 0; pass <= this.max_compaction_workers; pass++) {
+      this.#checkUsable();
+      const lane = this.#leastBusy();
+      if (lane !== null && lane.pendingJobs === 0) {
+        return await this.#track(lane, lane.compact(dir, job));
+      }
+      if (this.#compaction_lanes.length >= this.max_compaction_workers) break;
+      // Until the new worker is up (or if it cannot start), the job waits for it, then goes to
+      // whichever lane is best at that moment.
+      await (this.#starting ?? this.#startCompactionLane());
+    }
+    this.#checkUsable();
     const lane = this.#leastBusy();
-    const can_grow = lane.pendingJobs > 0 && !lane.failed && !this.#closed &&
-      this.#starting === null && this.compaction_lanes.length < this.max_compaction_workers;
-    if (!can_grow) return this.#compactOn(lane, dir, job);
-    // Until the new worker is up (or if it cannot start), the job waits for it, then goes to
-    // whichever lane is best at that moment.
-    return this.#startCompactionLane().then(() => this.#compactOn(this.#leastBusy(), dir, job));
+    if (lane === null) throw new StorageError("no storage compaction worker could be started");
+    return await this.#track(lane, lane.compact(dir, job));
   }
 
-  /** Runs the job on `lane`; a lane beyond the first gets its idle-exit timer when it settles. */
-  #compactOn(lane: WorkerLane, dir: string, job: CompactionJob): Promise<TableFileMeta[]> {
+  /** Fault injection for tests: makes a compaction worker die with an uncaught error. */
+  async crashWorkerForTest(): Promise<void> {
+    if (this.#compaction_lanes.length === 0) await this.#startCompactionLane();
+    await this.#compaction_lanes[0].crashWorker();
+  }
+
+  /** Waits for pending jobs, then stops the workers. Later submissions fail. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#idle_timers.values()) clearTimeout(timer);
+    this.#idle_timers.clear();
+    await Promise.allSettled([this.#starting, this.#starting_flush]);
+    await Promise.all([...this.#lanes.map((lane) => lane.close()), ...this.#exiting]);
+  }
+
+  #checkUsable(): void {
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#closed) throw new StorageError("storage background executor is closed");
+  }
+
+  /** The lane flushes go to: the flush worker, or a compaction worker without one. */
+  async #laneForFlush(): Promise<WorkerLane> {
+    this.#checkUsable();
+    if (this.flush_worker) return await this.#flushLane();
+    const lane = this.#leastBusy();
+    if (lane !== null) return lane;
+    await (this.#starting ?? this.#startCompactionLane());
+    const started = this.#leastBusy();
+    if (started === null) throw new StorageError("no storage compaction worker could be started");
+    return started;
+  }
+
+  /** The flush lane, started if it is not running. */
+  #flushLane(): Promise<WorkerLane> {
+    if (this.#flush_lane !== null) return Promise.resolve(this.#flush_lane);
+    this.#starting_flush ??= this.#startLane("storage-flush").then((lane) => {
+      this.#flush_lane = lane;
+      this.#armIdleExit(lane);
+      return lane;
+    }).finally(() => (this.#starting_flush = null));
+    return this.#starting_flush;
+  }
+
+  /** Keeps `lane` from stopping while `job` runs, and arms its idle timer when it settles. */
+  #track<T>(lane: WorkerLane, job: Promise<T>): Promise<T> {
     const timer = this.#idle_timers.get(lane);
     if (timer !== undefined) {
       clearTimeout(timer);
       this.#idle_timers.delete(lane);
     }
-    const result = lane.compact(dir, job);
-    if (lane === this.compaction_lanes[0]) return result;
     const arm = () => this.#armIdleExit(lane);
-    result.then(arm, arm);
-    return result;
+    job.then(arm, arm);
+    return job;
   }
 
   /** Starts `lane`'s idle-exit timer unless it has jobs or one is running. */
@@ -483,54 +552,60 @@ export class WorkerExecutor implements BackgroundExecutor {
   #exitIdle(lane: WorkerLane): void {
     this.#idle_timers.delete(lane);
     if (lane.pendingJobs > 0 || lane.failed || this.#closed) return;
-    const at = this.compaction_lanes.indexOf(lane);
-    if (at <= 0) return;
-    this.compaction_lanes.splice(at, 1);
-    this.lanes.splice(this.lanes.indexOf(lane), 1);
+    const at = this.#lanes.indexOf(lane);
+    if (at < 0) return;
+    this.#lanes.splice(at, 1);
+    const compaction_at = this.#compaction_lanes.indexOf(lane);
+    if (compaction_at >= 0) this.#compaction_lanes.splice(compaction_at, 1);
+    if (this.#flush_lane === lane) this.#flush_lane = null;
     const exiting: Promise<void> = lane.close().catch(() => {}).finally(() =>
       this.#exiting.delete(exiting)
     );
     this.#exiting.add(exiting);
   }
 
-  #leastBusy(): WorkerLane {
-    let lane = this.compaction_lanes[0];
-    for (const other of this.compaction_lanes) {
-      if (other.pendingJobs < lane.pendingJobs) lane = other;
+  #leastBusy(): WorkerLane | null {
+    let best: WorkerLane | null = null;
+    for (const lane of this.#compaction_lanes) {
+      if (best === null || lane.pendingJobs < best.pendingJobs) best = lane;
     }
-    return lane;
+    return best;
   }
 
+  /** Starts one more compaction worker; null when it could not start (the others go on). */
   #startCompactionLane(): Promise<WorkerLane | null> {
-    const name = `storage-compaction-${this.compaction_lanes.length}`;
-    this.#starting = WorkerLane.start(name, this.options, this.failAll).then(
-      async (lane) => {
-        if (this.#closed || this.compaction_lanes[0].failed) {
-          await lane.close();
-          return null;
-        }
-        this.lanes.push(lane);
-        this.compaction_lanes.push(lane);
+    const name = `storage-compaction-${this.#compaction_lanes.length}`;
+    this.#starting = this.#startLane(name).then(
+      (lane) => {
+        this.#compaction_lanes.push(lane);
         // The job that asked for it may go to a lane that has freed up meanwhile.
         this.#armIdleExit(lane);
         return lane;
       },
-      () => null, // no new worker: the ones running take the job
+      () => null,
     ).finally(() => (this.#starting = null));
     return this.#starting;
   }
 
-  /** Fault injection for tests: makes the compaction worker die with an uncaught error. */
-  async crashWorkerForTest(): Promise<void> {
-    await this.compaction_lanes[0].crashWorker();
+  /**
+   * Starts a worker lane and adds it to the running lanes; a closed or failed executor
+   * closes it again and rejects.
+   */
+  async #startLane(name: string): Promise<WorkerLane> {
+    this.#checkUsable();
+    const lane = await WorkerLane.start(name, this.options, (failure) => this.#failAll(failure));
+    this.#workers_started++;
+    if (this.#closed || this.#failure !== null) {
+      await lane.close();
+      this.#checkUsable();
+    }
+    this.#lanes.push(lane);
+    return lane;
   }
 
-  /** Waits for pending jobs, then stops the workers. Later submissions fail. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    for (const timer of this.#idle_timers.values()) clearTimeout(timer);
-    this.#idle_timers.clear();
-    await this.#starting;
-    await Promise.all([...this.lanes.map((lane) => lane.close()), ...this.#exiting]);
+  /** A worker's death fails its siblings too: the store must see one consistent failure. */
+  #failAll(failure: StorageError): void {
+    this.#failure ??= failure;
+    for (const lane of [...this.#lanes]) lane.fail(failure);
   }
 }

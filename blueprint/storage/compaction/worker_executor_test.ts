@@ -275,6 +275,7 @@ async function withTwoTables(
     a: TableFileMeta,
     b: TableFileMeta,
     job: OneTableJob,
+    dir: string,
   ) => Promise<void>,
 ): Promise<void> {
   await withTempDir(async (dir) => {
@@ -293,7 +294,7 @@ async function withTwoTables(
           smallest_snapshot_sequence: 1000,
           output_file_numbers: [output],
         });
-      await body(executor, a, b, job);
+      await body(executor, a, b, job, dir);
     } finally {
       await executor.close();
     }
@@ -312,18 +313,29 @@ Deno.test("WorkerExecutor: a second compaction worker starts only when one is bu
   });
 });
 
-Deno.test("WorkerExecutor: an idle compaction worker beyond the first stops, and starts again", async () => {
-  await withTwoTables({ idle_worker_exit_ms: 50 }, async (executor, a, b, job) => {
-    await Promise.all([job(a, 10), job(b, 11)]);
-    assert.equal(executor.compactionWorkers, 2, "two at once started the second");
-    const deadline_ms = Date.now() + 10_000;
-    while (executor.compactionWorkers > 1 && Date.now() < deadline_ms) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    assert.equal(executor.compactionWorkers, 1, "the idle second worker stopped");
+/** Waits (up to 10 s) until `done()` holds. */
+async function waitUntil(done: () => boolean): Promise<void> {
+  const deadline_ms = Date.now() + 10_000;
+  while (!done() && Date.now() < deadline_ms) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+Deno.test("WorkerExecutor: idle workers stop, and the jobs that need them start them again", async () => {
+  await withTwoTables({ idle_worker_exit_ms: 50 }, async (executor, a, b, job, dir) => {
+    await waitUntil(() => executor.runningWorkers === 0);
+    assert.equal(executor.runningWorkers, 0, "every idle worker stopped, the flush worker too");
+    const started = executor.workersStarted;
     const [first, second] = await Promise.all([job(a, 12), job(b, 13)]);
-    assert.equal(executor.compactionWorkers, 2, "two at once started it again");
+    assert.equal(executor.workersStarted, started + 2, "two jobs at once started two workers");
     assert.deepEqual([first[0].file_number, second[0].file_number], [12, 13]);
+    assert.deepEqual(readTable(dir, first[0]), readTable(dir, a));
+    assert.deepEqual(readTable(dir, second[0]), readTable(dir, b));
+    await waitUntil(() => executor.runningWorkers === 0);
+    const flushed = await executor.flush(dir, 14, new ArrayIterator(entries(0, 10, 1, 1)));
+    assert.equal(executor.workersStarted, started + 3, "a flush started the flush worker");
+    assert.equal(executor.compactionWorkers, 0, "and no compaction worker");
+    assert.deepEqual(readTable(dir, flushed), entries(0, 10, 1, 1));
   });
 });
 
