@@ -80,7 +80,7 @@ export interface StorageOptions {
    * core merges too: measured on a 1,000,000-entry random fill on 2 cores, see the README.
    * Each worker costs an isolate (about 15 MiB, 25 after work) and a 4 MiB cache; workers
    * beyond the first start when a split compaction first finds every compaction worker busy,
-   * and every worker stops after 2 s without a job (the next job starts it again).
+   * and every worker stops after 1 s without a job (the next job starts it again).
    */
   max_subcompactions?: number;
 }

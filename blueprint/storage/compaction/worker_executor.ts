@@ -49,14 +49,14 @@ export interface WorkerExecutorOptions {
   /** Workers for compactions (default 1, at most 4): parts of a split compaction run side by side. */
   compaction_workers?: number;
   /**
-   * A worker that has had no job for this long stops (default 2,000 ms; at least 1): its
+   * A worker that has had no job for this long stops (default 1,000 ms; at least 1): its
    * isolate costs about 25 MiB once it has worked. It starts again when a job needs it.
    */
   idle_worker_exit_ms?: number;
 }
 
 /** Default of {@link WorkerExecutorOptions.idle_worker_exit_ms}. */
-const DEFAULT_IDLE_WORKER_EXIT_MS = 2000;
+const DEFAULT_IDLE_WORKER_EXIT_MS = 1000;
 
 interface PendingJob {
   resolve(outputs: TableFileMeta[]): void;
