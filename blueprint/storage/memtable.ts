@@ -135,6 +135,40 @@ export function forEachArenaEntry(
   }
 }
 
+/**
+ * {@link forEachArenaEntry} without views: `visit` gets the arena's bytes and each entry's
+ * internal key and value as offsets and lengths in them (a flush's hot loop).
+ *
+ * @throws Error when the walk does not meet exactly `entry_count` entries (a damaged arena)
+ */
+export function forEachArenaRange(
+  arena: MemtableArena,
+  visit: (
+    bytes: Uint8Array,
+    key_offset: number,
+    key_length: number,
+    value_offset: number,
+    value_length: number,
+  ) => void,
+): void {
+  const { nodes, bytes, entry_count } = arena;
+  let seen = 0;
+  // Bounded: level 0 links each entry once; the count check catches a cycle.
+  for (let node = nodes[HEAD + LINKS]; node !== NONE; node = nodes[node + LINKS]) {
+    if (++seen > entry_count) break;
+    visit(
+      bytes,
+      nodes[node + KEY_OFFSET],
+      nodes[node + KEY_LENGTH],
+      nodes[node + VALUE_OFFSET],
+      nodes[node + VALUE_LENGTH],
+    );
+  }
+  if (seen !== entry_count) {
+    throw new Error(`memtable arena: walked ${seen} entries, expected ${entry_count}`);
+  }
+}
+
 /** The newest entry of a user key visible at a snapshot. */
 export interface MemtableHit {
   /** Value or deletion. */

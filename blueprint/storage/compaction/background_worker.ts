@@ -9,7 +9,7 @@ import { acceptWorkerChannel, type RingSender } from "../../../shared/channel/mo
 import { NodeFileSystem } from "../../../shared/fs/mod.ts";
 import { BlockCache } from "../table/mod.ts";
 import { FlushWriter, runCompactionJob } from "./compaction_job.ts";
-import { forEachArenaEntry, type MemtableArena } from "../memtable.ts";
+import { forEachArenaRange, type MemtableArena } from "../memtable.ts";
 import {
   ARENA_MESSAGE_KIND,
   type ArenaMessage,
@@ -160,7 +160,11 @@ async function serve(): Promise<void> {
         try {
           writer = new FlushWriter(fs, request.dir, request.file_number, config.table_options);
           const adding = writer;
-          forEachArenaEntry(arena, (key, value) => adding.add(key, value));
+          forEachArenaRange(
+            arena,
+            (bytes, key_offset, key_length, value_offset, value_length) =>
+              adding.addRange(bytes, key_offset, key_length, value_offset, value_length),
+          );
         } catch (err) {
           writer?.abandon();
           await replyFailed(sender, job_id, err);

@@ -78,6 +78,21 @@ export class FlushWriter {
     this.#entry_count++;
   }
 
+  /**
+   * Adds the entry whose internal key is `bytes[key_offset, key_offset + key_length)` and
+   * value `bytes[value_offset, value_offset + value_length)` (a memtable arena, walked in place).
+   */
+  addRange(
+    bytes: Uint8Array,
+    key_offset: number,
+    key_length: number,
+    value_offset: number,
+    value_length: number,
+  ): void {
+    this.#builder.addRange(bytes, key_offset, key_length, bytes, value_offset, value_length);
+    this.#entry_count++;
+  }
+
   /** Finishes and syncs the table; an empty flush is a caller error (nothing to write). */
   async finish(): Promise<TableFileMeta> {
     if (this.#entry_count === 0) {

@@ -69,39 +69,56 @@ export class BlockBuilder {
    *   the caller already knows it (-1: compute it)
    */
   add(key: Uint8Array, value: Uint8Array, common_prefix_hint = -1): void {
+    this.addRange(key, 0, key.length, value, 0, value.length, common_prefix_hint);
+  }
+
+  /**
+   * {@link BlockBuilder.add} for the key `key_source[key_start, key_start + key_length)` and
+   * the value `value_source[value_start, value_start + value_length)`, read in place.
+   */
+  addRange(
+    key_source: Uint8Array,
+    key_start: number,
+    key_length: number,
+    value_source: Uint8Array,
+    value_start: number,
+    value_length: number,
+    common_prefix_hint = -1,
+  ): void {
     const last = this.last_key;
     let shared = 0;
     if (this.#entries_since_restart < this.restart_interval) {
       if (common_prefix_hint >= 0 && this.#entry_count > 0) {
         shared = common_prefix_hint;
       } else {
-        const limit = Math.min(last.length, key.length);
+        const limit = Math.min(last.length, key_length);
         const last_bytes = last.bytes;
-        while (shared < limit && last_bytes[shared] === key[shared]) shared++;
+        while (shared < limit && last_bytes[shared] === key_source[key_start + shared]) shared++;
       }
     } else {
       this.#addRestart();
     }
-    const unshared = key.length - shared;
+    const unshared = key_length - shared;
     const buffer = this.#buffer;
-    buffer.reserve(MAX_ENTRY_HEADER_BYTES + unshared + value.length);
+    buffer.reserve(MAX_ENTRY_HEADER_BYTES + unshared + value_length);
     const out = buffer.bytes;
     let at = buffer.length;
-    if (shared < 128 && unshared < 128 && value.length < 128) {
+    if (shared < 128 && unshared < 128 && value_length < 128) {
       out[at] = shared;
       out[at + 1] = unshared;
-      out[at + 2] = value.length;
+      out[at + 2] = value_length;
       at += 3;
     } else {
       at = writeVarint(out, at, shared);
       at = writeVarint(out, at, unshared);
-      at = writeVarint(out, at, value.length);
+      at = writeVarint(out, at, value_length);
     }
     buffer.length = at;
-    buffer.appendRange(key, shared, key.length);
-    buffer.appendRange(value, 0, value.length);
+    const key_end = key_start + key_length;
+    buffer.appendRange(key_source, key_start + shared, key_end);
+    buffer.appendRange(value_source, value_start, value_start + value_length);
     last.length = shared;
-    last.appendRange(key, shared, key.length);
+    last.appendRange(key_source, key_start + shared, key_end);
     this.#entries_since_restart++;
     this.#entry_count++;
   }

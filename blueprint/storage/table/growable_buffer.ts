@@ -9,6 +9,12 @@ import { StorageError } from "../errors.ts";
 /** Hard ceiling for one buffer: far above any block or filter a table writes. */
 export const MAX_BUFFER_BYTES = 1 << 30;
 
+/**
+ * Below this length a part of a larger array is copied by a loop: `subarray` makes a view per
+ * call, which costs more than the loop (a flush copies 100-byte values out of a memtable arena).
+ */
+const LOOP_COPY_MAX_BYTES = 256;
+
 /** Bytes appended so far live in `bytes[0, length)`. */
 export class GrowableBuffer {
   /** Backing storage; replaced when it grows, so do not keep references across appends. */
@@ -43,7 +49,7 @@ export class GrowableBuffer {
     this.reserve(n);
     const out = this.bytes;
     let at = this.length;
-    if (n < 32) {
+    if (n < LOOP_COPY_MAX_BYTES && !(start === 0 && end === data.length && n >= 32)) {
       for (let i = start; i < end; i++) out[at++] = data[i];
     } else if (start === 0 && end === data.length) {
       out.set(data, at);

@@ -150,25 +150,55 @@ export class TableBuilder {
    * The arrays are copied; the caller may reuse them.
    */
   add(ikey: Uint8Array, value: Uint8Array): void {
+    this.addRange(ikey, 0, ikey.length, value, 0, value.length);
+  }
+
+  /**
+   * {@link TableBuilder.add} for the internal key `key_source[key_start, key_start +
+   * key_length)` and the value `value_source[value_start, value_start + value_length)`, read in
+   * place: a flush walks a memtable arena without making a view per entry.
+   */
+  addRange(
+    key_source: Uint8Array,
+    key_start: number,
+    key_length: number,
+    value_source: Uint8Array,
+    value_start: number,
+    value_length: number,
+  ): void {
     this.#assertOpen("add");
-    this.#checkSizes(ikey, value);
+    this.#checkSizes(key_length, value_length);
     // One pass over the common prefix with the last key serves the order check, the
     // filter's "new user key" test and the block's prefix compression.
     const last = this.#lastKey();
     const last_bytes = last.bytes;
-    const limit = last.length < ikey.length ? last.length : ikey.length;
+    const limit = last.length < key_length ? last.length : key_length;
     let common = 0;
-    while (common < limit && last_bytes[common] === ikey[common]) common++;
-    const new_user_key = this.#entry_count === 0 || this.#checkOrder(ikey, last, common);
+    while (common < limit && last_bytes[common] === key_source[key_start + common]) common++;
+    const new_user_key = this.#entry_count === 0 ||
+      this.#checkOrder(key_source, key_start, key_length, last, common);
     if (this.#pending_handle !== null) {
-      this.#addIndexEntry(this.#shortestSeparator(ikey), this.#pending_handle);
+      this.#addIndexEntry(
+        this.#shortestSeparator(key_source, key_start, key_length),
+        this.#pending_handle,
+      );
       this.#pending_handle = null;
     }
     if (this.#filter !== null && new_user_key) {
-      this.#filter.addKey(ikey, 0, ikey.length - TRAILER_SIZE_BYTES);
+      this.#filter.addKey(key_source, key_start, key_start + key_length - TRAILER_SIZE_BYTES);
     }
-    if (this.#entry_count === 0) this.#smallest_key = ikey.slice();
-    this.#data_block.add(ikey, value, common);
+    if (this.#entry_count === 0) {
+      this.#smallest_key = key_source.slice(key_start, key_start + key_length);
+    }
+    this.#data_block.addRange(
+      key_source,
+      key_start,
+      key_length,
+      value_source,
+      value_start,
+      value_length,
+      common,
+    );
     this.#entry_count++;
     if (this.#data_block.estimatedSizeBytes() >= this.#options.block_size_bytes) {
       this.#flushDataBlock();
@@ -233,15 +263,15 @@ export class TableBuilder {
     }
   }
 
-  #checkSizes(ikey: Uint8Array, value: Uint8Array): void {
-    if (ikey.length < TRAILER_SIZE_BYTES || ikey.length > MAX_ENTRY_PART_BYTES) {
+  #checkSizes(key_length: number, value_length: number): void {
+    if (key_length < TRAILER_SIZE_BYTES || key_length > MAX_ENTRY_PART_BYTES) {
       throw new StorageError(
-        `${this.path}: internal key of ${ikey.length} bytes; allowed ${TRAILER_SIZE_BYTES}..${MAX_ENTRY_PART_BYTES}`,
+        `${this.path}: internal key of ${key_length} bytes; allowed ${TRAILER_SIZE_BYTES}..${MAX_ENTRY_PART_BYTES}`,
       );
     }
-    if (value.length > MAX_ENTRY_PART_BYTES) {
+    if (value_length > MAX_ENTRY_PART_BYTES) {
       throw new StorageError(
-        `${this.path}: value of ${value.length} bytes; at most ${MAX_ENTRY_PART_BYTES} allowed`,
+        `${this.path}: value of ${value_length} bytes; at most ${MAX_ENTRY_PART_BYTES} allowed`,
       );
     }
   }
@@ -252,26 +282,36 @@ export class TableBuilder {
   }
 
   /**
-   * Throws unless `ikey` sorts after `last` (they share `common` leading bytes); returns
-   * whether its user key differs from the last one.
+   * Throws unless the key `source[start, start + length)` sorts after `last` (they share
+   * `common` leading bytes); returns whether its user key differs from the last one.
    */
-  #checkOrder(ikey: Uint8Array, last: GrowableBuffer, common: number): boolean {
+  #checkOrder(
+    source: Uint8Array,
+    start: number,
+    length: number,
+    last: GrowableBuffer,
+    common: number,
+  ): boolean {
     const last_user = last.length - TRAILER_SIZE_BYTES;
-    const user = ikey.length - TRAILER_SIZE_BYTES;
+    const user = length - TRAILER_SIZE_BYTES;
     let in_order: boolean;
     let new_user_key = true;
     if (common < last_user && common < user) {
-      in_order = ikey[common] > last.bytes[common];
+      in_order = source[start + common] > last.bytes[common];
     } else if (last_user !== user) {
       in_order = user > last_user; // one user key is a prefix of the other
     } else {
       new_user_key = false;
-      in_order = compareInternalKeyRanges(ikey, 0, ikey.length, last.bytes, 0, last.length) > 0;
+      in_order =
+        compareInternalKeyRanges(source, start, start + length, last.bytes, 0, last.length) >
+          0;
     }
     if (!in_order) {
       throw new StorageError(
         `${this.path}: keys must be added in increasing internal order; ` +
-          `${formatInternalKey(ikey)} does not follow ${formatInternalKey(last.view())}`,
+          `${formatInternalKey(source.slice(start, start + length))} does not follow ${
+            formatInternalKey(last.view())
+          }`,
       );
     }
     return new_user_key;
@@ -318,15 +358,15 @@ export class TableBuilder {
    * A short internal key k with last_key <= k < next_key: the user key cut after the first
    * differing byte, that byte incremented, and the largest trailer; or last_key itself.
    */
-  #shortestSeparator(next_key: Uint8Array): Uint8Array {
+  #shortestSeparator(source: Uint8Array, start: number, length: number): Uint8Array {
     const last = this.#last_key;
     const a = last.bytes;
     const a_len = last.length - TRAILER_SIZE_BYTES;
-    const b_len = next_key.length - TRAILER_SIZE_BYTES;
+    const b_len = length - TRAILER_SIZE_BYTES;
     const limit = Math.min(a_len, b_len);
     let i = 0;
-    while (i < limit && a[i] === next_key[i]) i++;
-    if (i < limit && a[i] < 0xff && a[i] + 1 < next_key[i]) {
+    while (i < limit && a[i] === source[start + i]) i++;
+    if (i < limit && a[i] < 0xff && a[i] + 1 < source[start + i]) {
       return this.#separatorFrom(a, i);
     }
     return last.view();

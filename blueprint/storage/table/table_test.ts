@@ -275,6 +275,43 @@ Deno.test("the builder enforces order and its life cycle", async () => {
   assert.equal(fs.exists("/db/000004.sst"), false);
 });
 
+Deno.test("addRange reads entries in place and writes the same table as add", async () => {
+  await withSeed(testSeed(), async (rng) => {
+    const entries = randomEntries(rng, 3000);
+    const { fs, path } = await buildTable(entries);
+    // Every key and value packed into one array at odd offsets, as in a memtable arena.
+    const packed = new Uint8Array(
+      entries.reduce((sum, e) => sum + e.key.length + e.value.length + 3, 1),
+    );
+    const at: number[] = [];
+    let offset = 1;
+    for (const { key, value } of entries) {
+      at.push(offset);
+      packed.set(key, offset);
+      packed.set(value, offset + key.length + 1);
+      offset += key.length + value.length + 3;
+    }
+    const builder = new TableBuilder(fs, "/db/000008.sst", DEFAULT_TABLE_OPTIONS);
+    entries.forEach(({ key, value }, i) =>
+      builder.addRange(packed, at[i], key.length, packed, at[i] + key.length + 1, value.length)
+    );
+    await builder.finish();
+    assert.deepEqual(fs.readFile("/db/000008.sst"), fs.readFile(path));
+    const first = entries[0];
+    assert.throws(
+      () => builder.addRange(packed, at[0], first.key.length, packed, 0, 0),
+      /add after finished/,
+    );
+    const late = new TableBuilder(fs, "/db/000009.sst", DEFAULT_TABLE_OPTIONS);
+    late.addRange(packed, at[1], entries[1].key.length, packed, 0, 0);
+    assert.throws(
+      () => late.addRange(packed, at[0], first.key.length, packed, 0, 0),
+      /increasing internal order/,
+    );
+    late.abandon();
+  });
+});
+
 Deno.test("finish syncs the table: it survives a crash once its directory entry is synced", async () => {
   const fs = new FaultyFileSystem();
   fs.mkdir("/db");
