@@ -118,21 +118,11 @@ export function forEachArenaEntry(
   arena: MemtableArena,
   visit: (key: Uint8Array, value: Uint8Array) => void,
 ): void {
-  const { nodes, bytes, entry_count } = arena;
-  let seen = 0;
-  // Bounded: level 0 links each entry once; the count check catches a cycle.
-  for (let node = nodes[HEAD + LINKS]; node !== NONE; node = nodes[node + LINKS]) {
-    if (++seen > entry_count) break;
-    const key_offset = nodes[node + KEY_OFFSET];
-    const value_offset = nodes[node + VALUE_OFFSET];
+  forEachArenaRange(arena, (bytes, key_offset, key_length, value_offset, value_length) =>
     visit(
-      bytes.subarray(key_offset, key_offset + nodes[node + KEY_LENGTH]),
-      bytes.subarray(value_offset, value_offset + nodes[node + VALUE_LENGTH]),
-    );
-  }
-  if (seen !== entry_count) {
-    throw new Error(`memtable arena: walked ${seen} entries, expected ${entry_count}`);
-  }
+      bytes.subarray(key_offset, key_offset + key_length),
+      bytes.subarray(value_offset, value_offset + value_length),
+    ));
 }
 
 /**
