@@ -15,7 +15,7 @@
  * short prefixes are useless for keys that share a long head, such as zero-padded numbers.
  *
  * A full memtable reaches the flush worker as its arenas ({@link Memtable.arena}, copied
- * once into pooled shared memory by the executor, walked there by {@link forEachArenaEntry}),
+ * once into pooled shared memory by the executor, walked there by {@link forEachArenaRange}),
  * not entry by entry. The arenas themselves are ordinary ArrayBuffers: the GC counts those
  * as external memory and frees a flushed memtable promptly, which it does not do for
  * SharedArrayBuffers (measured: peak RSS of a 1M random fill rose by 60-75 MiB with
@@ -104,30 +104,10 @@ export interface MemtableArena {
 }
 
 /**
- * Visits every entry of an arena in internal-key order, walking level 0 of the skip list:
- * `key` is the internal key and `value` the value, both views of the arena. Works on an arena
- * received from another isolate (the layout constants live here).
- *
- * @throws Error when the walk does not meet exactly `entry_count` entries (a damaged arena)
- * @example
- * ```ts
- * forEachArenaEntry(memtable.arena(), (key, value) => writer.add(key, value));
- * ```
- */
-export function forEachArenaEntry(
-  arena: MemtableArena,
-  visit: (key: Uint8Array, value: Uint8Array) => void,
-): void {
-  forEachArenaRange(arena, (bytes, key_offset, key_length, value_offset, value_length) =>
-    visit(
-      bytes.subarray(key_offset, key_offset + key_length),
-      bytes.subarray(value_offset, value_offset + value_length),
-    ));
-}
-
-/**
- * {@link forEachArenaEntry} without views: `visit` gets the arena's bytes and each entry's
- * internal key and value as offsets and lengths in them (a flush's hot loop).
+ * Visits every entry of an arena in internal-key order, walking level 0 of the skip list,
+ * without making views: `visit` gets the arena's bytes and each entry's internal key and value
+ * as offsets and lengths in them (a flush's hot loop). Works on an arena received from
+ * another isolate (the layout constants live here).
  *
  * @throws Error when the walk does not meet exactly `entry_count` entries (a damaged arena)
  */
