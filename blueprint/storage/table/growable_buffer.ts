@@ -49,9 +49,10 @@ export class GrowableBuffer {
     this.reserve(n);
     const out = this.bytes;
     let at = this.length;
-    if (n < LOOP_COPY_MAX_BYTES && !(start === 0 && end === data.length && n >= 32)) {
+    const whole = start === 0 && end === data.length;
+    if (n < 32 || (n < LOOP_COPY_MAX_BYTES && !whole)) {
       for (let i = start; i < end; i++) out[at++] = data[i];
-    } else if (start === 0 && end === data.length) {
+    } else if (whole) {
       out.set(data, at);
     } else {
       out.set(data.subarray(start, end), at);
