@@ -475,9 +475,7 @@ export class WorkerExecutor implements BackgroundExecutor {
       // whichever lane is best at that moment.
       await (this.#starting ?? this.#startCompactionLane());
     }
-    this.#checkUsable();
-    const lane = this.#leastBusy();
-    if (lane === null) throw new StorageError("no storage compaction worker could be started");
+    const lane = await this.#someCompactionLane();
     return await this.#track(lane, lane.compact(dir, job));
   }
 
@@ -505,12 +503,16 @@ export class WorkerExecutor implements BackgroundExecutor {
   async #laneForFlush(): Promise<WorkerLane> {
     this.#checkUsable();
     if (this.flush_worker) return await this.#flushLane();
+    return await this.#someCompactionLane();
+  }
+
+  /** The least busy compaction lane, started first if none runs. */
+  async #someCompactionLane(): Promise<WorkerLane> {
+    if (this.#leastBusy() === null) await (this.#starting ?? this.#startCompactionLane());
+    this.#checkUsable();
     const lane = this.#leastBusy();
-    if (lane !== null) return lane;
-    await (this.#starting ?? this.#startCompactionLane());
-    const started = this.#leastBusy();
-    if (started === null) throw new StorageError("no storage compaction worker could be started");
-    return started;
+    if (lane === null) throw new StorageError("no storage compaction worker could be started");
+    return lane;
   }
 
   /** The flush lane, started if it is not running. */
