@@ -3,8 +3,11 @@
  * merger: the current child is the one with the smallest key (largest when moving
  * backward); switching direction re-seeks every other child around the current key.
  *
- * A linear scan picks the current child: merges have few children (memtables, the level-0
- * tables and one iterator per deeper level), where a heap would not pay for itself.
+ * Moving forward, a binary min-heap of the valid children picks the current child: a step
+ * costs about 2 log2(n) key comparisons instead of n - 1. Level 0 may hold up to 36 tables
+ * (the stop trigger), each its own child in a compaction or a scan, where a linear scan
+ * compared every one of them per entry. Moving backward (rare: reverse scans) keeps
+ * LevelDB's linear scan.
  *
  * @module
  */
@@ -31,6 +34,12 @@ type Direction = "forward" | "reverse";
  */
 export class MergingIterator implements InternalIterator {
   readonly #children: InternalIterator[];
+  /** Forward only: the valid children as a min-heap on (key, position in #children). */
+  readonly #heap: InternalIterator[] = [];
+  /** The current key of each heap entry (keys stay valid until their child moves). */
+  readonly #heap_keys: Uint8Array[] = [];
+  /** Each heap entry's position in #children: equal keys come out in children order. */
+  readonly #heap_ranks: number[] = [];
   #current: InternalIterator | null = null;
   #direction: Direction = "forward";
   #closed = false;
@@ -54,7 +63,7 @@ export class MergingIterator implements InternalIterator {
   seekToFirst(): void {
     this.#assertOpen("seekToFirst");
     for (const child of this.#children) child.seekToFirst();
-    this.#findSmallest();
+    this.#buildHeap();
     this.#direction = "forward";
   }
 
@@ -70,7 +79,7 @@ export class MergingIterator implements InternalIterator {
   seek(target: Uint8Array): void {
     this.#assertOpen("seek");
     for (const child of this.#children) child.seek(target);
-    this.#findSmallest();
+    this.#buildHeap();
     this.#direction = "forward";
   }
 
@@ -85,10 +94,17 @@ export class MergingIterator implements InternalIterator {
         child.seek(key);
         if (child.valid() && compareInternalKeys(key, child.key()) === 0) child.next();
       }
+      current.next();
+      this.#buildHeap();
       this.#direction = "forward";
+      return;
     }
+    // The current child is the heap's top: advance it and restore the heap.
     current.next();
-    this.#findSmallest();
+    if (current.valid()) this.#heap_keys[0] = current.key();
+    else this.#popTop();
+    this.#siftDown(0);
+    this.#current = this.#heap.length > 0 ? this.#heap[0] : null;
   }
 
   /** Moves to the previous key in merged order. */
@@ -127,18 +143,63 @@ export class MergingIterator implements InternalIterator {
     for (const child of this.#children) child.close();
   }
 
-  #findSmallest(): void {
-    let smallest: InternalIterator | null = null;
-    let smallest_key: Uint8Array | null = null;
-    for (const child of this.#children) {
+  /** Makes the heap of every valid child (O(n)) and positions on its top. */
+  #buildHeap(): void {
+    const heap = this.#heap;
+    const keys = this.#heap_keys;
+    const ranks = this.#heap_ranks;
+    heap.length = keys.length = ranks.length = 0;
+    for (let rank = 0; rank < this.#children.length; rank++) {
+      const child = this.#children[rank];
       if (!child.valid()) continue;
-      const key = child.key();
-      if (smallest_key === null || compareInternalKeys(key, smallest_key) < 0) {
-        smallest = child;
-        smallest_key = key;
-      }
+      heap.push(child);
+      keys.push(child.key());
+      ranks.push(rank);
     }
-    this.#current = smallest;
+    for (let at = (heap.length >>> 1) - 1; at >= 0; at--) this.#siftDown(at);
+    this.#current = heap.length > 0 ? heap[0] : null;
+  }
+
+  /** Replaces the exhausted top with the last entry (the caller sifts it down). */
+  #popTop(): void {
+    const heap = this.#heap;
+    const last = heap.length - 1;
+    heap[0] = heap[last];
+    this.#heap_keys[0] = this.#heap_keys[last];
+    this.#heap_ranks[0] = this.#heap_ranks[last];
+    heap.length = this.#heap_keys.length = this.#heap_ranks.length = last;
+  }
+
+  /** Whether heap entry `a` sorts before heap entry `b`. */
+  #before(a: number, b: number): boolean {
+    const order = compareInternalKeys(this.#heap_keys[a], this.#heap_keys[b]);
+    return order < 0 || (order === 0 && this.#heap_ranks[a] < this.#heap_ranks[b]);
+  }
+
+  /** Moves the entry at `at` down until both its children sort after it. */
+  #siftDown(at: number): void {
+    const heap = this.#heap;
+    const keys = this.#heap_keys;
+    const ranks = this.#heap_ranks;
+    const size = heap.length;
+    // Bounded: `at` at least doubles each step, and stops at the heap's size.
+    for (;;) {
+      const left = 2 * at + 1;
+      if (left >= size) return;
+      const right = left + 1;
+      const smaller = right < size && this.#before(right, left) ? right : left;
+      if (!this.#before(smaller, at)) return;
+      const child = heap[at];
+      heap[at] = heap[smaller];
+      heap[smaller] = child;
+      const key = keys[at];
+      keys[at] = keys[smaller];
+      keys[smaller] = key;
+      const rank = ranks[at];
+      ranks[at] = ranks[smaller];
+      ranks[smaller] = rank;
+      at = smaller;
+    }
   }
 
   #findLargest(): void {

@@ -9,7 +9,8 @@ import { MergingIterator } from "./merging_iterator.ts";
 class ArrayIterator implements InternalIterator {
   #index = -1;
   closed = false;
-  constructor(readonly keys: Uint8Array[]) {}
+  /** @param tag the value of every entry (default: the key's first byte) */
+  constructor(readonly keys: Uint8Array[], readonly tag?: Uint8Array) {}
   valid(): boolean {
     return this.#index >= 0 && this.#index < this.keys.length;
   }
@@ -36,7 +37,7 @@ class ArrayIterator implements InternalIterator {
     return this.keys[this.#index];
   }
   value(): Uint8Array {
-    return this.key().subarray(0, 1);
+    return this.tag ?? this.key().subarray(0, 1);
   }
   close(): void {
     this.closed = true;
@@ -69,12 +70,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 Deno.test("MergingIterator matches a sorted model in both directions, across direction switches", () => {
   const scenario = fc.record({
-    // Unique (user, sequence) pairs, each assigned to one of up to 5 children.
+    // Unique (user, sequence) pairs, each assigned to one of up to 24 children (level 0 may
+    // hold dozens of tables, so the forward heap is several levels deep).
     entries: fc.uniqueArray(
-      fc.record({ user: fc.integer({ min: 1, max: 20 }), sequence: fc.nat(30), child: fc.nat(4) }),
-      { maxLength: 60, selector: (e) => `${e.user}/${e.sequence}` },
+      fc.record({ user: fc.integer({ min: 1, max: 20 }), sequence: fc.nat(30), child: fc.nat(23) }),
+      { maxLength: 80, selector: (e) => `${e.user}/${e.sequence}` },
     ),
-    child_count: fc.integer({ min: 1, max: 5 }),
+    child_count: fc.integer({ min: 1, max: 24 }),
     ops: fc.array(opArb, { maxLength: 60 }),
   });
   fc.assert(
@@ -123,6 +125,28 @@ Deno.test("MergingIterator walks a whole merge forward then backward", () => {
   const backward: Uint8Array[] = [];
   for (merged.seekToLast(); merged.valid(); merged.prev()) backward.push(merged.key());
   assert.deepEqual(backward, model.reverse());
+});
+
+Deno.test("MergingIterator yields an internal key held by several children in children order", () => {
+  // 20 children; child c holds keys 1..c (so key 1 is in all 20) and key 50 + c.
+  const children = Array.from({ length: 20 }, (_, c) => {
+    const keys = Array.from({ length: c + 1 }, (_, user) => key(user + 1, 1));
+    keys.push(key(50 + c, 1));
+    return new ArrayIterator(keys, new Uint8Array([c]));
+  });
+  const merged = new MergingIterator(children);
+  const walked: string[] = [];
+  for (merged.seekToFirst(); merged.valid(); merged.next()) {
+    walked.push(`${merged.key()[0]}:${merged.value()[0]}`);
+  }
+  const expected: string[] = [];
+  for (let user = 1; user <= 20; user++) {
+    for (let c = user - 1; c < 20; c++) expected.push(`${user}:${c}`);
+  }
+  for (let c = 0; c < 20; c++) expected.push(`${50 + c}:${c}`);
+  assert.deepEqual(walked, expected);
+  merged.seek(key(7, 1));
+  assert.equal(`${merged.key()[0]}:${merged.value()[0]}`, "7:6", "seek lands on the first holder");
 });
 
 Deno.test("MergingIterator with no children is empty, and close closes every child", () => {
