@@ -394,6 +394,7 @@ export class Storage {
       ring_capacity_bytes: WORKER_RING_BYTES,
       limits: this.#compaction_options,
       compaction_workers: this.#options.max_subcompactions,
+      compaction_nice: this.#options.compaction_nice,
     });
   }
 

@@ -36,6 +36,7 @@ Deno.test("resolveOptions names the bad option and what is allowed", () => {
     [{ background: "thread" }, /background must be "worker" or "inline"/],
     [{ fs: new FaultyFileSystem(), background: "worker" }, /needs the real disk/],
     [{ l0_slowdown_trigger: 2, l0_compaction_trigger: 4 }, /l0_compaction_trigger <= /],
+    [{ compaction_nice: 20 }, /compaction_nice must be an integer in \[0, 19\], got 20/],
   ];
   for (const [options, message] of bad) {
     assert.throws(

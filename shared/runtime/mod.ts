@@ -52,3 +52,5 @@ function processEnv(name: string): string | undefined {
     return undefined;
   }
 }
+
+export { lowerThreadPriority, MAX_NICE, threadNice } from "./thread_priority.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RUNTIME_ENV_DEFAULTS, runtimeEnv } from "./mod.ts";
+import { lowerThreadPriority, RUNTIME_ENV_DEFAULTS, runtimeEnv, threadNice } from "./mod.ts";
 
 Deno.test("runtimeEnv adds every default the parent environment lacks", () => {
   assert.deepEqual(runtimeEnv(() => undefined), { ...RUNTIME_ENV_DEFAULTS });
@@ -32,4 +32,55 @@ Deno.test("a child started with runtimeEnv keeps a smaller young generation", as
   const tuned = await newSpaceBytes(env);
   const wide = await newSpaceBytes({ ...env, DENO_V8_FLAGS: "--max-semi-space-size=64" });
   assert.ok(tuned < wide, `new space ${tuned} bytes tuned against ${wide} bytes`);
+});
+
+/**
+ * Runs `lowerThreadPriority(nice)` in a new Worker; resolves with its result, its thread id
+ * and the worker, still running (the caller terminates it once it has looked at the thread).
+ */
+async function lowerInWorker(
+  nice: number,
+): Promise<{ lowered: boolean; tid: number; worker: Worker }> {
+  const module_url = new URL("./thread_priority.ts", import.meta.url).href;
+  const source = `import { lowerThreadPriority } from ${JSON.stringify(module_url)};
+    const lowered = lowerThreadPriority(${nice});
+    const tid = Number(Deno.readLinkSync("/proc/thread-self").split("/").pop());
+    self.postMessage({ lowered, tid });`;
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  const worker = new Worker(url, { type: "module" });
+  try {
+    const reply = await new Promise<{ lowered: boolean; tid: number }>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => reject(new Error(event.message));
+    });
+    return { ...reply, worker };
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+Deno.test({
+  name: "lowerThreadPriority lowers the calling Worker's thread alone",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const main_nice = threadNice(Deno.pid);
+    assert.notEqual(main_nice, undefined, "the main thread's nice value is readable");
+    const { lowered, tid, worker } = await lowerInWorker(7);
+    try {
+      assert.equal(lowered, true);
+      assert.equal(threadNice(tid), 7, "the worker's thread runs at nice 7");
+      assert.equal(threadNice(Deno.pid), main_nice, "the main thread keeps its priority");
+    } finally {
+      worker.terminate();
+    }
+  },
+});
+
+Deno.test("lowerThreadPriority refuses a nice value outside 0..19", () => {
+  assert.throws(() => lowerThreadPriority(20), /nice must be an integer in 0\.\.19, got 20/);
+  assert.throws(() => lowerThreadPriority(-1), RangeError);
+  assert.throws(() => lowerThreadPriority(2.5), RangeError);
 });

@@ -7,6 +7,7 @@
  */
 import { acceptWorkerChannel, type RingSender } from "../../../shared/channel/mod.ts";
 import { NodeFileSystem } from "../../../shared/fs/mod.ts";
+import { lowerThreadPriority } from "../../../shared/runtime/mod.ts";
 import { BlockCache } from "../table/mod.ts";
 import { FlushWriter, runCompactionJob } from "./compaction_job.ts";
 import { forEachArenaRange, type MemtableArena } from "../memtable.ts";
@@ -108,6 +109,8 @@ async function serve(): Promise<void> {
     );
   }
   const config = decodeJson<WorkerConfig>(configure.payload);
+  // Best effort: where the runtime cannot lower it, the worker runs at normal priority.
+  if (config.thread_nice > 0) lowerThreadPriority(config.thread_nice);
   const fs = new NodeFileSystem();
   const cache = new BlockCache(config.cache_capacity_bytes);
   let flush: FlushInProgress | null = null;

@@ -9,6 +9,7 @@ import {
   spawnWorkerChannel,
   type WorkerChannel,
 } from "../../../shared/channel/mod.ts";
+import { MAX_NICE } from "../../../shared/runtime/mod.ts";
 import { StorageError } from "../errors.ts";
 import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
@@ -53,6 +54,12 @@ export interface WorkerExecutorOptions {
    * isolate costs about 25 MiB once it has worked. It starts again when a job needs it.
    */
   idle_worker_exit_ms?: number;
+  /**
+   * Linux nice value of each compaction worker's thread (default 0, normal priority; at most
+   * 19). The flush worker always runs at normal priority: writes stop when flushes fall
+   * behind. Applied where the runtime allows it (see `lowerThreadPriority`).
+   */
+  compaction_nice?: number;
 }
 
 /** Default of {@link WorkerExecutorOptions.idle_worker_exit_ms}. */
@@ -119,6 +126,7 @@ class WorkerLane implements BackgroundExecutor {
   static async start(
     name: string,
     options: WorkerExecutorOptions,
+    thread_nice: number,
     on_death: (failure: StorageError) => void,
   ): Promise<WorkerLane> {
     const channel = await spawnWorkerChannel(
@@ -132,6 +140,7 @@ class WorkerLane implements BackgroundExecutor {
         target_file_size_bytes: DEFAULT_COMPACTION_OPTIONS.target_file_size_bytes,
         max_grandparent_overlap_bytes: DEFAULT_COMPACTION_OPTIONS.max_grandparent_overlap_bytes,
       },
+      thread_nice,
     };
     try {
       await channel.sender.send(encodeMessage(RequestKind.Configure, 0, encodeJson(config)));
@@ -398,6 +407,12 @@ export class WorkerExecutor implements BackgroundExecutor {
         `idle_worker_exit_ms must be an integer in [1, ${2 ** 31 - 1}], got ${idle_exit_ms}`,
       );
     }
+    const compaction_nice = options.compaction_nice ?? 0;
+    if (!Number.isInteger(compaction_nice) || compaction_nice < 0 || compaction_nice > MAX_NICE) {
+      throw new StorageError(
+        `compaction_nice must be an integer in [0, ${MAX_NICE}], got ${compaction_nice}`,
+      );
+    }
     const compaction_workers = options.compaction_workers ?? 1;
     if (!Number.isInteger(compaction_workers) || compaction_workers < 1 || compaction_workers > 4) {
       throw new StorageError(
@@ -411,7 +426,7 @@ export class WorkerExecutor implements BackgroundExecutor {
     );
     // Started now, so a store that cannot start its workers fails at open, not at its first flush.
     try {
-      const lane = await executor.#startLane("storage-compaction-0");
+      const lane = await executor.#startLane("storage-compaction-0", compaction_nice);
       executor.#compaction_lanes.push(lane);
       executor.#armIdleExit(lane);
       if (executor.flush_worker) await executor.#flushLane();
@@ -518,7 +533,7 @@ export class WorkerExecutor implements BackgroundExecutor {
   /** The flush lane, started if it is not running. */
   #flushLane(): Promise<WorkerLane> {
     if (this.#flush_lane !== null) return Promise.resolve(this.#flush_lane);
-    this.#starting_flush ??= this.#startLane("storage-flush").then((lane) => {
+    this.#starting_flush ??= this.#startLane("storage-flush", 0).then((lane) => {
       this.#flush_lane = lane;
       this.#armIdleExit(lane);
       return lane;
@@ -577,7 +592,7 @@ export class WorkerExecutor implements BackgroundExecutor {
   /** Starts one more compaction worker; null when it could not start (the others go on). */
   #startCompactionLane(): Promise<WorkerLane | null> {
     const name = `storage-compaction-${this.#compaction_lanes.length}`;
-    this.#starting = this.#startLane(name).then(
+    this.#starting = this.#startLane(name, this.options.compaction_nice ?? 0).then(
       (lane) => {
         this.#compaction_lanes.push(lane);
         // The job that asked for it may go to a lane that has freed up meanwhile.
@@ -593,9 +608,14 @@ export class WorkerExecutor implements BackgroundExecutor {
    * Starts a worker lane and adds it to the running lanes; a closed or failed executor
    * closes it again and rejects.
    */
-  async #startLane(name: string): Promise<WorkerLane> {
+  async #startLane(name: string, thread_nice: number): Promise<WorkerLane> {
     this.#checkUsable();
-    const lane = await WorkerLane.start(name, this.options, (failure) => this.#failAll(failure));
+    const lane = await WorkerLane.start(
+      name,
+      this.options,
+      thread_nice,
+      (failure) => this.#failAll(failure),
+    );
     this.#workers_started++;
     if (this.#closed || this.#failure !== null) {
       await lane.close();

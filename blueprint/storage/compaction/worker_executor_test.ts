@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { NodeFileSystem } from "../../../shared/fs/mod.ts";
+import { threadNice } from "../../../shared/runtime/mod.ts";
 import { compareInternalKeys, encodeInternalKey, ValueType } from "../internal_key.ts";
 import type { InternalIterator } from "../iterator.ts";
 import type { TableFileMeta } from "../manifest.ts";
@@ -337,6 +338,50 @@ Deno.test("WorkerExecutor: idle workers stop, and the jobs that need them start 
     assert.equal(executor.compactionWorkers, 0, "and no compaction worker");
     assert.deepEqual(readTable(dir, flushed), entries(0, 10, 1, 1));
   });
+});
+
+/**
+ * Web Worker threads of this process (Deno names them `worker-N`) whose nice value is `nice`.
+ * Other threads may inherit it: a pool thread started by a worker starts at its priority.
+ */
+function workerThreadsAtNice(nice: number): number {
+  let count = 0;
+  for (const entry of Deno.readDirSync("/proc/self/task")) {
+    const name = Deno.readTextFileSync(`/proc/self/task/${entry.name}/comm`);
+    if (name.startsWith("worker-") && threadNice(Number(entry.name)) === nice) count++;
+  }
+  return count;
+}
+
+Deno.test({
+  name:
+    "WorkerExecutor: compaction workers run at compaction_nice, the flush worker at normal priority",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    // 13: a value nothing else in the test process uses.
+    assert.equal(workerThreadsAtNice(13), 0);
+    const main_nice = threadNice(Deno.pid);
+    await withTwoTables({ compaction_nice: 13 }, async (executor, a, b, job, dir) => {
+      await Promise.all([job(a, 10), job(b, 11)]);
+      assert.equal(executor.compactionWorkers, 2);
+      assert.equal(workerThreadsAtNice(13), 2, "both compaction workers' threads");
+      await executor.flush(dir, 12, new ArrayIterator(entries(0, 10, 1, 1)));
+      assert.equal(workerThreadsAtNice(13), 2, "the flush worker keeps normal priority");
+      assert.ok(workerThreadsAtNice(0) >= 1, "the flush worker's thread is at nice 0");
+      assert.equal(threadNice(Deno.pid), main_nice, "the main thread keeps its priority");
+    });
+  },
+});
+
+Deno.test("WorkerExecutor: compaction_nice is checked", async () => {
+  await assert.rejects(
+    WorkerExecutor.start({
+      table_options: DEFAULT_TABLE_OPTIONS,
+      cache_capacity_bytes: 1 << 20,
+      compaction_nice: 20,
+    }),
+    /compaction_nice must be an integer in \[0, 19\], got 20/,
+  );
 });
 
 Deno.test("WorkerExecutor: idle_worker_exit_ms is checked", async () => {

@@ -69,6 +69,8 @@ export interface WorkerConfig {
   cache_capacity_bytes: number;
   /** Output file cuts. */
   limits: OutputLimits;
+  /** Nice value the worker sets on its own thread (0: normal priority). */
+  thread_nice: number;
 }
 
 /** A decoded message header and its payload (a view into the message). */
