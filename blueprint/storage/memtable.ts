@@ -30,6 +30,7 @@
 import type { InternalIterator } from "./iterator.ts";
 import {
   compareByteRanges,
+  compareInternalKeys,
   compareTrailers,
   sequenceOf,
   TRAILER_SIZE_BYTES,
@@ -202,6 +203,8 @@ export class Memtable {
   #random_state: number;
   #largest_sequence = 0;
   readonly #update = new Int32Array(MAX_HEIGHT);
+  /** The last node of each level (HEAD, 0, while a level is empty). */
+  readonly #rightmost = new Int32Array(MAX_HEIGHT);
   #lookup_scratch = new Uint8Array(64);
   /** Bloom filter bits over user keys; its length in bits is a power of two. */
   #filter: Int32Array;
@@ -307,30 +310,50 @@ export class Memtable {
     const bytes = this.#bytes;
     writeTrailer(bytes, key_offset + user_length, sequence, type);
     const key = bytes.subarray(key_offset, key_offset + key_length);
-    const found = this.#find_greater_or_equal(key, this.#update);
-    if (found !== NONE && this.#compare_node(found, key) === 0) {
-      throw new Error(`memtable: duplicate internal key at sequence ${sequence}`);
+    const word_0 = prefixWord(key, 0, user_length);
+    const word_1 = prefixWord(key, 4, user_length);
+    const word_2 = prefixWord(key, 8, user_length);
+    const word_3 = prefixWord(key, 12, user_length);
+    const update = this.#update;
+    const tail = this.#tail;
+    if (
+      tail !== NONE &&
+      this.#compare_node_with_prefix(tail, key, word_0, word_1, word_2, word_3) < 0
+    ) {
+      // After every key (a sequential load, or a log replayed in order): each level's
+      // predecessor is its last node, found without a search.
+      for (let level = 0; level < this.#height; level++) update[level] = this.#rightmost[level];
+    } else {
+      const found = this.#find_greater_or_equal(key, word_0, word_1, word_2, word_3, update);
+      if (
+        found !== NONE &&
+        this.#compare_node_with_prefix(found, key, word_0, word_1, word_2, word_3) === 0
+      ) {
+        throw new Error(`memtable: duplicate internal key at sequence ${sequence}`);
+      }
     }
     const height = this.#random_height();
     if (height > this.#height) {
-      for (let level = this.#height; level < height; level++) this.#update[level] = HEAD;
+      for (let level = this.#height; level < height; level++) update[level] = HEAD;
       this.#height = height;
     }
     const node = this.#allocate_node(height);
     const nodes = this.#nodes;
     nodes[node + KEY_OFFSET] = key_offset;
     nodes[node + KEY_LENGTH] = key_length;
-    nodes[node + PREFIX_0] = prefixWord(key, 0, user_length);
-    nodes[node + PREFIX_1] = prefixWord(key, 4, user_length);
-    nodes[node + PREFIX_2] = prefixWord(key, 8, user_length);
-    nodes[node + PREFIX_3] = prefixWord(key, 12, user_length);
+    nodes[node + PREFIX_0] = word_0;
+    nodes[node + PREFIX_1] = word_1;
+    nodes[node + PREFIX_2] = word_2;
+    nodes[node + PREFIX_3] = word_3;
     nodes[node + VALUE_OFFSET] = key_offset + key_length;
     nodes[node + VALUE_LENGTH] = value_length;
     nodes[node + HEIGHT] = height;
     for (let level = 0; level < height; level++) {
-      const predecessor = this.#update[level];
-      nodes[node + LINKS + level] = nodes[predecessor + LINKS + level];
+      const predecessor = update[level];
+      const successor = nodes[predecessor + LINKS + level];
+      nodes[node + LINKS + level] = successor;
       nodes[predecessor + LINKS + level] = node;
+      if (successor === NONE) this.#rightmost[level] = node;
     }
     nodes[node + PREV] = this.#update[0];
     const successor = nodes[node + LINKS];
@@ -360,7 +383,7 @@ export class Memtable {
     const target = this.#lookup_scratch.subarray(0, length);
     target.set(user_key, 0);
     writeTrailer(target, user_key.length, snapshot_sequence, ValueType.Value);
-    const node = this.#find_greater_or_equal(target, null);
+    const node = this.#seek_node(target);
     if (node === NONE) return undefined;
     const key = this.keyOf(node);
     const user_end = key.length - TRAILER_SIZE_BYTES;
@@ -381,7 +404,7 @@ export class Memtable {
 
   /** @internal first node with key >= target in internal order, or NONE (0). */
   findGreaterOrEqual(target: Uint8Array): number {
-    return this.#find_greater_or_equal(target, null);
+    return this.#seek_node(target);
   }
 
   /** @internal first node, or NONE. */
@@ -392,6 +415,29 @@ export class Memtable {
   /** @internal last node, or NONE. */
   last(): number {
     return this.#tail;
+  }
+
+  /**
+   * @internal whether every level links its nodes in ascending internal-key order and ends at
+   * the node recorded as its last (the skip list's shape, which results alone do not show: a
+   * search over a misordered upper level still finds the right entry, only slower).
+   */
+  levelsInOrder(): boolean {
+    const nodes = this.#nodes;
+    for (let level = 0; level < MAX_HEIGHT; level++) {
+      let node = HEAD;
+      // Bounded: each level links each entry at most once.
+      for (let steps = 0; steps <= this.#entry_count; steps++) {
+        const next = nodes[node + LINKS + level];
+        if (next === NONE) break;
+        if (node !== HEAD && compareInternalKeys(this.keyOf(node), this.keyOf(next)) >= 0) {
+          return false;
+        }
+        node = next;
+      }
+      if (nodes[node + LINKS + level] !== NONE || this.#rightmost[level] !== node) return false;
+    }
+    return true;
   }
 
   /** @internal successor of `node` on level 0, or NONE. */
@@ -414,19 +460,6 @@ export class Memtable {
   valueOf(node: number): Uint8Array {
     const offset = this.#nodes[node + VALUE_OFFSET];
     return this.#bytes.subarray(offset, offset + this.#nodes[node + VALUE_LENGTH]);
-  }
-
-  /** Internal-key comparison of `node`'s key with `target` (full, for rare callers). */
-  #compare_node(node: number, target: Uint8Array): number {
-    const user_end = target.length - TRAILER_SIZE_BYTES;
-    return this.#compare_node_with_prefix(
-      node,
-      target,
-      prefixWord(target, 0, user_end),
-      prefixWord(target, 4, user_end),
-      prefixWord(target, 8, user_end),
-      prefixWord(target, 12, user_end),
-    );
   }
 
   /**
@@ -473,12 +506,31 @@ export class Memtable {
     return compareTrailers(bytes, offset + user_length, target, target_user_length);
   }
 
-  #find_greater_or_equal(target: Uint8Array, update: Int32Array | null): number {
+  /** First node with key >= `target` in internal order, or NONE. */
+  #seek_node(target: Uint8Array): number {
     const user_end = target.length - TRAILER_SIZE_BYTES;
-    const word_0 = prefixWord(target, 0, user_end);
-    const word_1 = prefixWord(target, 4, user_end);
-    const word_2 = prefixWord(target, 8, user_end);
-    const word_3 = prefixWord(target, 12, user_end);
+    return this.#find_greater_or_equal(
+      target,
+      prefixWord(target, 0, user_end),
+      prefixWord(target, 4, user_end),
+      prefixWord(target, 8, user_end),
+      prefixWord(target, 12, user_end),
+      null,
+    );
+  }
+
+  /**
+   * First node with key >= `target` (whose prefix words are given), or NONE; with `update`,
+   * also records each level's last node before it.
+   */
+  #find_greater_or_equal(
+    target: Uint8Array,
+    word_0: number,
+    word_1: number,
+    word_2: number,
+    word_3: number,
+    update: Int32Array | null,
+  ): number {
     const nodes = this.#nodes;
     let node = HEAD;
     let level = this.#height - 1;
