@@ -17,8 +17,15 @@ import {
   TRAILER_SIZE_BYTES,
   ValueType,
 } from "./internal_key.ts";
+import { ValuePool } from "./value_pool.ts";
 
-/** One visible key and its value; both are fresh copies the caller owns. */
+/** Where scans cut the copies of the keys and values they yield (one isolate, one pool). */
+const COPIES = new ValuePool();
+
+/**
+ * One visible key and its value: copies the caller owns. Each is a view of bytes of its own;
+ * short ones share an underlying buffer with other copies, so write only within the view.
+ */
 export interface KeyValue {
   /** User key. */
   key: Uint8Array;
@@ -211,10 +218,10 @@ class ForwardCursor implements EntryCursor {
         skip_key !== undefined &&
         compareByteRanges(ikey, 0, user_end, skip_key, 0, skip_key.length) === 0
       ) continue;
-      const key = ikey.slice(0, user_end);
+      const key = COPIES.copyRange(ikey, 0, user_end);
       this.#skip_key = key;
       if (ikey[user_end] === ValueType.Deletion) continue;
-      return { key, value: it.value().slice() };
+      return { key, value: COPIES.copy(it.value()) };
     }
     return undefined;
   }
@@ -250,8 +257,8 @@ function* backward(
     }
     saved_type = typeView(ikey);
     saved = {
-      key: saved?.key ?? user_key.slice(),
-      value: saved_type === ValueType.Value ? it.value().slice() : EMPTY,
+      key: saved?.key ?? COPIES.copy(user_key),
+      value: saved_type === ValueType.Value ? COPIES.copy(it.value()) : EMPTY,
     };
   }
   if (saved !== undefined && saved_type === ValueType.Value) yield saved;

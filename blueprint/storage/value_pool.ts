@@ -1,8 +1,9 @@
 /**
  * Copies of small values carved from shared slabs, as Node's Buffer pool does: a point read
- * returns its own copy of the value without allocating one ArrayBuffer per read (an
+ * or a scan step returns its own copies without allocating one ArrayBuffer per copy (an
  * ArrayBuffer is a native allocation the GC tracks one by one; a million reads made a
- * million of them).
+ * million of them, and a new 16-byte Uint8Array costs about 0.7 us in this runtime against
+ * about 0.07 us for a view).
  *
  * @module
  */
@@ -28,17 +29,22 @@ export class ValuePool {
 
   /** A copy of `value`: a view of a shared slab for short values, a new buffer otherwise. */
   copy(value: Uint8Array): Uint8Array {
-    const length = value.length;
-    if (length > MAX_POOLED_VALUE_BYTES) return value.slice();
+    return this.copyRange(value, 0, value.length);
+  }
+
+  /** A copy of `source[start, end)`, as {@link ValuePool.copy} (without making a view first). */
+  copyRange(source: Uint8Array, start: number, end: number): Uint8Array {
+    const length = end - start;
+    if (length > MAX_POOLED_VALUE_BYTES) return source.slice(start, end);
     if (this.#used_bytes + length > VALUE_SLAB_BYTES) {
       this.#slab = new Uint8Array(VALUE_SLAB_BYTES);
       this.#used_bytes = 0;
     }
-    const start = this.#used_bytes;
+    const at = this.#used_bytes;
     const slab = this.#slab;
-    for (let i = 0; i < length; i++) slab[start + i] = value[i];
+    for (let i = 0; i < length; i++) slab[at + i] = source[start + i];
     // 8-byte steps keep each copy aligned, as a fresh buffer would be.
-    this.#used_bytes = (start + length + 7) & ~7;
-    return slab.subarray(start, start + length);
+    this.#used_bytes = (at + length + 7) & ~7;
+    return slab.subarray(at, at + length);
   }
 }

@@ -24,3 +24,17 @@ Deno.test("ValuePool copies are independent of the source and of each other", ()
   assert.deepEqual(large_copy, large);
   assert.equal(large_copy.buffer.byteLength, large.length, "a large value gets its own buffer");
 });
+
+Deno.test("ValuePool copyRange copies exactly the range, pooled or alone", () => {
+  const pool = new ValuePool();
+  const source = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff);
+  const short = pool.copyRange(source, 13, 37);
+  assert.deepEqual(short, source.subarray(13, 37));
+  assert.equal(short.buffer.byteLength, VALUE_SLAB_BYTES, "a short range is cut from a slab");
+  const long = pool.copyRange(source, 5, 5 + MAX_POOLED_VALUE_BYTES + 1);
+  assert.deepEqual(long, source.subarray(5, 5 + MAX_POOLED_VALUE_BYTES + 1));
+  assert.equal(long.buffer.byteLength, MAX_POOLED_VALUE_BYTES + 1);
+  source.fill(0);
+  assert.equal(short[0], (13 * 7) & 0xff, "copies do not follow the source");
+  assert.equal(pool.copyRange(source, 9, 9).length, 0);
+});
