@@ -51,6 +51,7 @@ import {
   pickCompaction,
   planForLevel,
   resolveCompactionOptions,
+  SlowdownPacer,
   subcompactionRanges,
   WorkerExecutor,
   writeStall,
@@ -125,7 +126,11 @@ export interface StorageStats {
   immutable_memtable_bytes: number;
   /** Sequence number of the newest write. */
   last_sequence: number;
-  /** Writes delayed a little because level 0 reached the slowdown trigger. */
+  /**
+   * Writes delayed a little because level 0 reached the slowdown trigger: each owes the
+   * slowdown delay (1 ms), paid on average (a write sleeps when the slept time so far falls
+   * short, since this runtime's timers fire no sooner than about 2.3 ms).
+   */
   write_slowdowns: number;
   /** Writes that had to wait for a flush or compaction to finish. */
   write_stops: number;
@@ -188,6 +193,8 @@ const MAX_FORCED_ROUNDS = 10_000;
 const LOST_LOG_SEQUENCE = -1;
 /** Bounds the writers queued behind a memtable switch or a stall. */
 const MAX_QUEUED_WRITERS = 100_000;
+/** Sleep time beyond their delays that slowed writes may carry over (see SlowdownPacer). */
+const MAX_SLOWDOWN_CREDIT_MS = 10;
 /** Block cache of the background worker (compaction inputs are read once, so it stays small). */
 const WORKER_CACHE_BYTES = 4 << 20;
 /** A compaction is split into parts when its inputs hold this many target-size tables. */
@@ -329,6 +336,8 @@ export class Storage {
   #flushing: Promise<void> | null = null;
   /** The running compaction loop or forced compaction (one at a time), or null. */
   #compacting: Promise<void> | null = null;
+  /** Pays slowed writes' delays in sleeps the runtime's timers can do. */
+  readonly #slowdown_pacer = new SlowdownPacer(MAX_SLOWDOWN_CREDIT_MS);
   /**
    * Serializes manifest commits. Flushes and compactions run concurrently; each builds its
    * new version from the current one inside this lock, after its own awaits, so that no
@@ -720,7 +729,12 @@ export class Storage {
         // LevelDB's softer limit: delay each write a little instead of stopping later.
         slowed = true;
         this.#stats.write_slowdowns++;
-        await this.#timed_stall(sleep(stall.delay_ms));
+        const sleep_ms = this.#slowdown_pacer.owe(stall.delay_ms);
+        if (sleep_ms > 0) {
+          const started_ms = performance.now();
+          await this.#timed_stall(sleep(sleep_ms));
+          this.#slowdown_pacer.paid(performance.now() - started_ms);
+        }
       } else if (stall === "stop") {
         this.#stats.write_stops++;
         await this.#timed_stall(this.#wait_progress());

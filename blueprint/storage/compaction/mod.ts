@@ -26,7 +26,7 @@ export {
   planForLevel,
   totalBytes,
 } from "./compaction_picker.ts";
-export { type WriteStall, writeStall } from "./write_stall.ts";
+export { SlowdownPacer, type WriteStall, writeStall } from "./write_stall.ts";
 export { GrandparentOverlap } from "./grandparent_overlap.ts";
 export type { BackgroundExecutor, CompactionJob } from "./background_executor.ts";
 export {

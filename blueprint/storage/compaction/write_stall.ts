@@ -39,3 +39,38 @@ export function writeStall(
   }
   return { delay_ms: 0 };
 }
+
+/**
+ * Pays the slowdown delays that writes owe in sleeps this runtime can actually do: a timer
+ * fires about 2.3 ms after it is set at the soonest (measured for `setTimeout` of 0 and 1 ms),
+ * so sleeping each write's 1 ms would delay it more than twice as long as configured. Each
+ * slowed write adds its delay to a debt; a write sleeps only while the debt is positive, and
+ * the time actually slept pays it off, so writes are delayed by the configured time on
+ * average. The credit a long sleep leaves is bounded by `max_credit_ms`, so one late timer
+ * does not let a long run of writes through undelayed.
+ *
+ * @example
+ * ```ts
+ * const pacer = new SlowdownPacer(10);
+ * const sleep_ms = pacer.owe(1); // 1: sleep now
+ * pacer.paid(2.3);               // the timer took 2.3 ms: the next write owes nothing
+ * pacer.owe(1);                  // 0
+ * ```
+ */
+export class SlowdownPacer {
+  #debt_ms = 0;
+
+  /** @param max_credit_ms most sleep time carried over to later writes */
+  constructor(readonly max_credit_ms: number) {}
+
+  /** Adds one write's delay to the debt; returns how long that write should sleep (0: none). */
+  owe(delay_ms: number): number {
+    this.#debt_ms += delay_ms;
+    return this.#debt_ms > 0 ? this.#debt_ms : 0;
+  }
+
+  /** Records that a write slept `slept_ms`. */
+  paid(slept_ms: number): void {
+    this.#debt_ms = Math.max(this.#debt_ms - slept_ms, -this.max_credit_ms);
+  }
+}
