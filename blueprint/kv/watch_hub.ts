@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { yieldToEventLoop } from "../../shared/runtime/mod.ts";
 import { inKeyRange } from "./keyspace.ts";
 import type { AppliedListener, EventPosition, KvStateMachine } from "./state_machine.ts";
 import { type KeyValue, KvError, type KvEvent } from "./types.ts";
@@ -129,7 +130,7 @@ export class Watcher {
         // then instead of hogging the isolate through a long log.
         if (!this.#live) {
           await (empty_chunks % YIELD_EVERY_EMPTY_CHUNKS === YIELD_EVERY_EMPTY_CHUNKS - 1
-            ? new Promise((resolve) => setTimeout(resolve, 0))
+            ? yieldToEventLoop()
             : Promise.resolve());
         }
         continue;

@@ -37,6 +37,7 @@ import {
   Status,
   unimplemented,
 } from "../../shared/rpc/mod.ts";
+import { yieldToEventLoop } from "../../shared/runtime/mod.ts";
 import type { BlueprintNode } from "./blueprint_node.ts";
 import {
   deleteBody,
@@ -678,7 +679,7 @@ async function hashKeyspace(node: BlueprintNode, revision: number): Promise<KeyV
     const last = result.kvs[result.kvs.length - 1].key;
     start = new Uint8Array(last.length + 1);
     start.set(last); // the smallest key after `last`
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await yieldToEventLoop();
   }
   throw rpcError(
     Status.RESOURCE_EXHAUSTED,

@@ -28,6 +28,7 @@ import { NodeFileSystem } from "../../shared/fs/mod.ts";
 import { Storage, WriteBatch } from "../../blueprint/storage/mod.ts";
 import { BenchReport, type BenchRow, rssMiB } from "./report.ts";
 import { seededRandom } from "../../shared/random/mod.ts";
+import { yieldToEventLoop } from "../../shared/runtime/mod.ts";
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
@@ -260,7 +261,7 @@ class EventLoopTurns {
     const now = performance.now();
     if (now - this.#last_ms < EVENT_LOOP_TURN_MS) return undefined;
     this.#last_ms = now;
-    return new Promise((resolve) => setTimeout(resolve, 0));
+    return yieldToEventLoop();
   }
 }
 

@@ -54,3 +54,4 @@ function processEnv(name: string): string | undefined {
 }
 
 export { lowerThreadPriority, MAX_NICE, threadNice } from "./thread_priority.ts";
+export { yieldToEventLoop } from "./event_loop.ts";

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { lowerThreadPriority, RUNTIME_ENV_DEFAULTS, runtimeEnv, threadNice } from "./mod.ts";
+import {
+  lowerThreadPriority,
+  RUNTIME_ENV_DEFAULTS,
+  runtimeEnv,
+  threadNice,
+  yieldToEventLoop,
+} from "./mod.ts";
 
 Deno.test("runtimeEnv adds every default the parent environment lacks", () => {
   assert.deepEqual(runtimeEnv(() => undefined), { ...RUNTIME_ENV_DEFAULTS });
@@ -83,4 +89,16 @@ Deno.test("lowerThreadPriority refuses a nice value outside 0..19", () => {
   assert.throws(() => lowerThreadPriority(20), /nice must be an integer in 0\.\.19, got 20/);
   assert.throws(() => lowerThreadPriority(-1), RangeError);
   assert.throws(() => lowerThreadPriority(2.5), RangeError);
+});
+
+Deno.test("yieldToEventLoop lets finished I/O and due timers run before it resolves", async () => {
+  let timer_ran = false;
+  setTimeout(() => (timer_ran = true), 0);
+  // A loop of microtask awaits alone never runs the timer...
+  for (let i = 0; i < 1000; i++) await Promise.resolve();
+  assert.equal(timer_ran, false);
+  // ...turns of the event loop do, once it is due.
+  const deadline_ms = Date.now() + 5_000;
+  while (!timer_ran && Date.now() < deadline_ms) await yieldToEventLoop();
+  assert.equal(timer_ran, true);
 });
