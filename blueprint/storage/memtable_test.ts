@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { fc } from "../../dev_deps.ts";
+import type { InternalIterator } from "./iterator.ts";
 import { Memtable } from "./memtable.ts";
 import {
   compareInternalKeys,
@@ -43,6 +44,16 @@ Deno.test("memtable copies keys and values and rejects a duplicate internal key"
   assert.throws(() => mem.add(1, ValueType.Value, bytes("a"), bytes("z")), /duplicate/);
 });
 
+/** Asserts that `it` yields exactly `model` walking forward, and its reverse walking backward. */
+function assertWalksBothWays(it: InternalIterator, model: Uint8Array[]): void {
+  const forward: Uint8Array[] = [];
+  for (it.seekToFirst(); it.valid(); it.next()) forward.push(it.key());
+  assert.deepEqual(forward, model);
+  const backward: Uint8Array[] = [];
+  for (it.seekToLast(); it.valid(); it.prev()) backward.push(it.key());
+  assert.deepEqual(backward, [...model].reverse());
+}
+
 Deno.test("memtable iterator matches a sorted model forward, backward and by seek", () => {
   const entry = fc.record({
     key: fc.uint8Array({ minLength: 0, maxLength: 4, max: 3 }),
@@ -61,12 +72,7 @@ Deno.test("memtable iterator matches a sorted model forward, backward and by see
       });
       model.sort(compareInternalKeys);
       const it = mem.iterator();
-      const forward: Uint8Array[] = [];
-      for (it.seekToFirst(); it.valid(); it.next()) forward.push(it.key());
-      assert.deepEqual(forward, model);
-      const backward: Uint8Array[] = [];
-      for (it.seekToLast(); it.valid(); it.prev()) backward.push(it.key());
-      assert.deepEqual(backward, [...model].reverse());
+      assertWalksBothWays(it, model);
       for (const point of seek_points) {
         if (model.length === 0) break;
         const probe = model[point % model.length];
@@ -111,12 +117,7 @@ Deno.test("memtable links keys that arrive in order at the end, mixed with keys 
       model.sort(compareInternalKeys);
       assert.ok(mem.levelsInOrder(), "every level is sorted and ends at its recorded last node");
       const it = mem.iterator();
-      const forward: Uint8Array[] = [];
-      for (it.seekToFirst(); it.valid(); it.next()) forward.push(it.key());
-      assert.deepEqual(forward, model);
-      const backward: Uint8Array[] = [];
-      for (it.seekToLast(); it.valid(); it.prev()) backward.push(it.key());
-      assert.deepEqual(backward, [...model].reverse());
+      assertWalksBothWays(it, model);
       for (const [user, seq] of newest) {
         assert.equal(mem.get(bytes(user), sequence)?.sequence, seq, `newest ${user}`);
         it.seek(lookupKey(bytes(user), sequence));

@@ -373,24 +373,19 @@ Deno.test({
   },
 });
 
-Deno.test("WorkerExecutor: compaction_nice is checked", async () => {
-  await assert.rejects(
-    WorkerExecutor.start({
-      table_options: DEFAULT_TABLE_OPTIONS,
-      cache_capacity_bytes: 1 << 20,
-      compaction_nice: 20,
-    }),
-    /compaction_nice must be an integer in \[0, 19\], got 20/,
-  );
-});
-
-Deno.test("WorkerExecutor: idle_worker_exit_ms is checked", async () => {
-  await assert.rejects(
-    WorkerExecutor.start({
-      table_options: DEFAULT_TABLE_OPTIONS,
-      cache_capacity_bytes: 1 << 20,
-      idle_worker_exit_ms: 0,
-    }),
-    /idle_worker_exit_ms must be an integer in \[1, /,
-  );
+Deno.test("WorkerExecutor: compaction_nice and idle_worker_exit_ms are checked", async () => {
+  const bad: [Partial<WorkerExecutorOptions>, RegExp][] = [
+    [{ compaction_nice: 20 }, /compaction_nice must be an integer in \[0, 19\], got 20/],
+    [{ idle_worker_exit_ms: 0 }, /idle_worker_exit_ms must be an integer in \[1, /],
+  ];
+  for (const [options, message] of bad) {
+    await assert.rejects(
+      WorkerExecutor.start({
+        table_options: DEFAULT_TABLE_OPTIONS,
+        cache_capacity_bytes: 1 << 20,
+        ...options,
+      }),
+      message,
+    );
+  }
 });
