@@ -384,7 +384,10 @@ export class WorkerExecutor implements BackgroundExecutor {
   readonly #exiting = new Set<Promise<void>>();
 
   private constructor(
-    private readonly options: WorkerExecutorOptions & { idle_worker_exit_ms: number },
+    private readonly options: WorkerExecutorOptions & {
+      idle_worker_exit_ms: number;
+      compaction_nice: number;
+    },
     private readonly max_compaction_workers: number,
     private readonly flush_worker: boolean,
   ) {}
@@ -420,7 +423,7 @@ export class WorkerExecutor implements BackgroundExecutor {
       );
     }
     const executor = new WorkerExecutor(
-      { ...options, idle_worker_exit_ms: idle_exit_ms },
+      { ...options, idle_worker_exit_ms: idle_exit_ms, compaction_nice },
       compaction_workers,
       options.flush_worker ?? true,
     );
@@ -592,7 +595,7 @@ export class WorkerExecutor implements BackgroundExecutor {
   /** Starts one more compaction worker; null when it could not start (the others go on). */
   #startCompactionLane(): Promise<WorkerLane | null> {
     const name = `storage-compaction-${this.#compaction_lanes.length}`;
-    this.#starting = this.#startLane(name, this.options.compaction_nice ?? 0).then(
+    this.#starting = this.#startLane(name, this.options.compaction_nice).then(
       (lane) => {
         this.#compaction_lanes.push(lane);
         // The job that asked for it may go to a lane that has freed up meanwhile.
