@@ -198,12 +198,11 @@ export class Memtable {
   #bytes: Uint8Array;
   #byte_top = 0;
   #height = 1;
-  #tail = NONE;
   #entry_count = 0;
   #random_state: number;
   #largest_sequence = 0;
   readonly #update = new Int32Array(MAX_HEIGHT);
-  /** The last node of each level (HEAD, 0, while a level is empty). */
+  /** The last node of each level (HEAD, 0, while a level is empty); level 0's is the tail. */
   readonly #rightmost = new Int32Array(MAX_HEIGHT);
   #lookup_scratch = new Uint8Array(64);
   /** Bloom filter bits over user keys; its length in bits is a power of two. */
@@ -315,7 +314,7 @@ export class Memtable {
     const word_2 = prefixWord(key, 8, user_length);
     const word_3 = prefixWord(key, 12, user_length);
     const update = this.#update;
-    const tail = this.#tail;
+    const tail = this.#rightmost[0];
     if (
       tail !== NONE &&
       this.#compare_node_with_prefix(tail, key, word_0, word_1, word_2, word_3) < 0
@@ -355,10 +354,9 @@ export class Memtable {
       nodes[predecessor + LINKS + level] = node;
       if (successor === NONE) this.#rightmost[level] = node;
     }
-    nodes[node + PREV] = this.#update[0];
+    nodes[node + PREV] = update[0];
     const successor = nodes[node + LINKS];
-    if (successor === NONE) this.#tail = node;
-    else nodes[successor + PREV] = node;
+    if (successor !== NONE) nodes[successor + PREV] = node;
     this.#entry_count++;
     if (
       this.#entry_count * FILTER_BITS_PER_ENTRY > this.#filter.length * 32 &&
@@ -414,7 +412,7 @@ export class Memtable {
 
   /** @internal last node, or NONE. */
   last(): number {
-    return this.#tail;
+    return this.#rightmost[0];
   }
 
   /**
